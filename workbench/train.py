@@ -202,3 +202,17 @@ def cached_model(
     save_checkpoint(path, model, meta)
     model.workbench_meta = meta
     return model
+
+
+SMOKE_ENV = "WORKBENCH_SMOKE"
+
+
+def smoke_mode(smoke: bool | None = None) -> bool:
+    """Resolve a notebook's ``SMOKE`` knob: an explicit bool wins; None -> ``$WORKBENCH_SMOKE`` ("1"/"0") if set,
+    else smoke on a CPU-only machine and the full setting when CUDA is present."""
+    if smoke is not None:
+        return bool(smoke)
+    env = os.environ.get(SMOKE_ENV)
+    if env is not None and env.strip() != "":
+        return env.strip().lower() not in {"0", "false", "no"}
+    return not torch.cuda.is_available()
