@@ -260,7 +260,7 @@ class RelabelDistillation:
         return log_sigma.exp()
 
     def _fit_ridge(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched ridge on centred data: min (1/n)||Xw - t||^2 + alpha ||w||^2; primal or dual, whichever is smaller."""
+        """Batched ridge on centred data: min (1/n)||Xw - t||^2 + alpha ||w||^2; primal or dual (smaller)."""
         n, d = x.shape[1], x.shape[2]
         xm, tm = x.mean(1, keepdim=True), t.mean(1, keepdim=True)
         xc, tc = x - xm, t - tm

@@ -159,7 +159,7 @@ class CorruptCheckpointError(RuntimeError):
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load weights into ``model``; raise ``CorruptCheckpointError`` naming the file if it is unreadable or mismatched."""
+    """Load weights into ``model``; raise ``CorruptCheckpointError`` (naming the file) if unreadable or mismatched."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(blob["state_dict"])
