@@ -239,7 +239,7 @@ class RelabelDistillation:
                       gen: torch.Generator) -> torch.Tensor:
         """Per-image bisection of log(sigma) until the probe flip rate lies in ``flip_band`` (common random numbers)."""
         b, latent = z0.shape
-        eps = torch.randn(b, self.probe_samples, latent, generator=gen).to(z0)
+        eps = torch.randn(1, self.probe_samples, latent, generator=gen).to(z0).expand(b, -1, -1)
         log_lo = torch.full((b,), math.log(self.sigma_range[0]), device=z0.device)
         log_hi = torch.full((b,), math.log(self.sigma_range[1]), device=z0.device)
         log_sigma = torch.zeros(b, device=z0.device).clamp(log_lo, log_hi)  # start at the prior's scale, 1
@@ -307,7 +307,6 @@ class RelabelDistillation:
         if n < 10:
             raise ValueError(f"n_samples must be at least 10; got {n}")
         timings = {"sigma_search": 0.0, "decode": 0.0, "teacher_forward": 0.0, "student_fit": 0.0}
-        gen = torch.Generator().manual_seed(self.seed)
         bsz = x.shape[0]
 
         _sync(device)
@@ -318,14 +317,16 @@ class RelabelDistillation:
         tgt = check_target(target, bsz, logits0.shape[-1])
         tgt = logits0.argmax(-1) if tgt is None else tgt.to(device)
         if isinstance(self.sigma, str):
-            sigma = self._search_sigma(z0, residual, tgt, gen)
+            sigma = self._search_sigma(z0, residual, tgt, torch.Generator().manual_seed(self.seed + 1))
         else:
             sigma = torch.full((bsz,), float(self.sigma), device=device)
         _sync(device)
         timings["sigma_search"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        eps = torch.randn(bsz, n, z0.shape[1], generator=gen).to(device)
+        # one draw shared by every image of the batch: an image's explanation does not depend on its batch-mates
+        gen = torch.Generator().manual_seed(self.seed)
+        eps = torch.randn(1, n, z0.shape[1], generator=gen).to(device).expand(bsz, -1, -1)
         latents = z0[:, None] + sigma[:, None, None] * eps
         samples = self._decode(latents, residual)
         _sync(device)
