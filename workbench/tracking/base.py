@@ -1,0 +1,143 @@
+"""Shared pieces of the trackers: input validation, the tracker protocol, patch sampling, windows and labels.
+
+Boxes everywhere are ``(x, y, w, h)`` in 0-based, continuous pixel coordinates: pixel ``i`` covers ``[i, i + 1)``,
+so a box ``(0, 0, W, H)`` is the whole ``W x H`` frame.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+BoxLike = tuple[float, float, float, float] | list[float] | np.ndarray
+
+
+def check_frame(frame: np.ndarray, name: str = "frame") -> np.ndarray:
+    """Validate a frame and return it as an ``H x W x 3`` array (grey frames are repeated to three channels).
+
+    Accepts ``H x W`` or ``H x W x 3`` arrays of dtype uint8 (0..255) or float (0..1 or 0..255, finite).
+    """
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of shape HxWx3 or HxW, got {type(frame).__name__}")
+    if frame.ndim == 2:
+        frame = frame[:, :, None].repeat(3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"{name} must have shape HxWx3 (RGB) or HxW (grey), got shape {frame.shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {frame.shape}")
+    if frame.dtype == np.uint8:
+        return frame
+    if not np.issubdtype(frame.dtype, np.floating):
+        raise ValueError(f"{name} must be uint8 or float, got dtype {frame.dtype}")
+    if not np.isfinite(frame).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    return frame
+
+
+def check_box(box: BoxLike, frame_shape: tuple[int, ...] | None = None, name: str = "box") -> np.ndarray:
+    """Validate an ``(x, y, w, h)`` box: four finite numbers, positive size, inside the frame when its shape is given.
+
+    "Inside" means the box overlaps the frame: a box partly outside is legal (targets leave the frame in OTB),
+    a box entirely outside is not.
+    """
+    arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    if arr.size != 4:
+        raise ValueError(f"{name} must be (x, y, w, h), got {arr.size} numbers")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite (x, y, w, h), got {arr.tolist()}")
+    if arr[2] <= 0 or arr[3] <= 0:
+        raise ValueError(f"{name} must have positive width and height, got w={arr[2]:g}, h={arr[3]:g}")
+    if frame_shape is not None:
+        height, width = frame_shape[:2]
+        x, y, w, h = arr
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+            raise ValueError(
+                f"{name} {arr.tolist()} lies outside the {width}x{height} frame "
+                "(expected 0-based x, y, w, h overlapping the frame)"
+            )
+    return arr
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """The pytracking/OpenCV interface every tracker here follows."""
+
+    name: str
+
+    def initialize(self, frame: np.ndarray, box: BoxLike) -> None:
+        """Start tracking the object in ``box`` of ``frame``."""
+
+    def track(self, frame: np.ndarray) -> np.ndarray:
+        """Return the object's box ``(x, y, w, h)`` in ``frame``."""
+
+
+def sample_patch(
+    frame: np.ndarray, center: np.ndarray, size: np.ndarray, out_size: tuple[int, int]
+) -> np.ndarray:
+    """Crop the ``size = (h, w)`` window centred at ``center = (cy, cx)`` and resize it to ``out_size = (H, W)``.
+
+    Upsampling is one bilinear affine warp (sub-pixel exact, borders replicated); downsampling crops the window
+    rounded to whole pixels (at most half a pixel off) and area-averages it, which avoids aliasing.
+    """
+    out_h, out_w = out_size
+    top = center[0] - size[0] / 2.0
+    left = center[1] - size[1] / 2.0
+    if size[0] > out_h and size[1] > out_w:
+        height, width = frame.shape[:2]
+        y0, x0 = int(round(top)), int(round(left))
+        ys = np.clip(np.arange(y0, y0 + max(int(round(size[0])), 1)), 0, height - 1)
+        xs = np.clip(np.arange(x0, x0 + max(int(round(size[1])), 1)), 0, width - 1)
+        crop = frame[ys[:, None], xs[None, :]]
+        return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    scale_y = out_h / size[0]
+    scale_x = out_w / size[1]
+    # continuous coordinate c maps to (c - top) * scale; warpAffine works on pixel-centre indices (c - 0.5)
+    matrix = np.array(
+        [
+            [scale_x, 0.0, (0.5 - left) * scale_x - 0.5],
+            [0.0, scale_y, (0.5 - top) * scale_y - 0.5],
+        ]
+    )
+    return cv2.warpAffine(frame, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def cosine_window(shape: tuple[int, int]) -> np.ndarray:
+    """Hann window of ``shape`` (float32), the usual DCF boundary taper."""
+    return np.outer(np.hanning(shape[0] + 2)[1:-1], np.hanning(shape[1] + 2)[1:-1]).astype(np.float32)
+
+
+def gaussian_label(shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian label of ``shape`` with its peak at index (0, 0) (circularly shifted), as DCFs train against."""
+    ys = np.fft.fftfreq(shape[0]) * shape[0]
+    xs = np.fft.fftfreq(shape[1]) * shape[1]
+    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2) / sigma**2).astype(np.float32)
+
+
+def subpixel_peak(response: np.ndarray) -> tuple[float, float, float]:
+    """Peak ``(dy, dx, value)`` of a circular response map, displacement wrapped to ``[-n/2, n/2)``.
+
+    Parabolic interpolation around the integer maximum gives the sub-cell part.
+    """
+    h, w = response.shape
+    iy, ix = np.unravel_index(int(np.argmax(response)), response.shape)
+    peak = float(response[iy, ix])
+
+    def refine(left: float, right: float) -> float:
+        denom = left - 2 * peak + right
+        return 0.0 if denom >= 0 else float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+    dy = iy + refine(response[(iy - 1) % h, ix], response[(iy + 1) % h, ix])
+    dx = ix + refine(response[iy, (ix - 1) % w], response[iy, (ix + 1) % w])
+    dy = dy - h if dy >= h / 2 else dy
+    dx = dx - w if dx >= w / 2 else dx
+    return float(dy), float(dx), peak
+
+
+def to_float_rgb(frame: np.ndarray) -> np.ndarray:
+    """Frame as float32 in 0..255 (float frames with max <= 1 are taken to be 0..1)."""
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float32)
+    out = frame.astype(np.float32)
+    return out * 255.0 if out.size and out.max() <= 1.0 else out

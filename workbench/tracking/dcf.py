@@ -1,0 +1,291 @@
+"""Multi-channel discriminative correlation filter (DCF) tracker, with optional channel distillation.
+
+The shared machinery (search geometry, scale search, the channel-distillation w-step bookkeeping) lives in
+:class:`CorrelationTracker`, which :class:`DCFTracker` and :class:`~workbench.tracking.eco.ECOTracker` extend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft
+
+from workbench.tracking.base import (
+    BoxLike,
+    check_box,
+    check_frame,
+    cosine_window,
+    gaussian_label,
+    sample_patch,
+    subpixel_peak,
+)
+from workbench.tracking.distill import ChannelDistillation, select_channels, spectrum_weights
+from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
+
+
+class CorrelationTracker:
+    """Base of the correlation-filter trackers: geometry, multi-scale detection and channel-distillation plumbing.
+
+    Subclasses implement the model: ``_init_model``, ``_response_spectra``, ``_update_model``, ``_rebuild_model``
+    (after a channel selection) and ``_model_bytes``.
+
+    After each ``track`` call: ``response`` (the best scale's response map, centred), ``channel_weights`` ``(D,)``,
+    ``kept_channels`` (indices), ``correlations`` (channel correlations computed in that frame: correlated channels
+    x scales)
+    and ``feature_bytes`` (features extracted in that frame plus the model's stored spectra).
+    """
+
+    name = "correlation tracker"
+
+    def __init__(
+        self,
+        features: FeatureExtractor | None = None,
+        channel_distillation: ChannelDistillation | None = None,
+        padding: float = 1.5,
+        lambda_: float = 1e-2,
+        sigma_factor: float = 0.1,
+        scales: int = 3,
+        scale_step: float = 1.03,
+        template_size: int = 128,
+        name: str | None = None,
+    ) -> None:
+        if padding < 0 or lambda_ <= 0 or sigma_factor <= 0:
+            raise ValueError("padding must be >= 0, lambda_ and sigma_factor > 0")
+        if scales < 1 or scale_step < 1.0:
+            raise ValueError(f"scales must be >= 1 and scale_step >= 1, got {scales}, {scale_step}")
+        self.features = features if features is not None else HOGColorFeatures()
+        self.distillation = channel_distillation
+        self.padding = float(padding)
+        self.lambda_ = float(lambda_)
+        self.sigma_factor = float(sigma_factor)
+        self.scale_factors = scale_step ** (np.arange(scales) - (scales - 1) / 2.0)
+        self.template_size = int(template_size)
+        if name is not None:
+            self.name = name
+        elif channel_distillation is not None:
+            self.name = f"{self.name}-CD"
+        self.response: np.ndarray | None = None
+        self.correlations = 0
+        self.feature_bytes = 0
+
+    # ------------------------------------------------------------------------------------------------ public API
+
+    def initialize(self, frame: np.ndarray, box: BoxLike) -> None:
+        """Learn the target in ``box`` = (x, y, w, h), 0-based pixels, of ``frame`` (H x W x 3 or H x W)."""
+        frame = check_frame(frame)
+        x, y, w, h = check_box(box, frame.shape)
+        self._frame_shape = frame.shape
+        # float frames: 0..1 or 0..255, decided once on the first frame; features expect 0..255
+        self._float_scale = 255.0 if frame.dtype != np.uint8 and float(frame.max()) <= 1.0 else 1.0
+        frame = self._to_pixels(frame)
+        self.pos = np.array([y + h / 2.0, x + w / 2.0])
+        self.base_size = np.array([h, w])
+        self.scale = 1.0
+        self.window_size = self.base_size + self.padding * np.sqrt(h * w)
+        cell = self.features.cell_size
+        resize = self.template_size / np.sqrt(np.prod(self.window_size))
+        cells = np.maximum(np.round(self.window_size * resize / cell), 4).astype(int)
+        self.template = (int(cells[0] * cell), int(cells[1] * cell))
+        probe = self.features.extract(self._patch(frame, 1.0), [0])
+        self.map_size = probe.shape[:2]
+        self.window = cosine_window(self.map_size)
+        target_cells = self.base_size * np.array(self.map_size) / self.window_size
+        sigma = self.sigma_factor * np.sqrt(np.prod(target_cells))
+        self.label_spectrum = fft.rfft2(gaussian_label(self.map_size, sigma))
+        self.column_weights = spectrum_weights(self.map_size[1], self.label_spectrum.shape[1])
+        self.channel_weights = np.ones(self.features.channels)
+        self.kept_channels = np.arange(self.features.channels)
+        self.frame_index = 0
+        self._init_model(frame)
+        if self.distillation is not None:
+            self._distill(frame)
+        self.feature_bytes = self._model_bytes()
+
+    def track(self, frame: np.ndarray) -> np.ndarray:
+        """Locate the target in ``frame``; returns its box (x, y, w, h)."""
+        if not hasattr(self, "pos"):
+            raise RuntimeError("call initialize(frame, box) before track(frame)")
+        frame = check_frame(frame)
+        if frame.shape != self._frame_shape:
+            raise ValueError(f"frame shape {frame.shape} differs from the first frame's {self._frame_shape}")
+        frame = self._to_pixels(frame)
+        self.frame_index += 1
+        samples = np.stack([self._features(frame, s) for s in self.scale_factors])
+        responses = fft.irfft2(self._response_spectra(self._detection_spectra(samples)), s=self.map_size)
+        peaks = [subpixel_peak(r) for r in responses]
+        best = int(np.argmax([p[2] for p in peaks]))
+        dy, dx, _ = peaks[best]
+        pixels_per_cell = self.window_size * self.scale * self.scale_factors[best] / np.array(self.map_size)
+        self.pos = self.pos + np.array([dy, dx]) * pixels_per_cell
+        self.pos = np.clip(self.pos, 0.0, np.array(self._frame_shape[:2], dtype=float))
+        self.scale = float(np.clip(self.scale * self.scale_factors[best], 0.2, 5.0))
+        self.response = np.fft.fftshift(responses[best])
+        self.correlations = len(self.scale_factors) * self._correlated_channels()
+        extracted = samples.nbytes
+        if self.distillation is not None and self.frame_index % self.distillation.period == 0:
+            extracted += self._distill(frame)
+        else:
+            extracted += self._update_model(frame)
+        self.feature_bytes = extracted + self._model_bytes()
+        return self.box
+
+    @property
+    def box(self) -> np.ndarray:
+        """Current box (x, y, w, h)."""
+        h, w = self.base_size * self.scale
+        return np.array([self.pos[1] - w / 2.0, self.pos[0] - h / 2.0, w, h])
+
+    # ------------------------------------------------------------------------------------------------ helpers
+
+    def _to_pixels(self, frame: np.ndarray) -> np.ndarray:
+        if frame.dtype == np.uint8:
+            return frame
+        return frame.astype(np.float32) * np.float32(self._float_scale)
+
+    def _patch(self, frame: np.ndarray, scale: float) -> np.ndarray:
+        return sample_patch(frame, self.pos, self.window_size * self.scale * scale, self.template)
+
+    def _features(self, frame: np.ndarray, scale: float = 1.0, channels: np.ndarray | None = None) -> np.ndarray:
+        """Weighted features ``(h, w, k)`` of the kept channels (or of ``channels``, unweighted)."""
+        index = self.kept_channels if channels is None else channels
+        feats = self.features.extract(self._patch(frame, scale), index)
+        if feats.shape[:2] != self.map_size:
+            raise ValueError(f"feature map shape {feats.shape[:2]} differs from the first frame's {self.map_size}")
+        return feats if channels is not None else feats * self.channel_weights[index].astype(np.float32)
+
+    def _spectra(self, feats: np.ndarray) -> np.ndarray:
+        """``(..., h, w, k)`` features -> ``(..., k, h, w')`` windowed spectra."""
+        windowed = np.moveaxis(feats, -1, -3) * self.window
+        return fft.rfft2(windowed).astype(np.complex64)
+
+    def _correlated_channels(self) -> int:
+        """Channels the filter is correlated with per scale (the ECO-style tracker correlates projections)."""
+        return len(self.kept_channels)
+
+    def _detection_spectra(self, feats: np.ndarray) -> np.ndarray:
+        """Spectra the filter is applied to (the ECO-style tracker projects the channels first)."""
+        return self._spectra(feats)
+
+    def _energy(self, spectra: np.ndarray) -> np.ndarray:
+        return np.sum(np.abs(spectra) ** 2 * self.column_weights, axis=(-2, -1))
+
+    def _distill(self, frame: np.ndarray) -> int:
+        """Run the w-step on all channels and rebuild the model on the kept ones; returns bytes extracted."""
+        assert self.distillation is not None
+        all_channels = np.arange(self.features.channels)
+        train = self._spectra(self._features(frame, 1.0, all_channels))
+        views = np.stack([self._spectra(self._features(frame, v, all_channels)) for v in self.distillation.views])
+        filters = self._per_channel_filters(train)
+        previous = self.kept_channels if self.frame_index > 0 else None
+        weights = select_channels(
+            views * filters, self.label_spectrum, self.column_weights, self._energy(train), self.distillation, previous
+        )
+        previous_kept, previous_weights = self.kept_channels, self.channel_weights
+        self.channel_weights = weights
+        self.kept_channels = np.flatnonzero(weights)
+        self._rebuild_model(train, previous_kept, previous_weights)
+        return (1 + len(self.distillation.views)) * train.size * 4
+
+    # ------------------------------------------------------------------------------------------------ model hooks
+
+    def _init_model(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _response_spectra(self, spectra: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _update_model(self, frame: np.ndarray) -> int:
+        raise NotImplementedError
+
+    def _per_channel_filters(self, train: np.ndarray) -> np.ndarray:
+        """Filters of all channels fitted to the current sample alone (the single-sample closed form), which the
+        w-step scores on the held-out views."""
+        denominator = np.sum(np.abs(train) ** 2, axis=0)
+        return train.conj() * self.label_spectrum / (denominator + self.lambda_ * float(denominator.mean()))
+
+    def _rebuild_model(self, train: np.ndarray, previous_kept: np.ndarray, previous_weights: np.ndarray) -> None:
+        """Move the model onto the new kept channels; ``train`` holds the current sample's spectra of all channels."""
+        raise NotImplementedError
+
+    def _model_bytes(self) -> int:
+        raise NotImplementedError
+
+
+class DCFTracker(CorrelationTracker):
+    """Multi-channel linear DCF (MOSSE/DSST style) with a cosine window, Gaussian label and scale search.
+
+    Filter per channel and frequency: ``F^d = (A^d + eta F_prev^d) / (B + lambda + eta)`` with running averages
+    ``A^d = conj(X^d) Y`` and ``B = sum_d |X^d|^2`` (learning rate ``learning_rate``). With ``eta = 0`` this is the
+    MOSSE/DSST filter; in general it is the exact minimiser of the CD energy when its data term is replaced by
+    MOSSE's per-channel surrogate ``sum_d B |F^d|^2 - 2 Re(conj(A^d) F^d)``. ``lambda_`` and ``eta`` are relative to
+    the mean of ``B``. With ``channel_distillation`` the features are the weighted kept channels ``w_d x^d``, the
+    w-step runs at the first frame and every ``period`` frames, and ``eta`` comes from the CD settings; without it
+    ``eta = 0`` and all channels are used.
+    """
+
+    name = "DCF"
+
+    def __init__(
+        self,
+        features: FeatureExtractor | None = None,
+        channel_distillation: ChannelDistillation | None = None,
+        padding: float = 1.5,
+        lambda_: float = 1e-2,
+        sigma_factor: float = 0.1,
+        learning_rate: float = 0.025,
+        scales: int = 3,
+        scale_step: float = 1.03,
+        template_size: int = 128,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(
+            features, channel_distillation, padding, lambda_, sigma_factor, scales, scale_step, template_size, name
+        )
+        if not 0.0 < learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must lie in (0, 1], got {learning_rate}")
+        self.learning_rate = float(learning_rate)
+        self.eta = channel_distillation.eta if channel_distillation is not None else 0.0
+
+    def _init_model(self, frame: np.ndarray) -> None:
+        train = self._spectra(self._features(frame, channels=self.kept_channels))
+        self._numerator = train.conj() * self.label_spectrum
+        self._energy_per_channel = (np.abs(train) ** 2).astype(np.float32)
+        self._solve(None)
+
+    def _rebuild_model(self, train: np.ndarray, previous_kept: np.ndarray, previous_weights: np.ndarray) -> None:
+        """Channels kept before keep their running averages; newly kept ones start from the current sample."""
+        kept = self.kept_channels
+        numerator = train[kept].conj() * self.label_spectrum
+        energy = (np.abs(train[kept]) ** 2).astype(np.float32)
+        previous_filter = np.zeros_like(numerator)
+        where = {int(c): i for i, c in enumerate(previous_kept)}
+        for j, c in enumerate(kept):
+            if int(c) in where:
+                i = where[int(c)]
+                numerator[j] = self._numerator[i]
+                energy[j] = self._energy_per_channel[i]
+                previous_filter[j] = self._filter[i] * (previous_weights[c] / self.channel_weights[c])
+        self._numerator, self._energy_per_channel = numerator, energy
+        self._solve(previous_filter)
+
+    def _solve(self, previous_filter: np.ndarray | None) -> None:
+        """Filters of the weighted kept channels from the running (unweighted) averages."""
+        w = self.channel_weights[self.kept_channels].astype(np.float32)[:, None, None]
+        denominator = np.sum(w * w * self._energy_per_channel, axis=0)
+        mean = float(denominator.mean())
+        eta = self.eta * mean if previous_filter is not None else 0.0
+        numerator = w * self._numerator + (eta * previous_filter if eta > 0 else 0.0)
+        self._filter = (numerator / (denominator + self.lambda_ * mean + eta)).astype(np.complex64)
+
+    def _response_spectra(self, spectra: np.ndarray) -> np.ndarray:
+        return np.einsum("skhw,khw->shw", spectra, self._filter)
+
+    def _update_model(self, frame: np.ndarray) -> int:
+        train = self._spectra(self._features(frame, channels=self.kept_channels))
+        rate = self.learning_rate
+        self._numerator = (1 - rate) * self._numerator + rate * (train.conj() * self.label_spectrum)
+        self._energy_per_channel = (1 - rate) * self._energy_per_channel + rate * np.abs(train) ** 2
+        self._solve(self._filter)
+        return train.size * 4
+
+    def _model_bytes(self) -> int:
+        return int(self._numerator.nbytes + self._energy_per_channel.nbytes + self._filter.nbytes)
