@@ -1,0 +1,121 @@
+"""The relabel dashboard built in-process (no browser): controls change the views; drawing helpers are correct."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from widgets.gallery import DASHBOARDS, gallery
+from widgets.relabel import KEPT_RGB, SHIFTED_RGB, RelabelDashboard, dashboard, map_figure, sample_grid
+from workbench.relabel import RelabelWarning
+
+
+@pytest.fixture(scope="module")
+def board() -> RelabelDashboard:
+    return dashboard(anchors=("saliency", "integrated_gradients"))
+
+
+def test_latent_slider_redraws_the_decoded_image(board):
+    board.image_picker.value = 0
+    before = board.decoded.value
+    slider = board.latent_sliders[0]
+    times = []
+    for value in (2.5, -2.5, 1.0):
+        slider.value = value
+        times.append(board.last_redraw_s)
+    print(f"latent re-draw: median {1000 * float(np.median(times)):.1f} ms over {len(times)} moves")
+    assert board.decoded.value != before
+    board.reset_latents.click()
+    assert all(s.value == 0.0 for s in board.latent_sliders)
+    assert board.decoded.value == before
+
+
+def test_one_slider_per_latent_dimension(board):
+    latent = board.vae.encode(board.images[:1])[0]
+    assert len(board.latent_sliders) == latent.shape[1]
+
+
+def test_picking_an_image_changes_the_views_and_clears_the_explanation(board):
+    board.image_picker.value = 0
+    board.explain_button.click()
+    assert board.explanation is not None
+    original, decoded = board.original.value, board.decoded.value
+    board.image_picker.value = 3
+    assert board.original.value != original and board.decoded.value != decoded
+    assert board.explanation is None and "Explain" in board.stats.value
+
+
+def test_explain_button_fills_stats_samples_maps_and_curves(board):
+    board.image_picker.value = 1
+    board.n_samples.value = 500
+    board.explain_button.click()
+    e = board.explanation
+    assert e is not None and e.samples.shape[0] == 500
+    assert "flip rate" in board.stats.value and f"{e.flip_rate:.1%}" in board.stats.value
+    assert "fidelity" in board.stats.value and e.status in board.stats.value
+    assert bytes(board.samples.value).startswith(b"\x89PNG")
+    assert len(board.maps_out.outputs) == 1 and len(board.curves_out.outputs) == 1
+    assert not board.explain_button.disabled
+
+
+def test_anchors_join_the_student_in_maps(board):
+    board.image_picker.value = 2
+    board.explain_button.click()
+    board.anchors_button.click()
+    assert set(board.anchor_results) == {"saliency", "integrated_gradients"}
+    assert all(m.shape == board.images[2].shape for m in board.anchor_results.values())
+    fig_json = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert len(fig_json["data"]) == 4  # the image, the student and two anchors
+
+
+def test_fixed_tiny_sigma_reports_no_flip_without_crashing(board):
+    board.image_picker.value = 0
+    board.auto_sigma.value = False
+    board.sigma.value = 0.01
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RelabelWarning)  # the dashboard must catch and show it, not raise it
+            board.explain_button.click()
+        assert board.explanation.status == "no_flip"
+        assert "no_flip" in board.stats.value and "changed the label" in board.stats.value
+    finally:
+        board.auto_sigma.value = True
+
+
+def test_sample_grid_frames_match_the_labels(board):
+    board.image_picker.value = 4
+    e = board.explain()
+    border, gap, cols = 2, 1, 12
+    grid = sample_grid(e, n=48, cols=cols, border=border, gap=gap)
+    h, w = e.samples.shape[-2:]
+    assert grid.dtype == np.uint8 and grid.shape == (4 * (h + 2 * border + gap) - gap,
+                                                     cols * (w + 2 * border + gap) - gap, 3)
+    for k in range(48):
+        r, c = divmod(k, cols)
+        corner = tuple(grid[r * (h + 2 * border + gap), c * (w + 2 * border + gap)])
+        assert corner == (KEPT_RGB if e.hard_labels[k] > 0.5 else SHIFTED_RGB)
+    kept = int(e.hard_labels[:48].sum())
+    assert 0 < kept < 48, "this image's first 48 samples should hold both labels (auto sigma aims at 30-70 % flips)"
+
+
+def test_map_figure_is_signed_and_centred():
+    m = torch.zeros(1, 4, 4)
+    m[0, 0, 0], m[0, 3, 3] = 2.0, -1.0
+    fig = map_figure({"student": m})
+    heat = fig.data[0]
+    assert heat.zmid == 0 and heat.zmin == -2.0 and heat.zmax == 2.0
+    assert np.asarray(heat.z)[0, 0] == 2.0 and np.asarray(heat.z)[3, 3] == -1.0
+
+
+def test_gallery_links_existing_dashboards_and_marks_the_rest_coming_soon(tmp_path):
+    (tmp_path / "relabel.ipynb").write_text("{}")
+    page = gallery(tmp_path).value
+    names = [name for name, _, _ in DASHBOARDS]
+    assert names == ["relabel", "whitening", "stdt", "horkd", "tracking"]
+    assert [page.index(f'data-dashboard="{n}"') for n in names] == sorted(page.index(f'data-dashboard="{n}"')
+                                                                          for n in names)
+    assert 'href="./relabel.ipynb"' in page and "Re-label distillation" in page
+    assert 'href="./whitening.ipynb"' not in page and page.count("coming soon") == 4

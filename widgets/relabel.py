@@ -1,0 +1,456 @@
+"""Re-label distillation dashboard: the latent explorer over :class:`workbench.relabel.RelabelDistillation`.
+
+Pick an image; nudge each VAE latent dimension and see the decoded image and the teacher's label live (decode one
+latent + one teacher forward: a re-draw only); press **Explain** to search sigma, decode N re-labelled samples and fit
+the linear student (the expensive part); **Compare with anchors** runs the anchors of :mod:`workbench.anchors`
+(Captum, lime) on the same image. The views: a grid of synthetic samples bordered green (label kept) or red (label
+shifted), the student's signed map beside the anchors' maps, flip rate / sigma / fidelity / status, and the
+deletion / insertion curves (RISE) of every map for the current image.
+
+The drawing helpers (:func:`sample_grid`, :func:`map_figure`, :func:`curves_figure`, :func:`png_bytes`) are pure
+functions so they can be tested and reused in notebooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+from PIL import Image as PILImage
+from plotly.subplots import make_subplots
+
+from workbench.metrics import causal_curve, curve_auc
+from workbench.relabel import RelabelDistillation, RelabelExplanation
+
+KEPT_RGB = (34, 160, 60)
+SHIFTED_RGB = (210, 40, 40)
+DEFAULT_ANCHORS: tuple[str, ...] = ("saliency", "integrated_gradients", "occlusion", "gradcam", "lime")
+LATENT_RANGE = 3.0  # latent nudges in units of the prior's standard deviation
+
+
+# ------------------------------------------------------------------------------------------------ pure helpers
+def to_gray_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(C, H, W) or (H, W) image in [0, 1] -> (H, W) uint8 (channels averaged)."""
+    arr = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, np.float32)
+    if arr.ndim == 3:
+        arr = arr.mean(0)
+    return (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """PNG of an (H, W) gray or (H, W, 3) RGB uint8 array, up-scaled ``scale`` times with nearest neighbours."""
+    if scale > 1:
+        image = image.repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    PILImage.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def sample_grid(explanation: RelabelExplanation, n: int = 48, cols: int = 12, border: int = 2,
+                gap: int = 1) -> np.ndarray:
+    """RGB uint8 mosaic of the first ``n`` synthetic samples, each framed green (label kept) or red (shifted).
+
+    Cell ``k`` (row-major) occupies rows ``r*(h+2b+g) .. `` and columns ``c*(w+2b+g) ..``; its frame colour is
+    :data:`KEPT_RGB` when ``explanation.hard_labels[k] == 1`` else :data:`SHIFTED_RGB`.
+    """
+    n = min(n, explanation.samples.shape[0])
+    if n < 1:
+        raise ValueError("the explanation holds no samples")
+    cols = min(cols, n)
+    rows = (n + cols - 1) // cols
+    h, w = explanation.samples.shape[-2:]
+    ch, cw = h + 2 * border + gap, w + 2 * border + gap
+    grid = np.full((rows * ch - gap, cols * cw - gap, 3), 255, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        y, x = r * ch, c * cw
+        colour = KEPT_RGB if float(explanation.hard_labels[k]) > 0.5 else SHIFTED_RGB
+        grid[y:y + h + 2 * border, x:x + w + 2 * border] = colour
+        grid[y + border:y + border + h, x + border:x + border + w] = to_gray_uint8(explanation.samples[k])[..., None]
+    return grid
+
+
+def _as_map(saliency: torch.Tensor | np.ndarray) -> np.ndarray:
+    arr = saliency.detach().cpu().float().numpy() if isinstance(saliency, torch.Tensor) else np.asarray(saliency)
+    return arr.sum(0) if arr.ndim == 3 else arr
+
+
+def map_figure(maps: dict[str, torch.Tensor | np.ndarray], image: torch.Tensor | None = None,
+               height: int = 260) -> go.Figure:
+    """One heat map per entry ((C, H, W) summed over channels, or (H, W)), signed, on a diverging scale centred at 0
+    (each map scaled to its own largest magnitude: explainers' units differ). ``image``: drawn first, in gray."""
+    panels: list[tuple[str, np.ndarray, bool]] = []
+    if image is not None:
+        panels.append(("image", to_gray_uint8(image).astype(np.float32) / 255, False))
+    panels += [(name, _as_map(m), True) for name, m in maps.items()]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels], horizontal_spacing=0.02)
+    for i, (_, arr, signed) in enumerate(panels, start=1):
+        if signed:
+            bound = float(np.abs(arr).max()) or 1.0
+            fig.add_trace(go.Heatmap(z=arr, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound, showscale=False,
+                                     hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"), row=1, col=i)
+        else:
+            fig.add_trace(go.Heatmap(z=arr, colorscale="gray_r", reversescale=True, showscale=False, zmin=0, zmax=1,
+                                     hoverinfo="skip"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if i == 1 else i}", constrain="domain",
+                         showticklabels=False, showgrid=False, zeroline=False, row=1, col=i)
+        fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=1, col=i)
+    fig.update_layout(height=height, width=max(320, 170 * len(panels)), margin=dict(l=10, r=10, t=70, b=10),
+                      plot_bgcolor="white", title=dict(text="maps (red: pushes towards the label, blue: against)",
+                                                       font_size=13, y=0.97, yanchor="top"))
+    return fig
+
+
+def _device_of(model: object) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def causal_curves(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, target: int,
+                  maps: dict[str, torch.Tensor | np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Deletion (to zeros) and insertion (from blur) curves of ``target``'s probability for each map (RISE)."""
+    x = (image[None] if image.dim() == 3 else image).to(_device_of(model))
+    out = {}
+    for name, m in maps.items():
+        sal = torch.as_tensor(_as_map(m))[None]
+        deletion = causal_curve(model, x, sal, "deletion", target=[target])[0].cpu().numpy()
+        insertion = causal_curve(model, x, sal, "insertion", target=[target])[0].cpu().numpy()
+        out[name] = (deletion, insertion)
+    return out
+
+
+def curves_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], height: int = 280) -> go.Figure:
+    """Deletion and insertion curves side by side, AUCs in the legend (deletion: lower is better)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("deletion (lower AUC is better)",
+                                                        "insertion (higher AUC is better)"))
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"]
+    for i, (name, (deletion, insertion)) in enumerate(curves.items()):
+        colour = palette[i % len(palette)]
+        aucs = [float(curve_auc(torch.as_tensor(scores)[None])[0]) for scores in (deletion, insertion)]
+        label = f"{name} (deletion {aucs[0]:.3f}, insertion {aucs[1]:.3f})"
+        for col, scores in ((1, deletion), (2, insertion)):
+            fig.add_trace(go.Scatter(x=np.linspace(0, 1, len(scores)), y=scores, mode="lines", name=label,
+                                     line=dict(color=colour, width=2), legendgroup=name, showlegend=col == 1),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="share of pixels", range=[0, 1])
+    fig.update_yaxes(title_text="p(explained class)", range=[0, 1.02], col=1)
+    fig.update_yaxes(range=[0, 1.02], col=2)
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40), legend=dict(font_size=11))
+    return fig
+
+
+def figure_outputs(fig: go.Figure) -> tuple[dict, ...]:
+    """``Output.outputs`` showing ``fig`` with plotly's mime renderer: what ``fig.show()`` inside ``with out:`` does in
+    a kernel, but also outside one, so the views can be driven and tested in-process."""
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    return ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
+
+def anchor_maps(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, target: int,
+                names: Sequence[str] = DEFAULT_ANCHORS, n_samples: int = 1000) -> tuple[dict[str, torch.Tensor], str]:
+    """The anchors' (C, H, W) maps for one image, and a message naming the anchors that could not run (e.g. captum or
+    lime missing: :mod:`workbench.anchors` imports them lazily and says which extra to install)."""
+    from workbench.anchors import make_anchor
+
+    maps, problems = {}, []
+    x = (image[None] if image.dim() == 3 else image).to(_device_of(model))
+    for name in names:
+        kwargs: dict[str, Any] = {"n_samples": n_samples} if name in ("lime", "captum_lime", "kernel_shap") else {}
+        try:
+            maps[name] = make_anchor(name, model, **kwargs).attribute(x, [target])[0].detach().cpu()
+        except ImportError as exc:
+            problems.append(f"{name}: {exc}")
+    return maps, "; ".join(problems)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block: one tiny decode is faster alone, and on a busy machine torch's
+    thread pool can turn a 1 ms re-draw into hundreds of milliseconds of waiting at its barriers."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# ------------------------------------------------------------------------------------------------ the dashboard
+class RelabelDashboard(W.VBox):
+    """The latent explorer (a VBox); its controls are attributes so tests and notebooks can drive it."""
+
+    def __init__(self, classifier: torch.nn.Module, vae: torch.nn.Module, images: torch.Tensor,
+                 labels: Sequence[int] | None = None, explainer_kwargs: dict[str, Any] | None = None,
+                 anchors: Sequence[str] = DEFAULT_ANCHORS) -> None:
+        self.classifier, self.vae = classifier.eval(), vae.eval()
+        self.images = images.detach().float().cpu()
+        self.labels = list(labels) if labels is not None else None
+        self.explainer_kwargs = dict(explainer_kwargs or {})
+        self.anchor_names = tuple(anchors)
+        self.device = _device_of(vae)
+        self.explanation: RelabelExplanation | None = None
+        self.anchor_results: dict[str, torch.Tensor] = {}
+        self.last_redraw_s = 0.0
+        self._target = 0
+
+        options = [(self._image_label(i), i) for i in range(len(self.images))]
+        self.image_picker = W.Dropdown(options=options, value=0, description="image",
+                                       layout=W.Layout(width="230px"))
+        self.image_picker.add_class("wb-relabel-image")
+        self.original = W.Image(format="png", layout=W.Layout(width="96px", height="96px"))
+        self.original.add_class("wb-relabel-original")
+        self.prediction = W.HTML()
+
+        self.auto_sigma = W.Checkbox(value=True, description="auto sigma (flip band)", indent=False,
+                                     layout=W.Layout(width="190px"))
+        self.sigma = W.FloatLogSlider(value=1.0, base=10, min=-2, max=1.3, step=0.05, description="sigma",
+                                      disabled=True, continuous_update=False, readout_format=".3g")
+        self.n_samples = W.IntSlider(value=int(self.explainer_kwargs.get("n_samples", 1000)), min=100, max=3000,
+                                     step=100, description="N samples", continuous_update=False)
+        self.explain_button = W.Button(description="Explain", button_style="primary", icon="play")
+        self.explain_button.add_class("wb-relabel-explain")
+        self.anchors_button = W.Button(description="Compare with anchors", icon="balance-scale",
+                                       layout=W.Layout(width="190px"))
+        self.anchors_button.add_class("wb-relabel-anchors")
+        self.progress = W.IntProgress(value=0, min=0, max=4, layout=W.Layout(width="180px", visibility="hidden"))
+        self.stats = W.HTML(layout=W.Layout(min_height="48px"))
+        self.stats.add_class("wb-relabel-stats")
+
+        latent_dim = int(self.vae.encode(self.images[:1].to(self.device))[0].shape[1])
+        self.latent_sliders = [
+            W.FloatSlider(value=0.0, min=-LATENT_RANGE, max=LATENT_RANGE, step=0.1, description=f"z{i}",
+                          continuous_update=True, readout_format=".1f",
+                          style={"description_width": "28px"}, layout=W.Layout(width="210px"))
+            for i in range(latent_dim)
+        ]
+        for s in self.latent_sliders:
+            s.add_class("wb-relabel-latent-slider")
+        self.reset_latents = W.Button(description="Reset nudges", icon="undo", layout=W.Layout(width="130px"))
+        self.decoded = W.Image(format="png", layout=W.Layout(width="128px", height="128px"))
+        self.decoded.add_class("wb-relabel-latent")
+        self.decoded_label = W.HTML()
+        self.decoded_label.add_class("wb-relabel-latent-pred")
+
+        self.samples = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.samples.add_class("wb-relabel-samples")
+        self.maps_out = W.Output()
+        self.maps_out.add_class("wb-relabel-maps")
+        self.curves_out = W.Output()
+        self.curves_out.add_class("wb-relabel-curves")
+
+        self.image_picker.observe(self._on_image, names="value")
+        self.auto_sigma.observe(lambda ch: setattr(self.sigma, "disabled", bool(ch["new"])), names="value")
+        for s in self.latent_sliders:
+            s.observe(self._on_latent, names="value")
+        self.reset_latents.on_click(self._on_reset)
+        self.explain_button.on_click(self._on_explain)
+        self.anchors_button.on_click(self._on_anchors)
+
+        header = W.HBox([self.image_picker, self.original, self.prediction],
+                        layout=W.Layout(align_items="center", gap="12px"))
+        controls = W.HBox([self.auto_sigma, self.sigma, self.n_samples], layout=W.Layout(flex_flow="row wrap"))
+        actions = W.HBox([self.explain_button, self.anchors_button, self.progress],
+                         layout=W.Layout(align_items="center", gap="8px"))
+        latent_grid = W.GridBox(self.latent_sliders, layout=W.Layout(
+            grid_template_columns="repeat(4, 215px)", grid_gap="0px 4px"))
+        latent_panel = W.VBox([
+            W.HTML("<b>Latent explorer</b>: nudge z = z0 + delta (delta in prior standard deviations); "
+                   "the decoded image and the teacher's label update live."),
+            W.HBox([latent_grid, W.VBox([self.decoded, self.decoded_label, self.reset_latents])],
+                   layout=W.Layout(align_items="flex-start", gap="12px")),
+        ])
+        samples_panel = W.VBox([
+            W.HTML("<b>Synthetic samples</b> (first 48): "
+                   f"<span style='color:rgb{KEPT_RGB}'>green frame: label kept</span>, "
+                   f"<span style='color:rgb{SHIFTED_RGB}'>red frame: label shifted</span>"),
+            self.samples,
+        ])
+        super().__init__([
+            header, controls, actions, self.stats,
+            W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
+            self.maps_out, self.curves_out,
+        ])
+        self.add_class("wb-relabel-dashboard")
+        self._select(0)
+
+    # -------------------------------------------------------------------------------------------- computations
+    def _image_label(self, i: int) -> str:
+        return f"#{i}" + (f" (digit {self.labels[i]})" if self.labels is not None else "")
+
+    @torch.no_grad()
+    def _teacher(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x.to(_device_of(self.classifier))).float().softmax(-1)[0].cpu()
+
+    @torch.no_grad()
+    def _select(self, index: int) -> None:
+        """Encode the picked image, reset the nudges and the explanation, re-draw."""
+        image = self.images[index]
+        with single_thread():
+            self._z0 = self.vae.encode(image[None].to(self.device))[0][0].float()
+            probs = self._teacher(image[None])
+        self._target = int(probs.argmax())
+        self.original.value = png_bytes(to_gray_uint8(image), 8)
+        self.prediction.value = (f"teacher: <b>{self._target}</b> (p = {float(probs[self._target]):.2f})"
+                                 + (f"<br>true label: {self.labels[index]}" if self.labels is not None else ""))
+        self.explanation, self.anchor_results = None, {}
+        self.samples.value = b""
+        self.maps_out.outputs, self.curves_out.outputs = (), ()
+        self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"
+        self._on_reset()
+        self.redraw_latent()
+
+    @torch.no_grad()
+    def redraw_latent(self) -> float:
+        """Decode z0 + delta, classify it, draw it; returns the seconds it took (a re-draw, no fitting)."""
+        t0 = time.perf_counter()
+        delta = torch.tensor([s.value for s in self.latent_sliders], dtype=self._z0.dtype, device=self._z0.device)
+        with single_thread():
+            decoded = self.vae.decode((self._z0 + delta)[None]).clamp(0, 1)
+            probs = self._teacher(decoded)
+        label = int(probs.argmax())
+        self.decoded.value = png_bytes(to_gray_uint8(decoded[0]), 8)
+        colour = f"rgb{KEPT_RGB if label == self._target else SHIFTED_RGB}"
+        verdict = "kept" if label == self._target else "shifted"
+        self.decoded_label.value = (f"<span style='color:{colour}'>teacher: <b>{label}</b> "
+                                    f"(p = {float(probs[label]):.2f}) — {verdict}</span>")
+        self.last_redraw_s = time.perf_counter() - t0
+        return self.last_redraw_s
+
+    def explain(self) -> RelabelExplanation:
+        """Run RLD on the current image with the current controls and update every view."""
+        self.explain_button.disabled = True
+        self.progress.layout.visibility = "visible"
+        self.progress.value = 0
+        try:
+            kwargs = {**self.explainer_kwargs, "n_samples": int(self.n_samples.value),
+                      "sigma": "auto" if self.auto_sigma.value else float(self.sigma.value)}
+            self.stats.value = (f"<i>Explaining: sigma search, {kwargs['n_samples']} samples decoded and re-labelled, "
+                                "student fit…</i>")
+            self.progress.value = 1
+            image = self.images[self.image_picker.value]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                explanation = RelabelDistillation(self.classifier, self.vae, **kwargs).explain(image)
+            self.explanation = explanation
+            if self.auto_sigma.value:
+                self.sigma.value = explanation.sigma
+            self.progress.value = 2
+            self.samples.value = png_bytes(sample_grid(explanation, n=48, cols=16), 3)
+            self._show_stats(explanation, [str(w.message) for w in caught])
+            self.progress.value = 3
+            self._draw_maps()
+            self.progress.value = 4
+            return explanation
+        except Exception as exc:
+            self.stats.value = f"<span style='color:#b00'>Explain failed: {html.escape(str(exc))}</span>"
+            raise
+        finally:
+            self.explain_button.disabled = False
+            self.progress.layout.visibility = "hidden"
+
+    def compare_anchors(self) -> dict[str, torch.Tensor]:
+        """Run the anchors on the current image (target: the teacher's label) and re-draw maps and curves."""
+        self.anchors_button.disabled = True
+        note = self.stats.value
+        self.stats.value = note + f"<br><i>Running anchors: {', '.join(self.anchor_names)}…</i>"
+        try:
+            image = self.images[self.image_picker.value]
+            try:
+                with warnings.catch_warnings():  # Captum notes that it switched requires_grad on: not news here
+                    warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
+                    maps, problems = anchor_maps(self.classifier, image, self._target, self.anchor_names,
+                                                 int(self.n_samples.value))
+            except ImportError as exc:
+                maps, problems = {}, str(exc)
+            self.anchor_results = maps
+            self.stats.value = note + (f"<br><span style='color:#a60'>Anchors not run: {html.escape(problems)}</span>"
+                                       if problems else "")
+            self._draw_maps()
+            return maps
+        finally:
+            self.anchors_button.disabled = False
+
+    def _show_stats(self, e: RelabelExplanation, warned: list[str]) -> None:
+        ok = e.status == "ok"
+        colour = "#1a7f37" if ok else "#b35900"
+        seconds = sum(e.timings.values())
+        text = (f"flip rate <b>{e.flip_rate:.1%}</b> · sigma <b>{e.sigma:.3g}</b> · "
+                f"fidelity <b>{e.fidelity:.1%}</b> (majority rate {e.majority_rate:.1%}) · "
+                f"status <b style='color:{colour}'>{e.status}</b> · {seconds:.2f} s "
+                f"(sigma search {e.timings.get('sigma_search', 0):.2f}, decode {e.timings.get('decode', 0):.2f}, "
+                f"teacher {e.timings.get('teacher_forward', 0):.2f}, student {e.timings.get('student_fit', 0):.2f})")
+        if warned:
+            text += "<br><span style='color:#b35900'>⚠ " + html.escape(" ".join(warned)) + "</span>"
+        self.stats.value = text
+
+    def _current_maps(self) -> dict[str, torch.Tensor]:
+        maps: dict[str, torch.Tensor] = {}
+        if self.explanation is not None:
+            maps["RLD student"] = self.explanation.attribution
+        maps.update(self.anchor_results)
+        return maps
+
+    def _draw_maps(self) -> None:
+        maps = self._current_maps()
+        image = self.images[self.image_picker.value]
+        self.maps_out.outputs = figure_outputs(map_figure(maps, image)) if maps else ()
+        drawable = {k: v for k, v in maps.items() if torch.isfinite(v).all() and v.abs().sum() > 0}
+        self.curves_out.outputs = (figure_outputs(curves_figure(
+            causal_curves(self.classifier, image, self._target, drawable))) if drawable else ())
+
+    # -------------------------------------------------------------------------------------------- callbacks
+    def _on_image(self, change: dict) -> None:
+        self._select(int(change["new"]))
+
+    def _on_latent(self, _change: dict) -> None:
+        self.redraw_latent()
+
+    def _on_reset(self, _button: W.Button | None = None) -> None:
+        for s in self.latent_sliders:
+            s.unobserve(self._on_latent, names="value")
+            s.value = 0.0
+            s.observe(self._on_latent, names="value")
+        if _button is not None:
+            self.redraw_latent()
+
+    def _on_explain(self, _button: W.Button) -> None:
+        self.explain()
+
+    def _on_anchors(self, _button: W.Button) -> None:
+        self.compare_anchors()
+
+
+def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | None = None,
+              images: torch.Tensor | None = None, explainer_kwargs: dict[str, Any] | None = None,
+              anchors: Sequence[str] = DEFAULT_ANCHORS) -> RelabelDashboard:
+    """The RLD latent explorer. Defaults: the cached digits teacher and VAE (trained on first use) and the 16x16 test
+    digits. ``explainer_kwargs`` go to :class:`~workbench.relabel.RelabelDistillation` (e.g. ``student="sgd"``,
+    ``residual=True``); the dashboard's sigma and N controls override ``sigma`` and ``n_samples``."""
+    labels = None
+    if images is None:
+        from workbench.data import load_digits
+        from workbench.models.pretrained import DIGITS_SIZE
+
+        test = load_digits(DIGITS_SIZE, "test")
+        images, labels = test.images, test.labels.tolist()
+    if classifier is None:
+        from workbench.models.pretrained import digits_classifier
+
+        classifier = digits_classifier()
+    if vae is None:
+        from workbench.models.pretrained import digits_vae
+
+        vae = digits_vae()
+    return RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, anchors)
