@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+try:  # tqdm renders as a widget in notebooks; the bare GPU box may not have it, and progress is optional
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - exercised on minimal GPU machines
+    tqdm = None
 
 CACHE_ENV = "WORKBENCH_CACHE"
 
@@ -90,7 +94,7 @@ def fit(
     )
     history = History()
     steps = 0
-    bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=False) if tqdm is not None else _NoBar()
     for _epoch in range(epochs):
         model.train()
         sums: dict[str, float] = {}
@@ -123,6 +127,12 @@ def fit(
     bar.close()
     model.eval()
     return history
+
+
+class _NoBar:
+    def set_postfix(self, *_args, **_kwargs) -> None: ...
+    def update(self, *_args) -> None: ...
+    def close(self) -> None: ...
 
 
 # ----------------------------------------------------------------------------------------------------------- cache

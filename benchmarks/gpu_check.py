@@ -1,0 +1,161 @@
+"""GPU check: every training cell's full setting for a bounded number of steps on CUDA, CPU/GPU agreement, throughput.
+
+Runs on a bare GPU machine that has only torch, torchvision, numpy, scipy, scikit-learn, scikit-image, opencv and
+pandas (no pip there)::
+
+    PYTHONPATH=. python3 benchmarks/gpu_check.py [--max-steps 200] [--out benchmarks/results/gpu_check.md]
+
+Each method contributes one section; a section that fails is reported in the table and does not stop the others.
+Exit status is non-zero when a loss did not fall or CPU and GPU disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("WORKBENCH_CACHE", tempfile.mkdtemp(prefix="wb-gpu-check-"))
+
+from workbench.data import load_digits  # noqa: E402
+from workbench.models import ConvVAE, SmallCNN  # noqa: E402
+from workbench.models.pretrained import classifier_step, digits_classifier, digits_vae, vae_step  # noqa: E402
+from workbench.relabel import RelabelDistillation  # noqa: E402
+from workbench.train import fit  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def check_training(name: str, model: torch.nn.Module, step, loader, device: torch.device, max_steps: int) -> dict:
+    """Train ``max_steps`` steps of the full setting; loss of the first and last epoch chunk, items/s."""
+    n_items = 0
+    losses: list[float] = []
+
+    def counting_step(m, batch, dev):
+        nonlocal n_items
+        loss, metrics = step(m, batch, dev)
+        n_items += int(batch[0].shape[0])
+        losses.append(float(loss.detach()))
+        return loss, metrics
+
+    _sync(device)
+    t0 = time.perf_counter()
+    fit(model, loader, counting_step, epochs=10_000, lr=2e-3, device=device, max_steps=max_steps, progress=False,
+        desc=name)
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    k = max(1, len(losses) // 10)
+    return {"loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k, "items_per_s": n_items / seconds}
+
+
+def section_relabel(device: torch.device, max_steps: int) -> list[dict]:
+    rows = []
+    train = load_digits(16, "train")
+    rows.append({"check": "relabel: teacher CNN (full setting)",
+                 **check_training("teacher", SmallCNN(1, 10, width=16), classifier_step, train.loader(64), device,
+                                  max_steps)})
+    rows.append({"check": "relabel: VAE (full setting)",
+                 **check_training("vae", ConvVAE(1, 16, latent_dim=16), vae_step, train.loader(64), device,
+                                  max_steps)})
+    teacher, vae = digits_classifier(device=device, progress=False), digits_vae(device=device, progress=False)
+    x = load_digits(16, "test").images[:100]
+    # CPU/GPU agreement on a small case: same seed, fixed sigma -> the maps must agree
+    cpu = RelabelDistillation(teacher.cpu(), vae.cpu(), n_samples=500, sigma=1.0, residual=True).attribute(x[:4])
+    teacher, vae = teacher.to(device), vae.to(device)
+    gpu = RelabelDistillation(teacher, vae, n_samples=500, sigma=1.0, residual=True).attribute(x[:4].to(device))
+    corr = torch.corrcoef(torch.stack([cpu.flatten(), gpu.cpu().flatten()]))[0, 1].item()
+    rows.append({"check": "relabel: CPU vs GPU map correlation (4 digits, N=500)", "agreement": corr,
+                 "ok": corr > 0.95})
+    for batch in (1, 100):
+        for student in ("ridge", "sgd"):
+            rld = RelabelDistillation(teacher, vae, n_samples=1000, student=student, batch_size=65536)
+            rld.attribute(x[:batch].to(device))  # warm-up
+            _sync(device)
+            t0 = time.perf_counter()
+            repeats = 3
+            for _ in range(repeats):
+                rld.attribute(x[:batch].to(device))
+            _sync(device)
+            per_s = repeats * batch / (time.perf_counter() - t0)
+            rows.append({"check": f"relabel: RLD-{student} N=1000, batch {batch}", "items_per_s": per_s,
+                         "unit": "explanations/s"})
+    return rows
+
+
+def section_from_module(module: str, func: str, label: str):
+    """A later method's hook ``func(device, max_steps) -> {loss_first, loss_last, items_per_s, ...}``."""
+
+    def run(device: torch.device, max_steps: int) -> list[dict]:
+        result = getattr(importlib.import_module(module), func)(device, max_steps)
+        rows = result if isinstance(result, list) else [result]
+        return [{"check": r.pop("check", label), **r} for r in rows]
+
+    return run
+
+
+SECTIONS = {
+    "relabel": section_relabel,
+    "whitening": section_from_module("workbench.whitening", "gpu_check_whitening", "whitening: detector"),
+    "horkd": section_from_module("workbench.horkd", "gpu_check_horkd", "horkd: three-stream training"),
+    "tracking": section_from_module("workbench.tracking.pretrained", "gpu_check_tracking", "tracking: feature CNN"),
+    "stdt": section_from_module("workbench.stdt", "gpu_check_stdt", "stdt: bag-of-patches ViT"),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--max-steps", type=int, default=200)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only", nargs="*", default=list(SECTIONS))
+    parser.add_argument("--out", default="benchmarks/results/gpu_check.md")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU"
+    rows: list[dict] = []
+    for key in args.only:
+        t0 = time.perf_counter()
+        try:
+            rows += SECTIONS[key](device, args.max_steps)
+        except ModuleNotFoundError as exc:
+            rows.append({"check": f"{key}: skipped", "error": f"not built yet ({exc.name})"})
+        except Exception as exc:  # report and go on: one broken section must not hide the others
+            traceback.print_exc()
+            rows.append({"check": f"{key}: FAILED", "error": f"{type(exc).__name__}: {exc}"[:200], "ok": False})
+        print(f"[{key}] {time.perf_counter() - t0:.1f} s", flush=True)
+    failed = False
+    lines = [f"# GPU check on {name} (torch {torch.__version__}, max_steps={args.max_steps})", "",
+             "| check | loss first | loss last | loss fell | throughput | note |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        fell = ""
+        if "loss_first" in r:
+            ok = r["loss_last"] < r["loss_first"]
+            fell = "yes" if ok else "NO"
+            failed |= not ok
+        if r.get("ok") is False:
+            failed = True
+        thr = f"{r['items_per_s']:.0f} {r.get('unit', 'items/s')}" if "items_per_s" in r else ""
+        note = r.get("error", "") or (f"agreement {r['agreement']:.4f}" if "agreement" in r else r.get("note", ""))
+        lf = f"{r['loss_first']:.4g}" if "loss_first" in r else ""
+        ll = f"{r['loss_last']:.4g}" if "loss_last" in r else ""
+        lines.append(f"| {r['check']} | {lf} | {ll} | {fell} | {thr} | {note} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
