@@ -247,9 +247,12 @@ class RelabelDistillation:
         margin = 0.1 * (self.flip_band[1] - self.flip_band[0])  # aim inside the band: the probe is noisy
         low, high = self.flip_band[0] + margin, self.flip_band[1] - margin
         for _ in range(self.search_steps):
-            sigma = log_sigma.exp()
-            probs = self._teacher(self._decode(z0[:, None] + sigma[:, None, None] * eps, residual))
-            flip = (probs.argmax(-1) != target[:, None]).float().mean(1)
+            active = (~done).nonzero().squeeze(1)  # only images still outside the band are decoded again
+            sigma = log_sigma[active].exp()
+            res = residual[active] if residual is not None else None
+            probs = self._teacher(self._decode(z0[active, None] + sigma[:, None, None] * eps[active], res))
+            flip = torch.full((b,), (low + high) / 2, device=z0.device)
+            flip[active] = (probs.argmax(-1) != target[active, None]).float().mean(1)
             too_low, too_high = (flip < low) & ~done, (flip > high) & ~done
             done |= ~(too_low | too_high)
             log_lo = torch.where(too_low, log_sigma, log_lo)

@@ -9,7 +9,8 @@ Quick start::
     result = run_sequence(DCFTracker(channel_distillation=ChannelDistillation()), seq)
     print(evaluate(result.boxes, seq.ground_truth).success_auc, result.fps)
 
-``CNNFeatures`` and ``torchvision_features`` (in ``workbench.tracking.cnn``) import torch on first use.
+``CNNFeatures`` and ``torchvision_features`` (in ``workbench.tracking.cnn``) and ``project_cnn_features`` /
+``gpu_check_tracking`` (the project's own pre-trained CNN, ``workbench.tracking.pretrained``) import torch on first use.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ __all__ = [
     "check_box",
     "check_frame",
     "evaluate",
+    "gpu_check_tracking",
     "iou",
     "load_otb",
     "load_otb_dataset",
     "make_sequence",
     "precision_curve",
+    "project_cnn_features",
     "run_sequence",
     "select_channels",
     "success_curve",
@@ -69,4 +72,8 @@ def __getattr__(name: str) -> Any:
         from workbench.tracking import cnn
 
         return getattr(cnn, name)
+    if name in ("project_cnn_features", "gpu_check_tracking"):
+        from workbench.tracking import pretrained
+
+        return getattr(pretrained, name)
     raise AttributeError(f"module 'workbench.tracking' has no attribute {name!r}")
