@@ -1,0 +1,57 @@
+"""The HORKD dashboard driven in-process: the resolution slider changes what the student sees and the matrices."""
+
+import pytest
+import torch
+
+from widgets.horkd import TEST_RESOLUTIONS, HorkdDashboard, default_models
+from workbench.horkd import METHODS, HorkdConfig
+
+CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "horkd_cache"))  # shared with trainer tests
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield HorkdDashboard(default_models(CONFIG, device="cpu", progress=False))
+    torch.set_num_threads(threads)
+    mp.undo()
+
+
+def _plot(out):
+    return out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+
+
+def test_dashboard_shows_three_streams_and_every_baseline_curve(board):
+    rel = _plot(board.relations)
+    assert len(rel["data"]) == 6  # distance + angle for teacher, assistant, student
+    assert all(len(t["y"]) == 20 and len(set(t["y"])) == 20 for t in rel["data"])  # two patches per class, one row each
+    titles = [a["text"] for a in rel["layout"]["annotations"]]
+    assert any(t.startswith("teacher") for t in titles) and any(t.startswith("student") for t in titles)
+    names = {t["name"] for t in _plot(board.curves)["data"]}
+    assert len(names) == len(METHODS) + 2
+    assert all(len(v) == len(TEST_RESOLUTIONS) for v in board.models.curves.values())
+    assert "HORKD" in board.stats.value and "smaller" in board.stats.value
+
+
+def test_resolution_slider_changes_what_the_student_sees(board):
+    board.resolution.value = 8
+    preview8, rel8, stats8 = _plot(board.preview), _plot(board.relations), board.stats.value
+    board.resolution.value = 4
+    preview4, rel4 = _plot(board.preview), _plot(board.relations)
+    assert "4x4" in preview4["layout"]["title"]["text"]
+    assert preview4["data"][0]["z"] != preview8["data"][0]["z"]
+    assert rel4["data"][4]["z"] != rel8["data"][4]["z"]  # the student's distances move with its input
+    assert rel4["data"][0]["z"] == rel8["data"][0]["z"]  # the teacher sees HR: unchanged
+    assert board.stats.value != stats8 and "fed 4x4" in board.stats.value
+
+
+def test_student_picker_switches_the_student_stream(board):
+    board.resolution.value = 8
+    before = _plot(board.relations)["data"][4]["z"]
+    board.method.value = "scratch"
+    assert _plot(board.relations)["data"][4]["z"] != before
+    assert "from scratch" in board.stats.value
+    board.method.value = "horkd"

@@ -1,0 +1,99 @@
+"""The three-stream trainer in its smoke setting: every baseline trains through ``workbench.train.fit`` and learns."""
+
+import math
+
+import pytest
+import torch
+
+from workbench.horkd import (
+    METHODS,
+    HorkdConfig,
+    assistant_model,
+    build_student,
+    build_teacher,
+    count_parameters,
+    evaluate_resolutions,
+    gpu_check_horkd,
+    load_horkd_data,
+    relational_views,
+    student_model,
+    teacher_model,
+    train_students,
+)
+
+CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_cpu_run(tmp_path_factory):
+    """A session cache shared with the widget tests; one torch thread (much faster than contended threads on a
+    small shared CPU)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "horkd_cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def students():
+    return train_students(CONFIG, 8, METHODS, seeds=(0,), device="cpu", progress=False)
+
+
+def test_every_baseline_student_beats_chance_on_held_out_patches(students):
+    chance = 1 / 10
+    for (method, _seed), model in students.items():
+        assert model.workbench_meta["test_acc"] > chance + 0.1, method
+    assert {m for m, _ in students} == set(METHODS)
+
+
+def test_student_is_at_least_four_times_smaller_than_teacher():
+    assert count_parameters(build_teacher(CONFIG)) >= 4 * count_parameters(build_student(CONFIG))
+
+
+def test_teacher_is_frozen_reference_and_assistant_starts_from_it(students):
+    teacher = teacher_model(CONFIG, device="cpu", progress=False)
+    assistant = assistant_model(CONFIG, 8, device="cpu", progress=False)
+    assert teacher.workbench_meta["test_acc"] > 0.3
+    assert type(assistant) is type(teacher) and count_parameters(assistant) == count_parameters(teacher)
+    # fine-tuned from the teacher: close to it, but not identical
+    w_t, w_a = teacher.features[0][0].weight, assistant.features[0][0].weight
+    assert 0 < float((w_t - w_a).detach().norm()) < 0.5 * float(w_t.detach().norm())
+
+
+def test_models_are_cached_and_rows_cover_every_stream(students):
+    again = student_model(CONFIG, "horkd", 8, seed=0, device="cpu", progress=False)
+    assert torch.equal(again.head.weight, students[("horkd", 0)].head.weight)
+    rows = evaluate_resolutions(CONFIG, seeds=(0,), device="cpu", progress=False, teacher_resolutions=(8, 32))
+    methods = {(r["method"], r["resolution"]) for r in rows}
+    assert {("teacher_upsampled", 8), ("teacher_upsampled", 32), ("assistant", 8), ("horkd", 8)} <= methods
+    hr = next(r["top1"] for r in rows if r["method"] == "teacher_upsampled" and r["resolution"] == 32)
+    assert hr > 0.3
+
+
+def test_relational_views_of_the_three_streams(students):
+    _, test = load_horkd_data(CONFIG)
+    teacher = teacher_model(CONFIG, device="cpu", progress=False)
+    assistant = assistant_model(CONFIG, 8, device="cpu", progress=False)
+    views = relational_views({"teacher": (teacher, True), "assistant": (assistant, True),
+                              "student": (students[("horkd", 0)], False)}, test.images[::8][:12], 8, anchor=2)
+    for v in views.values():
+        assert v["distance"].shape == (12, 12) and v["angle"].shape == (12, 12)
+        assert abs(v["distance"][~torch.eye(12, dtype=torch.bool).numpy()].mean() - 1) < 1e-4
+    with pytest.raises(ValueError, match="at least 3"):
+        relational_views({"teacher": (teacher, True)}, test.images[:2], 8)
+
+
+def test_bad_trainer_arguments_get_clear_errors():
+    with pytest.raises(ValueError, match="unknown method"):
+        train_students(CONFIG, 8, ["distill-everything"], progress=False)
+    with pytest.raises(ValueError, match="resolution must lie"):
+        train_students(CONFIG, 64, ["scratch"], progress=False)
+
+
+def test_gpu_check_entry_point_runs_on_cpu():
+    out = gpu_check_horkd("cpu", max_steps=2)
+    assert set(out) == {"loss_first", "loss_last", "items_per_s"}
+    assert all(math.isfinite(v) and v > 0 for v in out.values())
