@@ -1,0 +1,94 @@
+"""The tracking dashboard built in-process (no browser): running fills every view, the frame slider re-draws from the
+recorded run, sources switch, a bad OTB folder is reported, and the drawing helpers are correct."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from widgets.tracking import TrackingDashboard, channel_mosaic, dashboard, draw_frame
+from workbench.tracking import make_sequence
+
+
+@pytest.fixture(scope="module")
+def board() -> TrackingDashboard:
+    return dashboard(make_sequence("distractor", n_frames=24, seed=5), n_frames=24)
+
+
+@pytest.fixture(scope="module")
+def ran(board: TrackingDashboard) -> TrackingDashboard:
+    board.source.value = board.source.options[0]
+    board.family.value = "DCF"
+    board.run_button.click()
+    return board
+
+
+def test_run_fills_stats_curves_weights_and_records_every_frame(ran):
+    assert list(ran.records) == ["DCF", "DCF-CD"]
+    full, cd = ran.records.values()
+    n = len(ran.sequence)
+    assert full.boxes.shape == cd.boxes.shape == (n, 4)
+    assert len(cd.responses) == n and cd.responses[0] is None and cd.responses[1].ndim == 2
+    assert cd.weights.shape == (n, 40) and all(len(k) < 40 for k in cd.kept)
+    assert all(m.shape[2] == len(k) for m, k in zip(cd.channel_maps, cd.kept, strict=True))
+    assert "success AUC" in ran.stats.value and f"{cd.score.success_auc:.3f}" in ran.stats.value
+    assert "FPS" in ran.stats.value and "channels / frame" in ran.stats.value
+    curves = ran.curves_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert {"DCF", "DCF-CD"} == {t["legendgroup"] for t in curves["data"]}
+    assert any("AUC" in t["name"] and "P@20" in t["name"] for t in curves["data"])
+    assert len(ran.weights_out.outputs) == 1
+    assert not ran.run_button.disabled
+
+
+def test_frame_slider_redraws_the_recorded_views(ran):
+    ran.frame.value = 2
+    view, response, maps, info = ran.view.value, ran.response.value, ran.channels.value, ran.info.value
+    times = []
+    for index in (15, 3, 20):
+        ran.frame.value = index
+        times.append(ran.last_redraw_s)
+    print(f"frame re-draw: median {1000 * float(np.median(times)):.2f} ms")
+    ran.frame.value = 15
+    assert ran.view.value != view and ran.response.value != response and ran.info.value != info
+    assert bytes(ran.view.value).startswith(b"\x89PNG") and bytes(ran.channels.value).startswith(b"\x89PNG")
+    assert "frame 15" in ran.info.value and maps is not None
+
+
+def test_eco_family_runs_with_and_without_distillation(board):
+    board.family.value = "ECO"
+    board.run()
+    assert list(board.records) == ["ECO", "ECO-CD"]
+    board.family.value = "DCF"
+
+
+def test_switching_source_clears_the_run_and_shows_ground_truth(board):
+    board.source.value = "generated: scale"
+    assert board.records == {} and board.sequence.name.startswith("synthetic-scale")
+    assert board.frame.max == len(board.sequence) - 1 and "Run trackers" in board.stats.value
+    before = board.view.value
+    board.frame.value = 10
+    assert board.view.value != before and "ground truth only" in board.info.value
+
+
+def test_bad_otb_folder_is_reported_not_raised(board, tmp_path):
+    board.source.value = "your OTB folder…"
+    assert board.folder.layout.display == "" and board.load_button.layout.display == ""
+    board.folder.value = str(tmp_path / "missing")
+    board.load_button.click()
+    assert "Cannot load this folder" in board.message.value and "missing" in board.message.value
+    (tmp_path / "seq" / "img").mkdir(parents=True)
+    assert board.load_folder(str(tmp_path / "seq")) is None
+    assert "groundtruth_rect.txt" in board.message.value
+
+
+def test_draw_frame_puts_boxes_where_they_belong():
+    frame = np.zeros((20, 30, 3), np.uint8)
+    image = draw_frame(frame, {"truth": (np.array([5.0, 4.0, 10.0, 8.0]), (0, 255, 0))}, scale=2)
+    assert image.shape == (40, 60, 3)
+    assert tuple(image[8, 10]) == (0, 255, 0) and tuple(image[16, 20]) == (0, 0, 0)  # corner on, inside off
+
+
+def test_channel_mosaic_has_one_tile_per_channel():
+    maps = np.random.default_rng(0).random((8, 8, 5)).astype(np.float32)
+    mosaic = channel_mosaic(maps, [f"c{i}" for i in range(5)], tile=20, cols=4)
+    assert mosaic.shape == (2 * (20 + 14 + 4), 4 * (20 + 4), 3)
