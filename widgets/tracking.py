@@ -42,6 +42,7 @@ from workbench.tracking import (
     evaluate,
     load_otb,
     make_sequence,
+    run_sequence,
 )
 from workbench.tracking.base import sample_patch
 from workbench.tracking.evaluation import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
@@ -225,21 +226,13 @@ def track_with_views(tracker: Tracker, sequence: Sequence, record_maps: bool = F
 def _track_with_views(tracker: Tracker, sequence: Sequence, record_maps: bool,
                       on_frame: Callable[[int], None] | None) -> TrackRecord:
     n = len(sequence)
-    boxes, times = np.zeros((n, 4)), np.zeros(n)
     responses: list[np.ndarray | None] = []
     kept: list[np.ndarray] = []
     features: FeatureExtractor | None = getattr(tracker, "features", None)
     weights = np.zeros((n, features.channels if features is not None else 0))
     maps: list[np.ndarray] | None = [] if record_maps and features is not None else None
-    for index in range(n):
-        frame = sequence.frame(index)
-        start = time.perf_counter()
-        if index == 0:
-            tracker.initialize(frame, sequence.ground_truth[0])
-            boxes[0] = sequence.ground_truth[0]
-        else:
-            boxes[index] = tracker.track(frame)
-        times[index] = time.perf_counter() - start
+
+    def record_frame(index: int, frame: np.ndarray) -> None:
         response = getattr(tracker, "response", None)
         responses.append(None if index == 0 or response is None else np.array(response, dtype=np.float32))
         index_kept = np.array(getattr(tracker, "kept_channels", []), dtype=int)
@@ -252,6 +245,9 @@ def _track_with_views(tracker: Tracker, sequence: Sequence, record_maps: bool,
             maps.append(features.extract(patch, index_kept))  # type: ignore[union-attr]
         if on_frame is not None:
             on_frame(index)
+
+    result = run_sequence(tracker, sequence, on_frame=record_frame)
+    boxes, times = result.boxes, result.times
     record = TrackRecord(getattr(tracker, "name", type(tracker).__name__), boxes, times, responses, weights, kept,
                          maps)
     record.score = evaluate(boxes, sequence.ground_truth)

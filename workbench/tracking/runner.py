@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,13 @@ class TrackingResult:
         return evaluate(self.boxes, ground_truth)
 
 
-def run_sequence(tracker: Tracker, sequence: Sequence) -> TrackingResult:
-    """Initialise ``tracker`` on the first frame's ground truth and track every other frame (OTB one-pass)."""
+def run_sequence(tracker: Tracker, sequence: Sequence,
+                 on_frame: Callable[[int, np.ndarray], None] | None = None) -> TrackingResult:
+    """Initialise ``tracker`` on the first frame's ground truth and track every other frame (OTB one-pass).
+
+    ``on_frame(index, frame)`` is called after each frame, outside the timed region (the views record the tracker's
+    response and channels there).
+    """
     n = len(sequence)
     boxes = np.zeros((n, 4))
     times = np.zeros(n)
@@ -61,6 +67,8 @@ def run_sequence(tracker: Tracker, sequence: Sequence) -> TrackingResult:
         channels[index] = len(kept) if kept is not None else 0
         correlations[index] = int(getattr(tracker, "correlations", 0)) if index > 0 else 0
         memory = max(memory, int(getattr(tracker, "feature_bytes", 0)))
+        if on_frame is not None:
+            on_frame(index, frame)
     return TrackingResult(
         tracker=getattr(tracker, "name", type(tracker).__name__),
         sequence=sequence.name,
