@@ -99,6 +99,15 @@ def _module_device(obj: object, fallback: torch.device) -> torch.device:
     return fallback
 
 
+def _spd_solve(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve batched symmetric positive-definite systems by Cholesky.
+
+    Also sidesteps a oneMKL batched-LU failure ("Pivots given to lu_solve ...") seen after ``torch.set_num_threads``
+    changes the thread count before the first LU call.
+    """
+    return torch.cholesky_solve(rhs, torch.linalg.cholesky(matrix))
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -270,10 +279,10 @@ class RelabelDistillation:
         alpha = self.ridge_alpha
         if d <= n:
             gram = xc.transpose(1, 2) @ xc / n + alpha * torch.eye(d, device=x.device)
-            w = torch.linalg.solve(gram, (xc.transpose(1, 2) @ tc[..., None]) / n).squeeze(-1)
+            w = _spd_solve(gram, (xc.transpose(1, 2) @ tc[..., None]) / n).squeeze(-1)
         else:
             kern = xc @ xc.transpose(1, 2) / n + alpha * torch.eye(n, device=x.device)
-            w = (xc.transpose(1, 2) @ torch.linalg.solve(kern, tc[..., None] / n)).squeeze(-1)
+            w = (xc.transpose(1, 2) @ _spd_solve(kern, tc[..., None] / n)).squeeze(-1)
         b = tm.squeeze(1) - (xm.squeeze(1) * w).sum(-1)
         return w, b
 

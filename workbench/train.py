@@ -196,6 +196,7 @@ def cached_model(
     training metadata in ``model.workbench_meta``.
     """
     path = cache_dir() / f"{name}-{config_key(config)}.pt"
+    seed_everything(int(config.get("seed", 0)))  # the same recipe starts from the same weights on every machine
     model = build()
     if path.exists() and not retrain:
         try:
@@ -205,6 +206,7 @@ def cached_model(
         except CorruptCheckpointError as exc:
             warnings.warn(f"{exc}; moving it aside and retraining", RuntimeWarning, stacklevel=2)
             path.replace(path.with_suffix(path.suffix + ".corrupt"))
+            seed_everything(int(config.get("seed", 0)))
             model = build()
     meta = dict(train(model))
     meta.update({"name": name, "config": dict(config)})

@@ -49,20 +49,20 @@ def test_explain_reports_artefacts_and_fits_the_teacher(rld, digits_test):
 
 
 @pytest.mark.parametrize("student", ["ridge", "sgd"])
-def test_map_follows_planted_evidence(digits_models, digits_test, student):
-    """A classifier that only sees one half of the image: the map's mass moves with that half."""
+def test_map_concentrates_on_planted_evidence(digits_models, digits_test, student):
+    """A classifier that only sees the central 8x8 box (a quarter of the image): the map's mass goes there."""
     teacher, vae = digits_models
     x = digits_test.images[:12]
-    shares = {}
-    for side, mask in {"left": box_mask(16, 0, 0, 16, 8), "right": box_mask(16, 0, 8, 16, 8)}.items():
-        planted = RegionOnlyClassifier(teacher, mask).eval()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RelabelWarning)
-            attr = RelabelDistillation(planted, vae, n_samples=500, residual=True, student=student).attribute(x)
-        mass = attr.abs().sum(1)
-        shares[side] = ((mass * mask).sum((1, 2)) / mass.sum((1, 2)).clamp_min(1e-12)).mean().item()
-    # most of the map's mass lies on the half the classifier can see, whichever half that is
-    assert shares["left"] > 0.55 and shares["right"] > 0.55
+    mask = box_mask(16, 4, 4, 8, 8)
+    planted = RegionOnlyClassifier(teacher, mask).eval()
+    rld = RelabelDistillation(planted, vae, n_samples=500, residual=True, student=student, map_mode="times_input")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RelabelWarning)
+        mass = rld.attribute(x).abs().sum(1)
+    inside = ((mass * mask).sum((1, 2)) / mass.sum((1, 2)).clamp_min(1e-12)).mean().item()
+    # a map blind to the evidence would put 0.25 of its mass there; latent perturbations move correlated pixels
+    # together, so RLD does not reach gradient methods' ~1.0 (see benchmarks/results/relabel.md)
+    assert inside > 0.45
 
 
 def test_nothing_flips_is_reported_not_nan(digits_models, digits_test):
