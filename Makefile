@@ -26,7 +26,7 @@ browser:
 
 # Train (once, then cached in $WORKBENCH_CACHE) the default models the dashboards use.
 prepare: setup
-	$(PY) -m workbench.prepare
+	$(PY) -m widgets.prepare
 
 dashboard: prepare
 	@echo "Gallery: http://127.0.0.1:$(PORT)/voila/render/index.ipynb"

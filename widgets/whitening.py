@@ -1,0 +1,222 @@
+"""Feature-whitening dashboard: look inside the whitened face-forgery detector (:mod:`workbench.whitening`).
+
+Views: the channel gallery (each whitened channel's mean map over real faces, titled with its concept and the
+facial region it answers to most), the channel maps of one real and one manipulated face of the same person with
+the true manipulation mask outlined, and the channel correlation matrices of the layer's input and output (before /
+after whitening; the plain BatchNorm detector beside it with the model toggle). Controls: the face pair, the
+channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
+
+The figure builders (:func:`gallery_figure`, :func:`pair_figure`, :func:`correlation_figure`) are pure functions,
+usable in notebooks.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from plotly.subplots import make_subplots
+
+from widgets.relabel import figure_outputs, single_thread
+from workbench.data.faces import ForgerySet, load_forgery_faces
+from workbench.whitening import (
+    WhiteningDetector,
+    channel_region_scores,
+    layer_correlations,
+    predict_fake_proba,
+)
+
+GALLERY_REGIONS: tuple[str, ...] = ("eyes", "nose", "mouth")
+
+
+def channel_label(model: WhiteningDetector, channel: int) -> str:
+    """'ch 3' or 'ch 0 = manipulated' when the channel is aligned with a concept."""
+    concept = model.concepts[channel] if channel < len(model.concepts) else None
+    return f"ch {channel}" + (f" = {concept}" if concept else "")
+
+
+def gallery_figure(model: WhiteningDetector, images: torch.Tensor, n_channels: int = 16, cols: int = 8,
+                   regions: Sequence[str] = GALLERY_REGIONS) -> go.Figure:
+    """Mean map of each of the first ``n_channels`` channels over ``images``, titled with the best facial region."""
+    with torch.no_grad():
+        fmap = model.whitened_features(images).float().mean(0)
+    n = min(n_channels, fmap.shape[0])
+    scores = channel_region_scores(model, images, regions)
+    rows = (n + cols - 1) // cols
+    titles = [f"{channel_label(model, c)}<br>~{regions[int(scores[c].argmax())]}" for c in range(n)]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.12)
+    for c in range(n):
+        fig.add_trace(go.Heatmap(z=fmap[c].numpy()[::-1], colorscale="RdBu_r", zmid=0, showscale=False,
+                                 hovertemplate=f"{channel_label(model, c)}: %{{z:.2f}}<extra></extra>"),
+                      row=c // cols + 1, col=c % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=150 * rows + 40, margin=dict(l=5, r=5, t=40, b=5),
+                      title_text="channel gallery: mean channel map over real faces (~ region it fires most on)")
+    return fig
+
+
+def _contour(mask: np.ndarray, colour: str) -> go.Contour:
+    return go.Contour(z=mask[::-1], contours=dict(start=0.3, end=0.3, size=1, coloring="none"),
+                      line=dict(color=colour, width=2), showscale=False, hoverinfo="skip")
+
+
+def pair_figure(real: np.ndarray, fake: np.ndarray, real_map: np.ndarray, fake_map: np.ndarray,
+                mask: np.ndarray, title: str = "") -> go.Figure:
+    """Real face, its channel map, manipulated face, its channel map; the true mask outlined on the fake."""
+    fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.02,
+                        subplot_titles=("real face", "channel map (real)", "manipulated face", "channel map (fake)"))
+    for col, (img, scale) in enumerate(((real, "gray"), (real_map, "Inferno"), (fake, "gray"),
+                                        (fake_map, "Inferno")), start=1):
+        fig.add_trace(go.Heatmap(z=img[::-1], colorscale=scale, zmin=0, zmax=1, showscale=False,
+                                 hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=col)
+    for col in (3, 4):
+        fig.add_trace(_contour(mask, "#00e676"), row=1, col=col)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(height=300, margin=dict(l=5, r=5, t=60, b=5), title_text=title, showlegend=False)
+    return fig
+
+
+def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "layer") -> go.Figure:
+    """|correlation| heatmaps of a layer's channels before (input) and after (output), with mean |off-diagonal|."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
+        f"before ({name} input): mean |off-diag| {mean_offdiag_correlation_of(before):.3f}",
+        f"after ({name} output): mean |off-diag| {mean_offdiag_correlation_of(after):.3f}"))
+    for col, corr in enumerate((before, after), start=1):
+        fig.add_trace(go.Heatmap(z=corr.abs().numpy(), colorscale="Viridis", zmin=0, zmax=1, showscale=col == 2,
+                                 hovertemplate="ch %{y} / ch %{x}: |r| = %{z:.2f}<extra></extra>"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    fig.update_layout(height=380, margin=dict(l=30, r=10, t=50, b=30))
+    return fig
+
+
+def mean_offdiag_correlation_of(corr: torch.Tensor) -> float:
+    """Mean |off-diagonal| of a correlation matrix."""
+    c = corr.shape[0]
+    return float((corr.abs().sum() - corr.diagonal().abs().sum()) / max(c * (c - 1), 1))
+
+
+def _upsampled(fmap: torch.Tensor, size: int) -> np.ndarray:
+    """(C, h, w) -> (C, size, size): sigmoid, bilinear up-sampling, min-max per channel (IFFD's map)."""
+    up = F.interpolate(torch.sigmoid(fmap[None].float()), size=(size, size), mode="bilinear", align_corners=False)[0]
+    flat = up.flatten(1)
+    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat - lo) / (hi - lo).clamp(min=1e-8)).view_as(up).numpy()
+
+
+class WhiteningDashboard(W.VBox):
+    """The whitening dashboard (a VBox); its controls are attributes so tests and notebooks can drive it."""
+
+    def __init__(self, models: dict[str, WhiteningDetector], data: ForgerySet) -> None:
+        if not models:
+            raise ValueError("pass at least one detector")
+        self.models = {k: m.eval() for k, m in models.items()}
+        self.data = data
+        self.fake_index = [i for i in range(len(data)) if int(data.labels[i]) == 1]
+        if not self.fake_index:
+            raise ValueError("the data set holds no manipulated faces")
+        self.real_images = data.images[data.labels == 0]
+        self.pair_picker = W.Dropdown(options=[(f"{k}: person {int(data.identities[i])}, {data.kinds[i]}", k)
+                                               for k, i in enumerate(self.fake_index)], value=0,
+                                      description="face pair")
+        self.pair_picker.add_class("wb-whitening-image")
+        self.model_picker = W.ToggleButtons(options=list(self.models), description="detector")
+        self.model_picker.add_class("wb-whitening-model")
+        first = next(iter(self.models.values()))
+        self.channel_slider = W.IntSlider(0, 0, first.norm_layer.num_features - 1, description="channel",
+                                          continuous_update=True)
+        self.channel_slider.add_class("wb-whitening-channel")
+        self.stats = W.HTML()
+        self.stats.add_class("wb-whitening-stats")
+        self.maps_out = W.Output()
+        self.maps_out.add_class("wb-whitening-maps")
+        self.gallery_out = W.Output()
+        self.gallery_out.add_class("wb-whitening-gallery")
+        self.corr_out = W.Output()
+        self.corr_out.add_class("wb-whitening-corr")
+        self.last_redraw_s = 0.0
+        self._pair_maps: dict[str, np.ndarray] = {}
+        super().__init__([
+            W.HTML("<b>Feature whitening</b>: channels of the detector's whitened layer, decorrelated and aligned "
+                   "with concepts (channel 0 = manipulated pixels, then eyes / nose / mouth)."),
+            W.HBox([self.pair_picker, self.model_picker]), self.channel_slider, self.stats, self.maps_out,
+            self.gallery_out, self.corr_out])
+        self.add_class("wb-whitening-dashboard")
+        self.pair_picker.observe(lambda _c: self._on_pair(), names="value")
+        self.channel_slider.observe(lambda _c: self.redraw(), names="value")
+        self.model_picker.observe(lambda _c: self._on_model(), names="value")
+        self._on_model()
+
+    @property
+    def model(self) -> WhiteningDetector:
+        return self.models[self.model_picker.value]
+
+    def pair(self) -> tuple[int, int]:
+        """(real index, fake index) of the picked pair: the fake and the nearest real sample of the same person."""
+        fake = self.fake_index[self.pair_picker.value]
+        same = torch.nonzero((self.data.identities == self.data.identities[fake]) & (self.data.labels == 0))
+        real = int(same[torch.argmin((same[:, 0] - fake).abs())]) if len(same) else fake
+        return real, fake
+
+    def _on_model(self) -> None:
+        with single_thread():
+            model = self.model
+            self.channel_slider.max = model.norm_layer.num_features - 1
+            corr = layer_correlations(model, self.data.images)
+            self.corr_out.outputs = figure_outputs(correlation_figure(corr["before"], corr["after"],
+                                                                      self.model_picker.value))
+            self.gallery_out.outputs = figure_outputs(gallery_figure(model, self.real_images))
+        self._on_pair()
+
+    def _on_pair(self) -> None:
+        real, fake = self.pair()
+        with single_thread(), torch.no_grad():
+            x = self.data.images[[real, fake]]
+            fmap = self.model.whitened_features(x)
+            self._proba = predict_fake_proba(self.model, x).tolist()
+        size = x.shape[-1]
+        self._pair_maps = {"real": _upsampled(fmap[0], size), "fake": _upsampled(fmap[1], size)}
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Re-draw the pair's channel maps for the slider's channel (no forward pass)."""
+        start = time.perf_counter()
+        real, fake = self.pair()
+        c = self.channel_slider.value
+        label = channel_label(self.model, c)
+        fig = pair_figure(self.data.images[real, 0].numpy(), self.data.images[fake, 0].numpy(),
+                          self._pair_maps["real"][c], self._pair_maps["fake"][c],
+                          self.data.masks[fake, 0].numpy(), title=f"{self.model_picker.value} detector, {label}")
+        self.maps_out.outputs = figure_outputs(fig)
+        inside = self._pair_maps["fake"][c].argmax()
+        hit = float(self.data.masks[fake, 0].flatten()[inside]) > 0.3
+        self.stats.value = (
+            f"<b>{html.escape(label)}</b> of the {html.escape(self.model_picker.value)} detector &middot; "
+            f"P(fake): real face {self._proba[0]:.2f}, manipulated face ({html.escape(self.data.kinds[fake])}) "
+            f"{self._proba[1]:.2f} &middot; map peak inside the true mask: {'yes' if hit else 'no'}")
+        self.last_redraw_s = time.perf_counter() - start
+
+
+def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetector | None = None,
+              data: ForgerySet | None = None, smoke: bool = False) -> WhiteningDashboard:
+    """The whitening dashboard. Defaults: the cached whitened and plain detectors (full setting, trained on first
+    use, about a minute each on a CPU; ``smoke=True``: seconds) and the embedded test faces (held-out identities)."""
+    from workbench.whitening import whitening_detector
+
+    if whitened is None:
+        whitened = whitening_detector(True, smoke=smoke)
+    if plain is None:
+        plain = whitening_detector(False, smoke=smoke)
+    if data is None:
+        data = load_forgery_faces("test")
+    return WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
+
