@@ -1,0 +1,88 @@
+"""Spatiotemporal dropout and the bag-of-patches ViT: token shares, seeding, eval, frame order, rollout, training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.stdt import BagOfPatchesViT, SpatiotemporalDropout
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(("rho_s", "rho_t"), [(0.25, 0.25), (0.5, 0.0), (0.0, 0.5), (0.1, 0.4)])
+def test_std_keeps_exactly_the_requested_share(rho_s, rho_t):
+    tokens = torch.randn(3, 8, 16, 5)
+    std = SpatiotemporalDropout(rho_s, rho_t, seed=0).train()
+    kept, t_idx, n_idx = std(tokens)
+    kt, kn = round((1 - rho_t) * 8), round((1 - rho_s) * 16)
+    assert kept.shape == (3, kt * kn, 5)
+    for b in range(3):
+        frames = t_idx[b].unique()
+        assert len(frames) == kt
+        for t in frames:
+            assert len(n_idx[b][t_idx[b] == t].unique()) == kn  # kn distinct positions in each kept frame
+        assert torch.equal(kept[b], tokens[b, t_idx[b], n_idx[b]])
+
+
+def test_std_is_reproducible_with_a_seed_and_off_in_eval():
+    tokens = torch.randn(2, 8, 16, 4)
+    a = SpatiotemporalDropout(0.3, 0.3, seed=7).train()(tokens)
+    b = SpatiotemporalDropout(0.3, 0.3, seed=7).train()(tokens)
+    c = SpatiotemporalDropout(0.3, 0.3, seed=8).train()(tokens)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[1] * 16 + a[2], c[1] * 16 + c[2])
+    kept, _, _ = SpatiotemporalDropout(0.3, 0.3, seed=7).eval()(tokens)
+    assert torch.equal(kept, tokens.reshape(2, -1, 4))
+
+
+def test_bad_ratios_and_inputs_get_clear_errors():
+    with pytest.raises(ValueError, match="spatial_ratio"):
+        SpatiotemporalDropout(1.0, 0.1)
+    model = BagOfPatchesViT(dim=16, depth=1, heads=2)
+    with pytest.raises(ValueError, match="B, T, C, H, W"):
+        model(torch.rand(2, 8, 32, 32))
+    with pytest.raises(ValueError, match="empty"):
+        model(torch.rand(0, 8, 1, 32, 32))
+    bad = torch.rand(1, 8, 1, 32, 32)
+    bad[0, 3, 0, 4, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model(bad)
+
+
+def test_frame_order_matters_only_with_the_time_embedding():
+    """With ``time_embed`` the model sees when each patch was; built with ``time_embedding=False`` (time_embed zero,
+    frozen) joint attention over the bag + CLS pooling makes it invariant to the order of the frames."""
+    torch.manual_seed(0)
+    clips = torch.rand(2, 8, 1, 32, 32)
+    shuffled = clips[:, torch.randperm(8)]
+    with_time = BagOfPatchesViT(dim=32, depth=2, heads=2).eval()
+    with torch.no_grad():
+        with_time.time_embed.normal_(0, 0.5)
+        assert not torch.allclose(with_time(clips), with_time(shuffled), atol=1e-4)
+    without_time = BagOfPatchesViT(dim=32, depth=2, heads=2, time_embedding=False).eval()
+    with torch.no_grad():
+        assert torch.allclose(without_time(clips), without_time(shuffled), atol=1e-5)
+    assert not without_time.time_embed.requires_grad
+
+
+def test_test_time_draws_average_and_rollout_covers_kept_patches():
+    model = BagOfPatchesViT(dim=16, depth=2, heads=2, test_draws=3, seed=0).eval()
+    clips = torch.rand(2, 8, 1, 32, 32)
+    logits = model(clips)
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    roll = model.attention_rollout(clips)
+    assert roll.shape == (2, 8, 4, 4)
+    assert torch.allclose(roll.sum((1, 2, 3)), torch.ones(2), atol=1e-5) and (roll >= 0).all()
+    model.std.reseed(1)
+    keep = model.std.draw(2, 8, 16)
+    roll = model.attention_rollout(clips, keep)
+    dropped = torch.ones(2, 8 * 16, dtype=torch.bool)
+    dropped[torch.arange(2)[:, None], keep[0] * 16 + keep[1]] = False
+    assert (roll.reshape(2, -1)[dropped] == 0).all()

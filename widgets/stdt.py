@@ -1,0 +1,145 @@
+"""Spatiotemporal-dropout dashboard: what the bag-of-patches ViT keeps, where it looks, how sure it is
+(:mod:`workbench.stdt`).
+
+Views, one column per frame of a clip: the frames with the patches dropped by the current STD draw greyed out, the
+attention rollout over the kept patches overlaid on the frame, and the true per-frame manipulation mask; the
+video-level score (no dropout) and the score of the current draw. Controls: the clip, the two dropout ratios
+(``continuous_update=False``), a reseed button. Every control change runs one small forward pass.
+
+:func:`clip_figure` is a pure function, usable in notebooks.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from widgets.relabel import figure_outputs, single_thread
+from workbench.data.clips import ClipSet, load_forgery_clips
+from workbench.stdt import BagOfPatchesViT, gather_tokens
+
+DROPPED_GREY = 0.5
+
+
+def kept_mask(keep: tuple[torch.Tensor, torch.Tensor], frames: int, grid: int) -> np.ndarray:
+    """(T, grid, grid) boolean map of the kept patches of one clip's draw ``keep = (t_idx (K,), n_idx (K,))``."""
+    out = np.zeros(frames * grid * grid, bool)
+    out[(keep[0] * grid * grid + keep[1]).numpy()] = True
+    return out.reshape(frames, grid, grid)
+
+
+def clip_figure(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray, mask: np.ndarray, title: str = ""
+                ) -> go.Figure:
+    """Rows: frames with dropped patches greyed, rollout over kept patches on the frame, manipulation mask.
+
+    ``clip`` (T, H, W) in [0, 1]; ``kept`` (T, h, w) bool; ``rollout`` (T, h, w); ``mask`` (T, H, W).
+    """
+    t, size = clip.shape[0], clip.shape[-1]
+    patch = size // kept.shape[-1]
+    kept_px = np.kron(kept, np.ones((patch, patch))).astype(bool)
+    shown = np.where(kept_px, clip, DROPPED_GREY * 0.6 + 0.4 * clip)
+    roll = np.kron(rollout, np.ones((patch, patch)))
+    roll = roll / max(float(roll.max()), 1e-12)
+    fig = make_subplots(rows=3, cols=t, horizontal_spacing=0.008, vertical_spacing=0.04,
+                        subplot_titles=[f"t={k}{'' if kept[k].any() else ' (dropped)'}" for k in range(t)],
+                        row_titles=["kept patches", "attention", "mask"])
+    for k in range(t):
+        fig.add_trace(go.Heatmap(z=shown[k][::-1], colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                 hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=k + 1)
+        fig.add_trace(go.Heatmap(z=clip[k][::-1], colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                 hoverinfo="skip"), row=2, col=k + 1)
+        fig.add_trace(go.Heatmap(z=np.where(kept_px[k], roll[k], np.nan)[::-1], colorscale="Inferno", zmin=0,
+                                 zmax=1, opacity=0.6, showscale=False,
+                                 hovertemplate="rollout %{z:.2f}<extra></extra>"), row=2, col=k + 1)
+        fig.add_trace(go.Heatmap(z=mask[k][::-1], colorscale="Reds", zmin=0, zmax=1, showscale=False,
+                                 hovertemplate="mask %{z:.2f}<extra></extra>"), row=3, col=k + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=90 * 3 + 110, width=max(110 * t, 500), margin=dict(l=5, r=30, t=60, b=5),
+                      title_text=title)
+    return fig
+
+
+class StdtDashboard(W.VBox):
+    """The STD explorer (a VBox); its controls are attributes so tests and notebooks can drive it."""
+
+    def __init__(self, model: BagOfPatchesViT, data: ClipSet, seed: int = 0) -> None:
+        self.model, self.data = model.eval(), data
+        self.seed = seed
+        options = [(f"{i}: {data.kinds[i]} (id {int(data.identities[i])})", i) for i in range(len(data))]
+        self.clip_picker = W.Dropdown(options=options, value=0, description="clip")
+        self.clip_picker.add_class("wb-stdt-clip")
+        self.spatial_slider = W.FloatSlider(value=model.std.spatial_ratio or 0.25, min=0.0, max=0.9, step=0.05,
+                                            description="rho_s", continuous_update=False)
+        self.spatial_slider.add_class("wb-stdt-spatial")
+        self.temporal_slider = W.FloatSlider(value=model.std.temporal_ratio or 0.25, min=0.0, max=0.875,
+                                             step=0.125, description="rho_t", continuous_update=False)
+        self.temporal_slider.add_class("wb-stdt-temporal")
+        self.reseed_button = W.Button(description="reseed", icon="refresh")
+        self.reseed_button.add_class("wb-stdt-reseed")
+        self.stats = W.HTML()
+        self.stats.add_class("wb-stdt-stats")
+        self.view_out = W.Output()
+        self.view_out.add_class("wb-stdt-view")
+        for control in (self.clip_picker, self.spatial_slider, self.temporal_slider):
+            control.observe(lambda _change: self.redraw(), names="value")
+        self.reseed_button.on_click(lambda _b: self.reseed())
+        super().__init__([W.HBox([self.clip_picker, self.spatial_slider, self.temporal_slider, self.reseed_button]),
+                          self.stats, self.view_out])
+        self.add_class("wb-stdt-dashboard")
+        self.last_redraw_s = 0.0
+        self.redraw()
+
+    def reseed(self) -> None:
+        """A new dropout draw of the same clip."""
+        self.seed += 1
+        self.redraw()
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current draw's kept (t_idx, n_idx), each (1, K), from the sliders and the seed."""
+        from workbench.stdt import SpatiotemporalDropout
+
+        std = SpatiotemporalDropout(self.spatial_slider.value, self.temporal_slider.value, seed=self.seed)
+        return std.draw(1, self.model.frames, self.model.grid**2)
+
+    def redraw(self) -> None:
+        start = time.perf_counter()
+        i = int(self.clip_picker.value)
+        clip = self.data.clips[i:i + 1]
+        keep = self.draw()
+        with single_thread(), torch.no_grad():
+            tok = self.model.tokens(clip)
+            bags = (tok.flatten(1, 2), gather_tokens(tok, *keep))
+            score, drawn = (float(torch.softmax(self.model.forward_head(self.model.encode(bag)), 1)[0, 1])
+                            for bag in bags)
+            roll = self.model.attention_rollout(clip, keep)[0].numpy()
+        kept = kept_mask((keep[0][0], keep[1][0]), self.model.frames, self.model.grid)
+        label = self.data.classes[int(self.data.labels[i])]
+        title = f"clip {i} ({html.escape(self.data.kinds[i])}, true: {label})"
+        fig = clip_figure(clip[0, :, 0].numpy(), kept, roll, self.data.masks[i].numpy(), title)
+        self.view_out.outputs = figure_outputs(fig)
+        self.stats.value = (f"<b>video P(fake)</b> {score:.3f} (no dropout) &middot; this draw: {drawn:.3f} &middot; "
+                            f"kept {keep[0].shape[1]} of {self.model.frames * self.model.grid**2} patches "
+                            f"({len(keep[0][0].unique())} frames) &middot; draw seed {self.seed}")
+        self.last_redraw_s = time.perf_counter() - start
+
+
+def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool | None = None
+              ) -> StdtDashboard:
+    """The STD dashboard. Defaults: the cached STDT (trained on first use; ``smoke`` None: the smoke setting on a CPU,
+    seconds, the full one on a GPU) and the embedded test clips (held-out identities)."""
+    from workbench.stdt import stdt_detector
+    from workbench.train import smoke_mode
+
+    if model is None:
+        model = stdt_detector(True, smoke=smoke_mode(smoke))
+    if data is None:
+        data = load_forgery_clips("test", n_per_identity=1)
+    return StdtDashboard(model, data)

@@ -1,0 +1,269 @@
+"""Face-forgery *clips*: the embedded real faces in smooth motion, manipulations that flicker over time, a video reader.
+
+Embedded default (no downloads), built on :mod:`workbench.data.faces`:
+
+* **Real clips.** Each real face (``real_faces``) is animated over ``frames`` frames by a smooth affine motion
+  (sinusoidal translation of up to ~1.5 px, scale 0.96..1.04, rotation up to ~5 degrees, random phases), warped with
+  ``cv2.warpAffine``; every frame gets fresh sensor grain (``faces.GRAIN``) and the clip one global tone.
+* **Manipulated clips.** One ``ForgeryParams`` per clip (``sample_forgery_params``), then per frame the blend
+  strength, tone (brightness/contrast), mask centre and filter strength are jittered independently (``flicker``
+  scales the jitter), so the blended region flickers from frame to frame the way per-frame face-swap pipelines do:
+  temporal inconsistency is a real cue. ``make_forgery`` builds each frame from the still face and the frame's
+  parameters; the face *and* its mask are then moved by the same motion as a real clip. Masks per frame.
+* **Splits** by pseudo-identity with ``split_identities`` (60/20/20, seeded); swap donors come from the same split.
+  Deterministic given the arguments.
+
+Real videos: ``read_video`` reads an ``.mp4``/``.avi`` file (OpenCV) or a folder of frames, samples ``n_frames``
+uniformly, crops the Haar-cascade face of each frame; FaceForensics++/Celeb-DF layouts in
+``datasets/faceforensics-video/README.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from workbench.data.faces import (
+    FORGERY_CLASSES,
+    GRAIN,
+    MANIPULATION_KINDS,
+    ForgeryParams,
+    detect_face_box,
+    make_forgery,
+    real_faces,
+    sample_forgery_params,
+    split_identities,
+)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
+FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+class NoFaceError(ValueError):
+    """No frame of a clip has a face OpenCV's Haar cascade can find (the clip is reported, never silently dropped)."""
+
+
+@dataclass
+class ClipSet:
+    """Face-forgery clips as tensors.
+
+    ``clips`` (N, T, C, H, W) float in [0, 1]; ``labels`` (N,) long, 0 real / 1 fake; ``masks`` (N, T, H, W) soft
+    per-frame manipulation masks (zero for real clips); ``kinds`` "real" or a manipulation kind; ``identities`` (N,).
+    """
+
+    clips: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
+    kinds: tuple[str, ...]
+    identities: torch.Tensor
+    classes: tuple[str, ...] = FORGERY_CLASSES
+
+    def __len__(self) -> int:
+        return int(self.clips.shape[0])
+
+    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ClipSet:
+        """The clips at ``index`` (a boolean mask or integer indices)."""
+        idx = torch.as_tensor(np.asarray(index))
+        if idx.dtype == torch.bool:
+            idx = torch.nonzero(idx).flatten()
+        return dataclasses.replace(self, clips=self.clips[idx], labels=self.labels[idx], masks=self.masks[idx],
+                                   kinds=tuple(self.kinds[i] for i in idx.tolist()), identities=self.identities[idx])
+
+    def with_kinds(self, kinds: tuple[str, ...] | list[str]) -> ClipSet:
+        """Real clips plus the fakes of the given manipulation ``kinds``."""
+        return self.subset(np.asarray([k == "real" or k in kinds for k in self.kinds]))
+
+    def loader(self, batch_size: int = 16, shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
+        """Batches of ``(clips, labels)``."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(self.clips, self.labels),
+                                           batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+
+# ------------------------------------------------------------------------------------------------------- generator
+def _motion(frames: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Smooth affine warps (2x3) of a clip: sinusoidal translation, scale and rotation with random phases."""
+    t = np.linspace(0.0, 1.0, frames)
+    phase = rng.uniform(0, 2 * np.pi, 4)
+    freq = rng.uniform(0.5, 1.2)
+    amp = rng.uniform(0.5, 1.5, 2), rng.uniform(0.01, 0.04), rng.uniform(1.0, 5.0)
+    mats = []
+    for k in range(frames):
+        w = 2 * np.pi * freq * t[k]
+        angle = amp[2] * np.sin(w + phase[2])
+        scale = 1.0 + amp[1] * np.sin(w + phase[3])
+        mat = cv2.getRotationMatrix2D((size / 2, size / 2), float(angle), float(scale))
+        mat[:, 2] += (amp[0][0] * np.sin(w + phase[0]), amp[0][1] * np.sin(w + phase[1]))
+        mats.append(mat)
+    return mats
+
+
+def _warp(img: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    size = img.shape[0]
+    return cv2.warpAffine(img, mat, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _flickered(params: ForgeryParams, rng: np.random.Generator, flicker: float) -> ForgeryParams:
+    """Per-frame jitter of a clip's forgery parameters: blend strength, tone, mask centre and filter strength."""
+    j = flicker
+    return dataclasses.replace(
+        params,
+        blend=float(np.clip(params.blend * rng.uniform(1 - 0.6 * j, 1.0), 0.0, 1.0)),
+        brightness=float(params.brightness + rng.normal(0, 0.08 * j)),
+        contrast=float(max(params.contrast + rng.normal(0, 0.2 * j), 0.3)),
+        centre_shift=(float(params.centre_shift[0] + rng.normal(0, 0.03 * j)),
+                      float(params.centre_shift[1] + rng.normal(0, 0.03 * j))),
+        blur_sigma=float(max(params.blur_sigma * rng.uniform(1 - 0.5 * j, 1 + 0.5 * j), 0.0)),
+        sharpen=float(max(params.sharpen * rng.uniform(1 - 0.5 * j, 1 + 0.5 * j), 0.0)),
+    )
+
+
+def _finish(frame: np.ndarray, gain: float, offset: float, rng: np.random.Generator) -> np.ndarray:
+    out = gain * (frame - 0.5) + 0.5 + offset + rng.normal(0.0, GRAIN, frame.shape)
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _generate(size: int, frames: int, n_per_identity: int, kinds: tuple[str, ...], seed: int, split: str,
+              flicker: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
+    faces, ids, _ = real_faces(size)
+    members = np.flatnonzero(np.isin(ids, split_identities(ids, seed)[split]))
+    rng = np.random.default_rng([seed, size, frames, n_per_identity, ["train", "val", "test"].index(split)])
+    clips, labels, masks, clip_kinds, clip_ids = [], [], [], [], []
+    counter = 0
+    for i in members:
+        for _ in range(n_per_identity):
+            for fake in (False, True):
+                face = faces[i][:, ::-1].copy() if rng.random() < 0.5 else faces[i]
+                mats = _motion(frames, size, rng)
+                gain, offset = rng.uniform(0.9, 1.1), rng.uniform(-0.05, 0.05)
+                kind = "real"
+                frame_masks = [np.zeros((size, size), np.float32)] * frames
+                stills = [face] * frames
+                if fake:
+                    kind = kinds[counter % len(kinds)]
+                    counter += 1
+                    params = sample_forgery_params(kind, rng)
+                    donor = None
+                    if kind == "swap":
+                        others = members[ids[members] != ids[i]]
+                        if len(others) == 0:
+                            raise ValueError(f"split {split!r} has one identity; 'swap' needs a donor of another")
+                        donor = faces[int(rng.choice(others))]
+                    made = [make_forgery(face, _flickered(params, rng, flicker), donor) for _ in range(frames)]
+                    stills = [m[0] for m in made]
+                    frame_masks = [_warp(m[1], mat) for m, mat in zip(made, mats, strict=True)]
+                clip = [_finish(_warp(s, mat), gain, offset, rng) for s, mat in zip(stills, mats, strict=True)]
+                clips.append(np.stack(clip)[:, None])
+                masks.append(np.stack(frame_masks))
+                labels.append(int(fake))
+                clip_kinds.append(kind)
+                clip_ids.append(ids[i])
+    return (np.stack(clips), np.asarray(labels, np.int64), np.stack(masks).astype(np.float32), tuple(clip_kinds),
+            np.asarray(clip_ids, np.int64))
+
+
+def load_forgery_clips(split: str = "train", size: int = 32, frames: int = 8, n_per_identity: int = 2,
+                       kinds: tuple[str, ...] | list[str] = MANIPULATION_KINDS, seed: int = 0,
+                       flicker: float = 1.0) -> ClipSet:
+    """The embedded clip set: per face of the split, ``n_per_identity`` real and as many manipulated clips.
+
+    ``split`` in {"train", "val", "test", "all"} by pseudo-identity; ``flicker`` scales the per-frame jitter of
+    the manipulation (0: a temporally consistent forgery). Deterministic given the arguments.
+    """
+    kinds = tuple(kinds)
+    if not kinds or any(k not in MANIPULATION_KINDS for k in kinds):
+        raise ValueError(f"kinds must be a non-empty subset of {MANIPULATION_KINDS}; got {kinds}")
+    if n_per_identity < 1:
+        raise ValueError(f"n_per_identity must be at least 1; got {n_per_identity}")
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1; got {frames}")
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels; got {size}")
+    if flicker < 0:
+        raise ValueError(f"flicker must be >= 0; got {flicker}")
+    if split == "all":
+        parts = [load_forgery_clips(s, size, frames, n_per_identity, kinds, seed, flicker)
+                 for s in ("train", "val", "test")]
+        return ClipSet(torch.cat([p.clips for p in parts]), torch.cat([p.labels for p in parts]),
+                       torch.cat([p.masks for p in parts]), sum((p.kinds for p in parts), ()),
+                       torch.cat([p.identities for p in parts]))
+    if split not in {"train", "val", "test"}:
+        raise ValueError(f"split must be 'train', 'val', 'test' or 'all'; got {split!r}")
+    clips, labels, masks, clip_kinds, ids = _generate(size, frames, n_per_identity, kinds, seed, split, float(flicker))
+    return ClipSet(torch.from_numpy(clips.copy()), torch.from_numpy(labels.copy()), torch.from_numpy(masks.copy()),
+                   clip_kinds, torch.from_numpy(ids.copy()))
+
+
+# ---------------------------------------------------------------------------------------------------- video reader
+def _read_frames(path: Path) -> list[np.ndarray]:
+    """All frames of a video file or a frame folder as RGB uint8 arrays; ValueError naming the file if unreadable."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        if not files:
+            raise ValueError(f"frame folder {path} holds no frames ({sorted(FRAME_SUFFIXES)})")
+        frames = []
+        for f in files:
+            bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f"could not read frame {f} (unreadable or corrupt image file)")
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return frames
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"{path} is neither a video file ({sorted(VIDEO_SUFFIXES)}) nor a folder of frames")
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while cap.isOpened():
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    if not frames:
+        raise ValueError(f"could not read any frame from video {path} (unreadable or corrupt file)")
+    return frames
+
+
+def read_video(path: str | Path, n_frames: int = 8, size: int = 32, detect_faces: bool = True) -> np.ndarray:
+    """``n_frames`` uniformly sampled grey frames of a video file or frame folder as (T, 1, size, size) float32.
+
+    With ``detect_faces`` each frame is cropped to its largest Haar-cascade face (``faces.detect_face_box``); a
+    frame where none is found reuses the nearest frame's box; if no sampled frame has a face, ``NoFaceError``
+    names the file. A missing, corrupt or unreadable file raises ``FileNotFoundError``/``ValueError`` naming it.
+    """
+    path = Path(path)
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be at least 1; got {n_frames}")
+    if not path.exists():
+        raise FileNotFoundError(f"video {path} does not exist")
+    frames = _read_frames(path)
+    picks = np.linspace(0, len(frames) - 1, n_frames).round().astype(int)
+    sampled = [frames[i] for i in picks]
+    boxes: list[tuple[int, int, int, int] | None] = [None] * len(sampled)
+    if detect_faces:
+        for k, rgb in enumerate(sampled):
+            try:
+                boxes[k] = detect_face_box(rgb)
+            except ValueError:
+                boxes[k] = None
+        found = [k for k, b in enumerate(boxes) if b is not None]
+        if not found:
+            raise NoFaceError(f"no face found by OpenCV's Haar cascade in any of the {n_frames} sampled frames of "
+                              f"{path}; pass detect_faces=False if the frames are already face crops")
+        boxes = [boxes[min(found, key=lambda j, k=k: abs(j - k))] for k in range(len(sampled))]
+    out = []
+    for rgb, box in zip(sampled, boxes, strict=True):
+        if box is not None:
+            x, y, w, h = box
+            rgb = rgb[y:y + h, x:x + w]
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        out.append(cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)[None])
+    return np.stack(out).astype(np.float32)
