@@ -93,8 +93,9 @@ def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "l
     for col, corr in enumerate((before, after), start=1):
         fig.add_trace(go.Heatmap(z=corr.abs().numpy(), colorscale="Viridis", zmin=0, zmax=1, showscale=col == 2,
                                  hovertemplate="ch %{y} / ch %{x}: |r| = %{z:.2f}<extra></extra>"), row=1, col=col)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    fig.update_xaxes(constrain="domain")  # square matrices, no empty margins beside them
     fig.update_layout(height=380, margin=dict(l=30, r=10, t=50, b=30))
     return fig
 
