@@ -31,7 +31,7 @@ from workbench.data import load_digits  # noqa: E402
 from workbench.models import ConvVAE, SmallCNN  # noqa: E402
 from workbench.models.pretrained import classifier_step, digits_classifier, digits_vae, vae_step  # noqa: E402
 from workbench.relabel import RelabelDistillation  # noqa: E402
-from workbench.train import fit  # noqa: E402
+from workbench.train import training_throughput  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -39,37 +39,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def check_training(name: str, model: torch.nn.Module, step, loader, device: torch.device, max_steps: int) -> dict:
-    """Train ``max_steps`` steps of the full setting; loss of the first and last epoch chunk, items/s."""
-    n_items = 0
-    losses: list[float] = []
-
-    def counting_step(m, batch, dev):
-        nonlocal n_items
-        loss, metrics = step(m, batch, dev)
-        n_items += int(batch[0].shape[0])
-        losses.append(float(loss.detach()))
-        return loss, metrics
-
-    _sync(device)
-    t0 = time.perf_counter()
-    fit(model, loader, counting_step, epochs=10_000, lr=2e-3, device=device, max_steps=max_steps, progress=False,
-        desc=name)
-    _sync(device)
-    seconds = time.perf_counter() - t0
-    k = max(1, len(losses) // 10)
-    return {"loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k, "items_per_s": n_items / seconds}
-
-
 def section_relabel(device: torch.device, max_steps: int) -> list[dict]:
     rows = []
     train = load_digits(16, "train")
     rows.append({"check": "relabel: teacher CNN (full setting)",
-                 **check_training("teacher", SmallCNN(1, 10, width=16), classifier_step, train.loader(64), device,
-                                  max_steps)})
+                 **training_throughput(SmallCNN(1, 10, width=16), train.loader(64), classifier_step,
+                                       max_steps=max_steps, lr=3e-3, device=device)})
     rows.append({"check": "relabel: VAE (full setting)",
-                 **check_training("vae", ConvVAE(1, 16, latent_dim=16), vae_step, train.loader(64), device,
-                                  max_steps)})
+                 **training_throughput(ConvVAE(1, 16, latent_dim=16), train.loader(64), vae_step,
+                                       max_steps=max_steps, lr=2e-3, device=device)})
     teacher, vae = digits_classifier(device=device, progress=False), digits_vae(device=device, progress=False)
     x = load_digits(16, "test").images[:100]
     # CPU/GPU agreement on a small case: same seed, fixed sigma -> the maps must agree

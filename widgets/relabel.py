@@ -13,12 +13,11 @@ functions so they can be tested and reused in notebooks.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import io
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as W
@@ -31,6 +30,7 @@ from plotly.subplots import make_subplots
 
 from workbench.metrics import causal_curve, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
+from workbench.train import one_thread
 
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)
@@ -175,18 +175,6 @@ def anchor_maps(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tens
     return maps, "; ".join(problems)
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block: one tiny decode is faster alone, and on a busy machine torch's
-    thread pool can turn a 1 ms re-draw into hundreds of milliseconds of waiting at its barriers."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 # ------------------------------------------------------------------------------------------------ the dashboard
 class RelabelDashboard(W.VBox):
     """The latent explorer (a VBox); its controls are attributes so tests and notebooks can drive it."""
@@ -297,7 +285,7 @@ class RelabelDashboard(W.VBox):
     def _select(self, index: int) -> None:
         """Encode the picked image, reset the nudges and the explanation, re-draw."""
         image = self.images[index]
-        with single_thread():
+        with one_thread():
             self._z0 = self.vae.encode(image[None].to(self.device))[0][0].float()
             probs = self._teacher(image[None])
         self._target = int(probs.argmax())
@@ -316,7 +304,7 @@ class RelabelDashboard(W.VBox):
         """Decode z0 + delta, classify it, draw it; returns the seconds it took (a re-draw, no fitting)."""
         t0 = time.perf_counter()
         delta = torch.tensor([s.value for s in self.latent_sliders], dtype=self._z0.dtype, device=self._z0.device)
-        with single_thread():
+        with one_thread():
             decoded = self.vae.decode((self._z0 + delta)[None]).clamp(0, 1)
             probs = self._teacher(decoded)
         label = int(probs.argmax())

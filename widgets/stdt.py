@@ -20,9 +20,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from widgets.relabel import figure_outputs, single_thread
+from widgets.relabel import figure_outputs
 from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.stdt import BagOfPatchesViT, gather_tokens
+from workbench.train import one_thread
 
 DROPPED_GREY = 0.5
 
@@ -114,7 +115,7 @@ class StdtDashboard(W.VBox):
         i = int(self.clip_picker.value)
         clip = self.data.clips[i:i + 1]
         keep = self.draw()
-        with single_thread(), torch.no_grad():
+        with one_thread(), torch.no_grad():
             tok = self.model.tokens(clip)
             bags = (tok.flatten(1, 2), gather_tokens(tok, *keep))
             score, drawn = (float(torch.softmax(self.model.forward_head(self.model.encode(bag)), 1)[0, 1])

@@ -26,7 +26,6 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-import torch
 from plotly.subplots import make_subplots
 
 from workbench.tracking import (
@@ -46,6 +45,7 @@ from workbench.tracking import (
 )
 from workbench.tracking.base import sample_patch
 from workbench.tracking.evaluation import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
+from workbench.train import one_thread
 
 #: the real OTB sequence shipped beside the repository for development (used when present)
 REAL_OTB = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "otb_crossing"
@@ -195,8 +195,7 @@ def single_threaded() -> Iterator[None]:
     (a tiny CNN forward measured 30x slower with 2 torch threads than with 1 on a loaded 2-core machine), and they
     blur the FPS comparison of CD against all channels. ``benchmarks/tracking.py`` does the same.
     """
-    torch_threads, cv_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
+    cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         try:
@@ -205,10 +204,9 @@ def single_threaded() -> Iterator[None]:
             limits: contextlib.AbstractContextManager = contextlib.nullcontext()
         else:
             limits = threadpool_limits(1)
-        with limits:
+        with limits, one_thread():
             yield
     finally:
-        torch.set_num_threads(torch_threads)
         cv2.setNumThreads(cv_threads)
 
 

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from widgets.relabel import figure_outputs, single_thread
+from widgets.relabel import figure_outputs
 from workbench.data.faces import ForgerySet, load_forgery_faces
+from workbench.train import one_thread
 from workbench.whitening import (
     WhiteningDetector,
     channel_region_scores,
@@ -169,7 +170,7 @@ class WhiteningDashboard(W.VBox):
         return real, fake
 
     def _on_model(self) -> None:
-        with single_thread():
+        with one_thread():
             model = self.model
             self.channel_slider.max = model.norm_layer.num_features - 1
             corr = layer_correlations(model, self.data.images)
@@ -180,7 +181,7 @@ class WhiteningDashboard(W.VBox):
 
     def _on_pair(self) -> None:
         real, fake = self.pair()
-        with single_thread(), torch.no_grad():
+        with one_thread(), torch.no_grad():
             x = self.data.images[[real, fake]]
             fmap = self.model.whitened_features(x)
             self._proba = predict_fake_proba(self.model, x).tolist()

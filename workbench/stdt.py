@@ -24,7 +24,6 @@ Our reconstruction (the paper's details are not public):
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.train import cached_model, fit, resolve_device
+from workbench.train import cached_model, fit, training_throughput
 
 
 class SpatiotemporalDropout(nn.Module):
@@ -301,24 +300,7 @@ def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", r
 
 def gpu_check_stdt(device: str = "cuda", max_steps: int = 50) -> dict[str, float]:
     """Train the full STD setting for ``max_steps`` steps on ``device``; first/last loss and clips per second."""
-    dev = resolve_device(device)
     config = stdt_config(True, smoke=False, epochs=10_000)
-    model = build_stdt(config)
     train = load_forgery_clips("train", config["size"], config["frames"], config["n_per_identity"])
-    losses: list[float] = []
-
-    def logged(m: nn.Module, batch: Any, d: torch.device):
-        loss, metrics = step(m, batch, d)
-        losses.append(float(loss.detach()))
-        return loss, metrics
-
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fit(model, train.loader(config["batch_size"]), logged, epochs=config["epochs"], lr=config["lr"], device=dev,
-        max_steps=max_steps, progress=False)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
-    return {"loss_first": losses[0], "loss_last": losses[-1],
-            "items_per_s": len(losses) * config["batch_size"] / max(elapsed, 1e-9)}
+    return training_throughput(build_stdt(config), train.loader(config["batch_size"]), step, max_steps=max_steps,
+                               lr=config["lr"], device=device)

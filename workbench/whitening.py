@@ -22,7 +22,6 @@ training a recalibration of the whitening on the whole training set (T = 20) wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ from torch import nn
 
 from workbench.data.faces import FACE_REGIONS, ForgerySet, load_forgery_faces, region_mask
 from workbench.models.classifier import SmallCNN
-from workbench.train import cached_model, fit, resolve_device
+from workbench.train import cached_model, fit, training_throughput
 from workbench.validation import check_images
 
 #: Default concepts of the rotation: channel 0 answers to manipulated pixels, 1..3 to facial regions.
@@ -614,25 +613,8 @@ def whitening_detector(whiten: bool = True, smoke: bool = False, device: str = "
 
 def gpu_check_whitening(device: str = "cuda", max_steps: int = 50) -> dict[str, float]:
     """Train the full whitened setting for ``max_steps`` steps on ``device``; first/last loss and images per second."""
-    dev = resolve_device(device)
     config = detector_config(True, smoke=False, epochs=10_000)
-    model = build_detector(config)
     train = load_forgery_faces("train", config["size"], config["n_per_identity"])
-    losses: list[float] = []
-    base_step = make_step(config["align_every"], train)
-
-    def step(m: WhiteningDetector, batch: Any, d: torch.device):
-        loss, metrics = base_step(m, batch, d)
-        losses.append(float(loss.detach()))
-        return loss, metrics
-
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fit(model, train.loader(config["batch_size"]), step, epochs=config["epochs"], lr=config["lr"], device=dev,
-        max_steps=max_steps, progress=False)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
-    return {"loss_first": losses[0], "loss_last": losses[-1],
-            "items_per_s": len(losses) * config["batch_size"] / max(elapsed, 1e-9)}
+    return training_throughput(build_detector(config), train.loader(config["batch_size"]),
+                               make_step(config["align_every"], train), max_steps=max_steps, lr=config["lr"],
+                               device=device)

@@ -15,9 +15,6 @@ trains the full setting for a bounded number of steps on a device (``benchmarks/
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -28,7 +25,7 @@ from workbench.data.digits import ImageSet
 from workbench.data.patches import PATCH_CLASSES, load_patches
 from workbench.models.classifier import SmallCNN
 from workbench.tracking.cnn import IMAGENET_MEAN, IMAGENET_STD, CNNFeatures
-from workbench.train import cached_model, fit, resolve_device
+from workbench.train import cached_model, fit, one_thread, resolve_device, training_throughput
 
 #: training settings: input side, patches per class, epochs (the full one trains in well under a minute on a CPU)
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -63,19 +60,6 @@ def _accuracy(model: nn.Module, data: ImageSet) -> float:
     return float((pred == data.labels).float().mean())
 
 
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On a CPU, train this tiny net on one torch thread: batches of 64 32x32 patches are too small to share, and on
-    a busy 2-core machine a 2-thread pool measured 6x slower than one thread (waiting at its barriers)."""
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _patch_sets(setting: dict[str, Any]) -> tuple[ImageSet, ImageSet]:
     train = load_patches(setting["size"], "train", max_per_class=setting["max_per_class"])
     test = load_patches(setting["size"], "test", max_per_class=max(setting["max_per_class"] // 4, 10))
@@ -96,7 +80,7 @@ def patch_classifier(smoke: bool = False, device: str = "auto", retrain: bool = 
     train_set, test_set = _patch_sets(setting)
 
     def train(model: SmallCNN) -> dict[str, Any]:
-        with _one_cpu_thread(resolve_device(device)):
+        with one_thread(resolve_device(device).type == "cpu"):
             history = fit(model, train_set.loader(setting["batch"], shuffle=True), patch_step,
                           epochs=setting["epochs"], lr=setting["lr"], device=device, progress=progress,
                           desc="patch classifier (tracking features)",
@@ -138,26 +122,6 @@ def gpu_check_tracking(device: str | torch.device = "cuda", max_steps: int = 200
     dev = resolve_device(device)
     setting = SETTINGS["full"]
     train_set = load_patches(setting["size"], "train", max_per_class=setting["max_per_class"])
-    losses: list[float] = []
-    items = 0
-
-    def counting_step(model: nn.Module, batch: Any, step_device: torch.device) -> tuple[torch.Tensor, dict]:
-        nonlocal items
-        loss, metrics = patch_step(model, batch, step_device)
-        items += int(batch[0].shape[0])
-        losses.append(float(loss.detach()))
-        return loss, metrics
-
-    model = _build(setting)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    start = time.perf_counter()
-    with _one_cpu_thread(dev):
-        fit(model, train_set.loader(setting["batch"], shuffle=True), counting_step, epochs=10_000, lr=setting["lr"],
-            device=dev, max_steps=max_steps, progress=False, desc="tracking patch classifier")
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    seconds = time.perf_counter() - start
-    k = max(1, len(losses) // 10)
-    return {"loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k,
-            "items_per_s": items / max(seconds, 1e-9)}
+    with one_thread(dev.type == "cpu"):
+        return training_throughput(_build(setting), train_set.loader(setting["batch"], shuffle=True), patch_step,
+                                   max_steps=max_steps, lr=setting["lr"], device=dev)
