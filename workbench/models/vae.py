@@ -56,7 +56,11 @@ class ConvVAE(nn.Module):
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
              beta: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Bernoulli reconstruction (BCE summed over pixels) + beta * KL, both averaged over the batch."""
-    rec = F.binary_cross_entropy(recon.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="sum") / x.shape[0]
+    """Bernoulli reconstruction (BCE summed over pixels) + beta * KL, both averaged over the batch.
+
+    The BCE runs in float32 outside autocast: torch refuses ``binary_cross_entropy`` under CUDA autocast.
+    """
+    with torch.autocast(device_type=recon.device.type, enabled=False):
+        rec = F.binary_cross_entropy(recon.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="sum") / x.shape[0]
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
     return rec + beta * kl, {"recon": float(rec.detach()), "kl": float(kl.detach())}
