@@ -1,15 +1,19 @@
 """STDT with vs without spatiotemporal dropout (same ViT, same epochs, same seeds) on the embedded forgery clips.
 
 Writes ``benchmarks/results/stdt.md`` and ``.csv``: video AUC on held-out identities, AUC on a manipulation kind not
-seen in training, AUC under JPEG, blur, noise and dropped frames, per seed and mean +- std over seeds; a frame-level
-CNN baseline (``whitening_detector(False)``, the plain BatchNorm detector of the feature-whitening recipe, P(fake)
-averaged over frames); training throughput (clips/s) on this CPU. ``--setting smoke`` (default, minutes on a 2-core
-CPU) or ``full``. Run: ``python benchmarks/stdt.py``.
+seen in training, AUC under JPEG, blur, noise and dropped frames, per seed and mean +- std over seeds. Baselines
+trained by the same code on the same clips and seeds: the same ViT with the per-frame stem (no STD), and a
+frame-level CNN (the plain BatchNorm detector architecture of the feature-whitening recipe, trained on the frames of
+the training clips, P(fake) averaged over a clip's frames). Training throughput (clips/s) on the training device.
+
+    PYTHONPATH=. python benchmarks/stdt.py                       # full setting on CUDA when present, else smoke
+    PYTHONPATH=. python benchmarks/stdt.py --setting full --device cpu --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import time
 from pathlib import Path
 
@@ -20,8 +24,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import build_stdt, predict_video_proba, stdt_config, train_stdt
-from workbench.whitening import predict_fake_proba, whitening_detector
+from workbench.stdt import build_stdt, predict_video_proba, stdt_config, step, train_stdt
+from workbench.train import fit, one_thread, resolve_device, smoke_mode, training_throughput
+from workbench.whitening import build_detector, detector_config, make_step, predict_fake_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
 UNSEEN_KIND = "warp"
@@ -71,51 +76,106 @@ def conditions(test: ClipSet) -> dict[str, torch.Tensor]:
             "noise0.05": noise(test.clips), "drop3frames": drop_frames(test.clips)}
 
 
-def run(setting: str, seeds: list[int]) -> pd.DataFrame:
+def _train_timed(model: torch.nn.Module, config: dict, device: torch.device) -> float:
+    """Train a recipe model; training clips per second."""
+    n_train = len(load_forgery_clips("train", n_per_identity=config["n_per_identity"]).with_kinds(
+        config["train_kinds"]))
+    start = time.perf_counter()
+    train_stdt(model, config, device, progress=False)
+    return n_train * config["epochs"] / (time.perf_counter() - start)
+
+
+def frame_cnn(train: ClipSet, seed: int, smoke: bool, device: torch.device) -> torch.nn.Module:
+    """The plain detector architecture of the whitening recipe trained on the frames of the training clips."""
+    config = detector_config(False, smoke, seed=seed)
+    model = build_detector(config)
+    frames = train.clips.flatten(0, 1)
+    labels = train.labels.repeat_interleave(train.clips.shape[1])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(frames, labels), batch_size=64, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    fit(model, loader, make_step(config["align_every"], None), epochs=max(config["epochs"] // 2, 2), lr=config["lr"],
+        weight_decay=config["weight_decay"], device=device, progress=False, seed=seed)
+    return model
+
+
+def run(setting: str, seeds: list[int], device: torch.device) -> pd.DataFrame:
     smoke = setting == "smoke"
     n = stdt_config(smoke=smoke)["n_per_identity"]
     test = load_forgery_clips("test", n_per_identity=n)
+    train = load_forgery_clips("train", n_per_identity=n)
     perturbed = conditions(test)
     unseen = test.with_kinds([UNSEEN_KIND])
     rows = []
+    variants = [("STDT (STD, tubelet stem)", True, "tubelet"), ("ViT (no STD, tubelet stem)", False, "tubelet"),
+                ("ViT (no STD, per-frame stem)", False, "frame")]
     for seed in seeds:
-        for std in (True, False):
-            config = stdt_config(std, smoke, seed)
+        for name, std, stem in variants:
+            config = stdt_config(std, smoke, seed, stem=stem)
             model = build_stdt(config)
-            train_size = len(load_forgery_clips("train", n_per_identity=n))
-            start = time.perf_counter()
-            train_stdt(model, config, "cpu", progress=False)
-            rate = train_size * config["epochs"] / (time.perf_counter() - start)
-            row = {"model": "STDT (STD)" if std else "ViT (no STD)", "seed": seed, "train_clips_per_s": rate}
+            row = {"model": name, "seed": seed, "train_clips_per_s": _train_timed(model, config, device)}
             row.update({f"auc_{k}": _auc(test.labels, predict_video_proba(model, v)) for k, v in perturbed.items()})
-            held_out = build_stdt(stdt_config(std, smoke, seed, train_kinds=TRAIN_KINDS_UNSEEN))
-            train_stdt(held_out, stdt_config(std, smoke, seed, train_kinds=TRAIN_KINDS_UNSEEN), "cpu", progress=False)
-            row[f"auc_unseen_{UNSEEN_KIND}"] = _auc(unseen.labels, predict_video_proba(held_out, unseen.clips))
+            if stem == "tubelet":
+                held_config = stdt_config(std, smoke, seed, stem=stem, train_kinds=TRAIN_KINDS_UNSEEN)
+                held_out = build_stdt(held_config)
+                train_stdt(held_out, held_config, device, progress=False)
+                row[f"auc_unseen_{UNSEEN_KIND}"] = _auc(unseen.labels, predict_video_proba(held_out, unseen.clips))
             rows.append(row)
-    cnn = whitening_detector(False, smoke=smoke, progress=False)
-    row = {"model": "frame CNN (plain whitening recipe, mean over frames)", "seed": 0}
-    for k, v in perturbed.items():
-        row[f"auc_{k}"] = _auc(test.labels, predict_fake_proba(cnn, v.flatten(0, 1)).reshape(len(v), -1).mean(1))
-    rows.append(row)
+            progress(rows)
+        cnn = frame_cnn(train, seed, smoke, device)
+        row = {"model": "frame CNN (plain whitening architecture, mean over frames)", "seed": seed}
+        for k, v in perturbed.items():
+            proba = predict_fake_proba(cnn, v.flatten(0, 1)).reshape(len(v), -1).mean(1)
+            row[f"auc_{k}"] = _auc(test.labels, proba)
+        rows.append(row)
+        progress(rows)
     return pd.DataFrame(rows)
 
 
-def write(df: pd.DataFrame, setting: str, seconds: float) -> None:
+def progress(rows: list[dict]) -> None:
+    """Print the newest row and keep the CSV up to date, so that a run cut short still leaves its rows."""
+    print(rows[-1], flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(RESULTS / "stdt.csv", index=False)
+
+
+def cpu_throughput(setting: str, steps: int = 20) -> dict[str, float]:
+    """Training clips per second on this CPU (one thread) of the STD and no-STD ViT of ``setting``, interleaved."""
+    rates: dict[str, list[float]] = {"STDT (STD, tubelet stem)": [], "ViT (no STD, tubelet stem)": []}
+    with one_thread():
+        for _ in range(2):
+            for name, std in zip(rates, (True, False), strict=True):
+                config = stdt_config(std, setting == "smoke")
+                train = load_forgery_clips("train", n_per_identity=config["n_per_identity"])
+                rates[name].append(training_throughput(build_stdt(config), train.loader(config["batch_size"]), step,
+                                                       max_steps=steps, lr=config["lr"], device="cpu")["items_per_s"])
+    return {name: max(r) for name, r in rates.items()}
+
+
+def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, config: dict,
+          cpu_rates: dict[str, float]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     df.to_csv(RESULTS / "stdt.csv", index=False)
     metrics = [c for c in df.columns if c.startswith("auc_")]
-    summary = df.groupby("model")[metrics + ["train_clips_per_s"]].agg(["mean", "std"])
+    summary = df.groupby("model", sort=False)[metrics + ["train_clips_per_s"]].agg(["mean", "std"])
     lines = [f"# STDT: with vs without spatiotemporal dropout ({setting} setting, seeds "
-             f"{sorted(df.seed.unique().tolist())}, CPU, {seconds:.0f} s)", "",
+             f"{sorted(df.seed.unique().tolist())}, {device_name}"
+             f"{'' if np.isnan(seconds) else f', {seconds:.0f} s'})", "",
              "Video AUC on held-out identities of the embedded clips (mean +- std over seeds); `unseen` = trained "
-             f"without `{UNSEEN_KIND}`, tested on it. Frame CNN: one seed, trained on the frame set.", "",
+             f"without `{UNSEEN_KIND}`, tested on it. Setting: {config['n_per_identity']} real + "
+             f"{config['n_per_identity']} fake clips per training face, {config['frames']} frames of "
+             f"{config['size']}x{config['size']}, {config['epochs']} epochs, ViT dim {config['dim']} depth "
+             f"{config['depth']}, STD ratios {config['spatial_ratio']} (space) / {config['temporal_ratio']} "
+             "(time).", "",
              "| model | " + " | ".join(m.removeprefix("auc_") for m in metrics) + " | train clips/s |",
              "|---" * (len(metrics) + 2) + "|"]
     for model, r in summary.iterrows():
         cells = [f"{r[(m, 'mean')]:.3f} +- {0 if np.isnan(r[(m, 'std')]) else r[(m, 'std')]:.3f}"
                  if not np.isnan(r[(m, "mean")]) else "-" for m in metrics + ["train_clips_per_s"]]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    std_rows, plain = summary.loc["STDT (STD)"], summary.loc["ViT (no STD)"]
+    lines += ["", f"Training throughput on this CPU (one thread, {platform.processor() or platform.machine()}, best of "
+              "two 20-step runs, same setting): " + ", ".join(f"{k} {v:.0f} clips/s" for k, v in cpu_rates.items())
+              + ". The table's clips/s column is the training device's (per-epoch validation included)."]
+    std_rows, plain = summary.loc["STDT (STD, tubelet stem)"], summary.loc["ViT (no STD, tubelet stem)"]
     verdicts = []
     for m in [f"auc_unseen_{UNSEEN_KIND}", "auc_jpeg40", "auc_blur0.8", "auc_noise0.05", "auc_drop3frames"]:
         gain = std_rows[(m, "mean")] - plain[(m, "mean")]
@@ -125,24 +185,33 @@ def write(df: pd.DataFrame, setting: str, seconds: float) -> None:
     lines += ["", "## Target: STD improves unseen-manipulation and perturbed-input AUC by more than the seed spread",
               ""]
     lines += [f"- {v}" for v in verdicts]
-    clean = max(std_rows[("auc_clean", "mean")], plain[("auc_clean", "mean")])
-    if clean < 0.6:
-        lines += ["", f"Note: both transformers stay near chance on clean held-out clips (best mean AUC {clean:.3f}), "
-                  "so this comparison says nothing about STD yet: the embedded clip set (a few hundred 32x32 clips) is "
-                  "too small for a ViT trained from scratch at this budget. The real test is FF++ / Celeb-DF on a GPU "
-                  "(datasets/faceforensics-video/README.md)."]
     (RESULTS / "stdt.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setting", choices=("smoke", "full"), default="smoke")
+    parser.add_argument("--setting", choices=("smoke", "full"), default=None,
+                        help="default: full on CUDA, smoke on a CPU")
+    parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--from-csv", action="store_true", help="only rewrite stdt.md from an existing stdt.csv "
+                        "(rows of several runs, e.g. seeds split over two GPU calls) and re-measure CPU throughput")
+    parser.add_argument("--device-note", default="", help="with --from-csv: where and how the rows were measured")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    device = resolve_device(args.device)
+    setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster and steadier
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    if args.from_csv:
+        write(pd.read_csv(RESULTS / "stdt.csv"), setting, float("nan"), args.device_note or "rows from stdt.csv",
+              stdt_config(smoke=setting == "smoke"), cpu_throughput(setting))
+        print((RESULTS / "stdt.md").read_text())
+        return
     start = time.perf_counter()
-    df = run(args.setting, args.seeds)
-    write(df, args.setting, time.perf_counter() - start)
+    df = run(setting, args.seeds, device)
+    write(df, setting, time.perf_counter() - start, name, stdt_config(smoke=setting == "smoke"),
+          cpu_throughput(setting))
     print((RESULTS / "stdt.md").read_text())
 
 
