@@ -1,19 +1,27 @@
-"""Benchmark re-label distillation (RLD) against the anchors on held-out digits, all measured in one run.
+"""Benchmark re-label distillation (RLD) against the anchors on held-out images, all measured in one run.
+
+Data sets (``--dataset``): ``digits`` (16x16 gray scikit-learn digits, the default) and ``patches`` (32x32 RGB
+patches of scikit-image's photographs and textures, ``load_patches``; photographs are where VAE-latent and
+superpixel perturbations differ most). Each has its own teacher and VAE recipe, planted region and output path.
 
 Rows: RLD (student ridge/sgd x residual off/on x map signed/times_input) and every anchor of ``workbench.anchors``
 at the same sample budget N where the anchor samples (lime, captum_lime, kernel_shap; the others at their defaults).
 Columns (mean ± std over the images): deletion AUC with a zeros and a blur substrate (lower better), insertion AUC
 (blur substrate, higher better) on the teacher; the share of map mass inside the evidence region of a
-planted-evidence classifier (``RegionOnlyClassifier``: the teacher sees only the central 8x8 box, the explainer is
-re-run on it); median seconds per single-image explanation on the CPU and the ratio to the lime package.
+planted-evidence classifier (``RegionOnlyClassifier``: the teacher sees only the central box of half the image
+side, the explainer is re-run on it); median seconds per single-image explanation on the CPU and the ratio to the
+lime package.
 Also: RLD's time split, explanations per second for a batch of 1 and of B images (CPU, and CUDA when available),
 the per-image win rate of the best RLD configuration (highest mean insertion AUC) against lime with a paired
 Wilcoxon signed-rank test, and degenerate RLD explanations (no_flip / all_flip: zero maps, scored as such).
 
     WORKBENCH_CACHE=/tmp/wbcache python benchmarks/relabel.py            # 100 images, N = 1000
     python benchmarks/relabel.py --quick                                  # 10 images, N = 200 (smoke)
+    python benchmarks/relabel.py --dataset patches --n-images 40 --n-samples 500 --metric-step 8 --timing-images 5
 
-Writes ``<out>.md`` and ``<out>.csv``. The metric is never tuned to a method: every map is scored by the same code.
+Writes ``<out>.md`` and ``<out>.csv`` (default ``benchmarks/results/relabel`` for digits,
+``benchmarks/results/relabel_patches`` for patches). The metric is never tuned to a method: every map is scored by
+the same code.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +47,79 @@ from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.anchors import ANCHORS, make_anchor  # noqa: E402
-from workbench.data import load_digits  # noqa: E402
+from workbench.anchors import ANCHORS, default_cell, make_anchor  # noqa: E402
+from workbench.data import ImageSet, load_digits, load_patches  # noqa: E402
 from workbench.metrics import deletion_auc, insertion_auc, mass_inside  # noqa: E402
 from workbench.models import RegionOnlyClassifier, box_mask  # noqa: E402
-from workbench.models.pretrained import DIGITS_SIZE, digits_classifier, digits_vae  # noqa: E402
+from workbench.models.pretrained import (  # noqa: E402
+    DIGITS_SIZE,
+    PATCHES_SIZE,
+    digits_classifier,
+    digits_vae,
+    patches_classifier,
+    patches_vae,
+)
 from workbench.relabel import RelabelDistillation, RelabelWarning  # noqa: E402
 from workbench.train import resolve_device  # noqa: E402
 
 SAMPLING_ANCHORS = ("captum_lime", "kernel_shap", "lime")
-REGION = (4, 4, 8, 8)  # top, left, height, width: the central 8x8 box of the 16x16 digits
-REGION_TEXT = "central 8x8 box (rows 4-11, columns 4-11) of the 16x16 image; outside pixels are replaced by 0"
 RLD_CONFIGS = [(student, residual) for student in ("ridge", "sgd") for residual in (False, True)]
 MAP_MODES = ("signed", "times_input")
+
+
+def interleaved_patches_test() -> ImageSet:
+    """The held-out patches in a seeded class-interleaved order (the test split itself is sorted by class and by
+    position), so that the first n images cover every class about equally."""
+    test = load_patches(PATCHES_SIZE, "test")
+    gen = torch.Generator().manual_seed(0)
+    rank = torch.empty(len(test), dtype=torch.long)
+    for c in range(len(test.classes)):
+        idx = (test.labels == c).nonzero().squeeze(1)
+        rank[idx] = torch.randperm(len(idx), generator=gen)
+    order = torch.argsort(rank * len(test.classes) + test.labels)
+    return ImageSet(test.images[order], test.labels[order], test.classes)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What differs between the benchmark's data sets: images, models, planted region and how the report names them."""
+
+    title: str
+    size: int
+    load_test: Callable[[], ImageSet]
+    teacher: Callable[[], torch.nn.Module]
+    vae: Callable[[], torch.nn.Module]
+    images_text: str
+    models_text: str
+    out: str
+
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        """Top, left, height, width of the planted-evidence box: the central box of half the image side."""
+        side = self.size // 2
+        return side // 2, side // 2, side, side
+
+    @property
+    def region_text(self) -> str:
+        top, left, h, w = self.region
+        return (f"central {h}x{w} box (rows {top}-{top + h - 1}, columns {left}-{left + w - 1}) of the "
+                f"{self.size}x{self.size} image; outside pixels are replaced by 0")
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec(
+        title="held-out digits", size=DIGITS_SIZE, load_test=lambda: load_digits(DIGITS_SIZE, "test"),
+        teacher=lambda: digits_classifier(progress=False), vae=lambda: digits_vae(progress=False),
+        images_text=f"`load_digits({DIGITS_SIZE}, 'test')` (held out)",
+        models_text="teacher `digits_classifier()`, VAE `digits_vae()`", out="benchmarks/results/relabel"),
+    "patches": DatasetSpec(
+        title="held-out photograph patches", size=PATCHES_SIZE, load_test=interleaved_patches_test,
+        teacher=lambda: patches_classifier(progress=False), vae=lambda: patches_vae(progress=False),
+        images_text=f"`load_patches({PATCHES_SIZE}, 'test')` (RGB, the held-out right part of every scikit-image "
+                    "source photograph / texture), in a seeded class-interleaved order",
+        models_text="teacher `patches_classifier()`, VAE `patches_vae()`",
+        out="benchmarks/results/relabel_patches"),
+}
 
 
 def rld_name(student: str, residual: bool, map_mode: str) -> str:
@@ -131,7 +200,9 @@ def throughput(teacher, vae, images: torch.Tensor, student: str, residual: bool,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-images", type=int, default=100, help="held-out digits (load_digits(16, 'test'))")
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="digits",
+                        help="digits: 16x16 gray digits; patches: 32x32 RGB photograph patches")
+    parser.add_argument("--n-images", type=int, default=100, help="held-out images explained and scored")
     parser.add_argument("--n-samples", type=int, default=1000, help="sample budget N of RLD and the sampling anchors")
     parser.add_argument("--timing-images", type=int, default=10, help="images timed one at a time per method")
     parser.add_argument("--metric-step", type=int, default=1, help="pixels switched per deletion/insertion step")
@@ -139,20 +210,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto",
                         help="where the table's maps and scores are computed and RLD's extra throughput is measured "
                              "(auto: CUDA when present); single-image timings always run on the CPU")
-    parser.add_argument("--out", default="benchmarks/results/relabel", help="output path without suffix")
+    parser.add_argument("--out", default=None,
+                        help="output path without suffix (default: benchmarks/results/relabel for digits, "
+                             "benchmarks/results/relabel_patches for patches)")
     args = parser.parse_args(argv)
+    spec = DATASETS[args.dataset]
+    args.out = args.out or spec.out
     if args.quick:
         args.n_images, args.n_samples, args.timing_images = 10, 200, 3
     started = time.perf_counter()
     cpu = torch.device("cpu")
     extra_device = resolve_device(args.device)
 
-    teacher, vae = digits_classifier(progress=False), digits_vae(progress=False)
-    test = load_digits(DIGITS_SIZE, "test")
+    teacher, vae = spec.teacher(), spec.vae()
+    test = spec.load_test()
     if args.n_images > len(test):
-        raise SystemExit(f"--n-images {args.n_images} exceeds the {len(test)} held-out digits")
+        raise SystemExit(f"--n-images {args.n_images} exceeds the {len(test)} {spec.title}")
     cpu_images = test.images[:args.n_images]
-    region = box_mask(DIGITS_SIZE, *REGION)
+    region = box_mask(spec.size, *spec.region)
     # the table's maps and scores on --device (CUDA when present); single-image timings on CPU copies
     bulk_teacher, bulk_vae = copy.deepcopy(teacher).to(extra_device), copy.deepcopy(vae).to(extra_device)
     images, region = cpu_images.to(extra_device), region.to(extra_device)
@@ -230,10 +305,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"throughput: {time.perf_counter() - started:.0f}s", flush=True)
 
     runtime = time.perf_counter() - started
-    write_results(args, images, scores, seconds, extra, lime_sec, best, wins, throughput_rows, runtime, extra_device)
+    write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wins, throughput_rows, runtime,
+                  extra_device)
 
 
-def write_results(args, images, scores, seconds, extra, lime_sec, best, wins, throughput_rows, runtime,
+def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wins, throughput_rows, runtime,
                   extra_device) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -263,10 +339,13 @@ def write_results(args, images, scores, seconds, extra, lime_sec, best, wins, th
     cuda_key = "cuda_batch_b"
     cuda_rate = throughput_rows[best_signed].get(cuda_key)
     threads = torch.get_num_threads()
+    cell = default_cell(spec.size, spec.size)
+    flags = f"{' --dataset ' + args.dataset if args.dataset != 'digits' else ''}{' --quick' if args.quick else ''}"
+    _, _, h, w = spec.region
     lines = [
-        "# Re-label distillation vs anchors on held-out digits",
+        f"# Re-label distillation vs anchors on {spec.title}",
         "",
-        f"Generated by `benchmarks/relabel.py{' --quick' if args.quick else ''}` on "
+        f"Generated by `benchmarks/relabel.py{flags}` on "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {cpu_name()}, {os.cpu_count()} CPU cores, "
         f"{threads} torch threads, torch {torch.__version__}"
         f"{', CUDA: ' + torch.cuda.get_device_name(extra_device) if extra_device.type == 'cuda' else ', no CUDA'}. "
@@ -274,18 +353,18 @@ def write_results(args, images, scores, seconds, extra, lime_sec, best, wins, th
         "",
         f"- Maps and scores computed on {extra_device.type} (the same numbers as on a CPU up to float rounding); "
         "single-explanation timings on the CPU.",
-        f"- Images: the first {b} of `load_digits(16, 'test')` (held out); teacher `digits_classifier()`, VAE "
-        "`digits_vae()`.",
+        f"- Images: the first {b} of {spec.images_text}; {spec.models_text}.",
         f"- Sample budget N = {n} for RLD and the sampling anchors (lime, captum_lime, kernel_shap; superpixels: "
-        "2x2-pixel grid cells, removed = 0); integrated_gradients (50 steps, zero baseline), saliency (|grad|), "
-        "occlusion (4x4 window, stride 2, zero fill), gradcam (last conv block, ReLU, bilinear) at their defaults.",
+        f"{cell}x{cell}-pixel grid cells, removed = 0); integrated_gradients (50 steps, zero baseline), saliency "
+        f"(|grad|), occlusion ({2 * cell}x{2 * cell} window, stride {cell}, zero fill), gradcam (last conv block, "
+        "ReLU, bilinear) at their defaults.",
         "- Deletion: pixels replaced in order of decreasing (signed, channel-summed) map value by zeros or by a "
         "blurred copy (Gaussian sigma 2); insertion: pixels put into the blurred copy; score = teacher softmax "
         "probability of its predicted class; AUC in [0, 1]; "
-        f"{args.metric_step} pixel(s) per step ({-(-DIGITS_SIZE ** 2 // args.metric_step)} steps).",
+        f"{args.metric_step} pixel(s) per step ({-(-spec.size ** 2 // args.metric_step)} steps).",
         f"- Planted mass: share of |map| inside the evidence region of `RegionOnlyClassifier(teacher, box)` whose "
-        f"decision depends only on the {REGION_TEXT}; each explainer re-run on that classifier (its own predicted "
-        "class). A uniform map scores 0.25.",
+        f"decision depends only on the {spec.region_text}; each explainer re-run on that classifier (its own "
+        f"predicted class). A uniform map scores {h * w / spec.size ** 2:.2f}.",
         "- RLD: `RelabelDistillation` defaults (sigma by bisection to a 30-70 % flip band, ridge alpha 0.01, "
         "soft_weight 0.5; sgd 150 Adam steps). `times_input` rows are the same fit's weights times the input "
         "(what `map_mode='times_input'` returns). Degenerate = no_flip/all_flip count on the teacher · on the "
