@@ -24,8 +24,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import build_stdt, predict_video_proba, stdt_config, step, train_stdt
-from workbench.train import fit, one_thread, resolve_device, smoke_mode, training_throughput
+from workbench.stdt import build_stdt, gpu_check_stdt, predict_video_proba, stdt_config, train_stdt
+from workbench.train import fit, one_thread, resolve_device, smoke_mode
 from workbench.whitening import build_detector, detector_config, make_step, predict_fake_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,11 +78,9 @@ def conditions(test: ClipSet) -> dict[str, torch.Tensor]:
 
 def _train_timed(model: torch.nn.Module, config: dict, device: torch.device) -> float:
     """Train a recipe model; training clips per second."""
-    n_train = len(load_forgery_clips("train", n_per_identity=config["n_per_identity"]).with_kinds(
-        config["train_kinds"]))
     start = time.perf_counter()
-    train_stdt(model, config, device, progress=False)
-    return n_train * config["epochs"] / (time.perf_counter() - start)
+    meta = train_stdt(model, config, device, progress=False)
+    return meta["train_clips"] * config["epochs"] / (time.perf_counter() - start)
 
 
 def frame_cnn(train: ClipSet, seed: int, smoke: bool, device: torch.device) -> torch.nn.Module:
@@ -144,10 +142,7 @@ def cpu_throughput(setting: str, steps: int = 20) -> dict[str, float]:
     with one_thread():
         for _ in range(2):
             for name, std in zip(rates, (True, False), strict=True):
-                config = stdt_config(std, setting == "smoke")
-                train = load_forgery_clips("train", n_per_identity=config["n_per_identity"])
-                rates[name].append(training_throughput(build_stdt(config), train.loader(config["batch_size"]), step,
-                                                       max_steps=steps, lr=config["lr"], device="cpu")["items_per_s"])
+                rates[name].append(gpu_check_stdt("cpu", steps, std, setting == "smoke")["items_per_s"])
     return {name: max(r) for name, r in rates.items()}
 
 

@@ -11,6 +11,16 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WORKBENCH_CACHE", str(REPO / ".cache" / "models"))
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Torch on one thread for a module's tests (``workbench.train.one_thread``): small tensors on a shared 2-core
+    machine run many times faster than with a contended pool. Use with ``pytest.mark.usefixtures``."""
+    from workbench.train import one_thread
+
+    with one_thread():
+        yield
+
+
 @pytest.fixture(scope="session")
 def digits_models():
     """The default digits teacher and VAE (trained on first use, ~30 s on a CPU, then cached)."""

@@ -297,7 +297,9 @@ def build_stdt(config: dict[str, Any]) -> BagOfPatchesViT:
 
 def train_stdt(model: BagOfPatchesViT, config: dict[str, Any], device: str = "auto", progress: bool = True,
                max_steps: int | None = None) -> dict[str, Any]:
-    """Train on the embedded clips' train split (``config['train_kinds']``) with ``fit``; validation AUC per epoch."""
+    """Train on the embedded clips' train split (``config['train_kinds']``) with ``fit``; validation AUC per epoch.
+
+    Returns the per-epoch history, the last validation metrics and ``train_clips`` (clips per epoch)."""
     train = load_forgery_clips("train", config["size"], config["frames"], config["n_per_identity"],
                                seed=config["data_seed"], flicker=config["flicker"]).with_kinds(config["train_kinds"])
     val = load_forgery_clips("val", config["size"], config["frames"], config["n_per_identity"],
@@ -306,7 +308,8 @@ def train_stdt(model: BagOfPatchesViT, config: dict[str, Any], device: str = "au
                lr=config["lr"], weight_decay=config["weight_decay"], device=device, progress=progress,
                max_steps=max_steps, seed=config["seed"], desc="STDT" if config["spatial_ratio"] else "ViT (no STD)",
                evaluate=lambda m: {f"val_{k}": v for k, v in video_auc(m, val).items()})
-    return {"history": hist.epochs, **{k: v for k, v in hist.epochs[-1].items() if k.startswith("val_")}}
+    return {"history": hist.epochs, "train_clips": len(train),
+            **{k: v for k, v in hist.epochs[-1].items() if k.startswith("val_")}}
 
 
 def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", retrain: bool = False,
@@ -318,9 +321,11 @@ def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", r
                         config, retrain=retrain)
 
 
-def gpu_check_stdt(device: str = "cuda", max_steps: int = 50) -> dict[str, float]:
-    """Train the full STD setting for ``max_steps`` steps on ``device``; first/last loss and clips per second."""
-    config = stdt_config(True, smoke=False, epochs=10_000)
+def gpu_check_stdt(device: str = "cuda", max_steps: int = 50, std: bool = True, smoke: bool = False
+                   ) -> dict[str, float]:
+    """Train a setting (default: the full one with STD) for ``max_steps`` steps on ``device``; first/last loss and
+    clips per second."""
+    config = stdt_config(std, smoke=smoke, epochs=10_000)
     train = load_forgery_clips("train", config["size"], config["frames"], config["n_per_identity"])
     return training_throughput(build_stdt(config), train.loader(config["batch_size"]), step, max_steps=max_steps,
                                lr=config["lr"], device=device)

@@ -14,16 +14,11 @@ RENDER_TIMEOUT = 300  # a cold cache trains the default models in the kernel fir
 @pytest.fixture(scope="module")
 def horkd_models(browser_available, workbench_cache):
     """Train (or load) the dashboard's default models here, in the shared cache, so the page loads in seconds."""
-    import torch
-
     from widgets.horkd import default_models
+    from workbench.train import one_thread
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # faster than contended threads on a small shared CPU
-    try:
+    with one_thread():  # faster than contended threads on a small shared CPU
         default_models(progress=False)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _text(driver, css: str) -> str:

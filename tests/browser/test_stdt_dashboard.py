@@ -14,17 +14,11 @@ RENDER_TIMEOUT = 300  # a cold cache trains the default model in the kernel firs
 @pytest.fixture(scope="module")
 def stdt_model(browser_available, workbench_cache):
     """Train (or load) the dashboard's default model (smoke on a CPU) in the shared cache so the page loads fast."""
-    import torch
-
     from workbench.stdt import stdt_detector
-    from workbench.train import smoke_mode
+    from workbench.train import one_thread, smoke_mode
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         stdt_detector(True, smoke=smoke_mode(None), progress=False)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _stats(driver) -> str:

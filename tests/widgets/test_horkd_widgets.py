@@ -1,10 +1,10 @@
 """The HORKD dashboard driven in-process: the resolution slider changes what the student sees and the matrices."""
 
 import pytest
-import torch
 
 from widgets.horkd import TEST_RESOLUTIONS, HorkdDashboard, default_models
 from workbench.horkd import METHODS, HorkdConfig
+from workbench.train import one_thread
 
 CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
 
@@ -13,10 +13,8 @@ CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
 def board(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "horkd_cache"))  # shared with trainer tests
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield HorkdDashboard(default_models(CONFIG, device="cpu", progress=False))
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield HorkdDashboard(default_models(CONFIG, device="cpu", progress=False))
     mp.undo()
 
 

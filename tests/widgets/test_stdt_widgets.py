@@ -9,15 +9,14 @@ import torch
 from widgets.stdt import StdtDashboard, clip_figure, kept_mask
 from workbench.data.clips import load_forgery_clips
 from workbench.stdt import BagOfPatchesViT
+from workbench.train import one_thread
 
 
 @pytest.fixture(scope="module")
 def board() -> StdtDashboard:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield StdtDashboard(BagOfPatchesViT(dim=16, depth=2, heads=2), load_forgery_clips("test", n_per_identity=1))
-    torch.set_num_threads(previous)
+    with one_thread():
+        torch.manual_seed(0)
+        yield StdtDashboard(BagOfPatchesViT(dim=16, depth=2, heads=2), load_forgery_clips("test", n_per_identity=1))
 
 
 def test_ratio_sliders_change_the_kept_share(board):

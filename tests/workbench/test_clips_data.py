@@ -10,13 +10,7 @@ from skimage import data as skdata
 
 from workbench.data.clips import NoFaceError, load_forgery_clips, read_video
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_clips_have_smooth_motion_flickering_fakes_masks_and_identity_splits():

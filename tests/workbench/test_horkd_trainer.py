@@ -20,6 +20,7 @@ from workbench.horkd import (
     teacher_model,
     train_students,
 )
+from workbench.train import one_thread
 
 CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
 
@@ -30,10 +31,8 @@ def small_cpu_run(tmp_path_factory):
     small shared CPU)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("WORKBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "horkd_cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
     mp.undo()
 
 

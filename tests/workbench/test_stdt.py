@@ -8,13 +8,7 @@ import torch
 from workbench.data.clips import load_forgery_clips
 from workbench.stdt import BagOfPatchesViT, SpatiotemporalDropout, stdt_detector, video_auc
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.mark.parametrize(("rho_s", "rho_t"), [(0.25, 0.25), (0.5, 0.0), (0.0, 0.5), (0.1, 0.4)])

@@ -23,14 +23,7 @@ from workbench.whitening import (
     whitening_detector,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads fight and run many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def correlated_features(channels: int = 16, seed: int = 0) -> torch.Tensor:

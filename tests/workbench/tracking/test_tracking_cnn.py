@@ -14,13 +14,7 @@ def features():
     return project_cnn_features(smoke=True, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tracking runs tiny convolutions: one thread is much faster than a contended pool on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_cnn_features_have_tracking_stride_and_cheap_subsets(features):
