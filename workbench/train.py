@@ -9,28 +9,34 @@ reported and retrained, never silently used.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import itertools
+import math
 import os
 import random
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from workbench.cache import (  # noqa: F401  (re-exported: the cache was part of this module)
+    CACHE_ENV,
+    CorruptCheckpointError,
+    cache_dir,
+    cached_model,
+    config_key,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 try:  # tqdm renders as a widget in notebooks; the bare GPU box may not have it, and progress is optional
     from tqdm.auto import tqdm
 except ImportError:  # pragma: no cover - exercised on minimal GPU machines
     tqdm = None
-
-CACHE_ENV = "WORKBENCH_CACHE"
 
 StepFn = Callable[[nn.Module, Any, torch.device], "tuple[torch.Tensor, Mapping[str, float]]"]
 
@@ -59,8 +65,16 @@ class History:
 
     epochs: list[dict[str, float]] = field(default_factory=list)
 
-    def series(self, key: str) -> list[float]:
-        return [e[key] for e in self.epochs if key in e]
+
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], "torch.optim.lr_scheduler.LRScheduler"]
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay of every group's learning rate from its initial value to 0 over ``total_steps`` optimiser steps
+    (a ``fit(scheduler=...)`` factory; stepped once per optimiser step)."""
+    total = max(1, int(total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0))))
 
 
 def fit(
@@ -72,6 +86,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     optimizer: torch.optim.Optimizer | None = None,
+    scheduler: SchedulerFactory | None = None,
     device: str | torch.device = "auto",
     amp: bool | None = None,
     max_steps: int | None = None,
@@ -84,6 +99,9 @@ def fit(
 
     Mixed precision (bfloat16 autocast) is used on CUDA unless ``amp=False``; ``max_steps`` bounds the total number
     of optimiser steps (the GPU check and smoke settings use it); ``evaluate(model)`` adds metrics after each epoch.
+    ``optimizer`` replaces the default AdamW(lr, weight_decay); ``scheduler(optimizer, total_steps)`` builds a
+    learning-rate scheduler stepped after every optimiser step (e.g. :func:`cosine_schedule`), where ``total_steps``
+    is ``epochs * len(loader)`` bounded by ``max_steps``.
     A non-finite loss stops training with an error instead of producing a NaN model.
     """
     dev = resolve_device(device)
@@ -94,6 +112,7 @@ def fit(
     opt = optimizer or torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
     )
+    sched = scheduler(opt, _total_steps(loader, epochs, max_steps)) if scheduler is not None else None
     history = History()
     steps = 0
     bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=False) if tqdm is not None else _NoBar()
@@ -109,6 +128,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             steps += 1
             count += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
@@ -131,6 +152,14 @@ def fit(
     return history
 
 
+def _total_steps(loader: Iterable, epochs: int, max_steps: int | None) -> int:
+    try:
+        total = epochs * len(loader)  # type: ignore[arg-type]
+    except TypeError:  # an iterable without a length: only max_steps can bound it
+        total = max_steps or 1
+    return max(1, min(total, max_steps or total))
+
+
 @contextlib.contextmanager
 def one_thread(enabled: bool = True) -> Iterator[None]:
     """Run torch on one CPU thread inside the block (restored after).
@@ -145,6 +174,31 @@ def one_thread(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch, BLAS (when threadpoolctl is installed) and OpenCV on one thread inside the block (restored after).
+
+    The trackers and views work on small arrays: on a busy or small machine, thread pools only add waiting at their
+    barriers (a tiny CNN forward measured 30x slower with 2 torch threads than with 1 on a loaded 2-core machine),
+    and they blur FPS comparisons. Dashboards, the tracking runner and the benchmarks use this one context.
+    """
+    import cv2
+
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # BLAS stays as it is
+            limits: contextlib.AbstractContextManager = contextlib.nullcontext()
+        else:
+            limits = threadpool_limits(1)
+        with limits, one_thread():
+            yield
+    finally:
+        cv2.setNumThreads(cv_threads)
 
 
 def training_throughput(model: nn.Module, loader: Iterable, step: StepFn, *, max_steps: int, lr: float,
@@ -164,103 +218,89 @@ def training_throughput(model: nn.Module, loader: Iterable, step: StepFn, *, max
         losses.append(float(loss.detach()))
         return loss, metrics
 
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+    synchronize(dev)
     start = time.perf_counter()
     fit(model, loader, counting_step, epochs=10**6, lr=lr, device=dev, max_steps=max_steps, progress=False)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+    synchronize(dev)
     seconds = time.perf_counter() - start
     k = max(1, len(losses) // 10)
     return {"loss_first": sum(losses[:k]) / k, "loss_last": sum(losses[-k:]) / k,
             "items_per_s": items / max(seconds, 1e-9)}
 
 
+# ------------------------------------------------------------------------------------------------- training kit
+def model_device(model: nn.Module | Callable[..., Any]) -> torch.device:
+    """The device of a module's first parameter (or buffer); CPU for a parameter-free module or a plain callable."""
+    if isinstance(model, nn.Module):
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def synchronize(device: str | torch.device | None = None) -> None:
+    """Wait for queued CUDA work on ``device`` (no-op on a CPU): call before reading a timer."""
+    dev = torch.device(device) if device is not None else None
+    if (dev is None or dev.type == "cuda") and torch.cuda.is_available():
+        torch.cuda.synchronize(dev)
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy (computed in float32, also under autocast) and the batch's top-1 accuracy."""
+    return F.cross_entropy(logits.float(), labels), {"acc": float((logits.argmax(1) == labels).float().mean())}
+
+
+def classification_step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+    """The ``fit`` step of every classifier here: ``batch[0]`` inputs, ``batch[1]`` integer labels."""
+    return classification_loss(model(batch[0].to(device)), batch[1].to(device))
+
+
+@torch.no_grad()
+def predict(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, batch_size: int = 256,
+            transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """``model(transform(inputs))`` in batches, in eval mode on the model's device; float32 outputs on the CPU."""
+    dev = model_device(model)
+    if isinstance(model, nn.Module):
+        model.eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        x = inputs[i:i + batch_size].to(dev)
+        out.append(model(transform(x) if transform is not None else x).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256,
+             transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+    """Top-1 accuracy of ``model`` (eval mode, on its device) on a tensor set."""
+    if len(images) == 0:
+        return 0.0
+    return float((predict(model, images, batch_size, transform).argmax(1) == labels.cpu()).float().mean())
+
+
+def predict_proba(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256, positive: int = 1) -> torch.Tensor:
+    """Softmax probability of class ``positive`` (P(fake) for the forgery detectors) per input."""
+    return torch.softmax(predict(model, inputs, batch_size), 1)[:, positive]
+
+
+def binary_auc(labels: torch.Tensor | np.ndarray, scores: torch.Tensor | np.ndarray) -> float:
+    """ROC AUC of ``scores`` for 0/1 ``labels``; NaN (not an error) when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
+
+
+def binary_scores(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 256
+                  ) -> dict[str, float]:
+    """ROC AUC and accuracy (threshold 0.5) of a two-class detector's P(class 1) on a labelled tensor set."""
+    proba = predict_proba(model, inputs, batch_size).numpy()
+    y = np.asarray(labels)
+    return {"auc": binary_auc(y, proba), "acc": float(((proba > 0.5) == y).mean()) if len(y) else 0.0}
+
+
 class _NoBar:
     def set_postfix(self, *_args, **_kwargs) -> None: ...
     def update(self, *_args) -> None: ...
     def close(self) -> None: ...
-
-
-# ----------------------------------------------------------------------------------------------------------- cache
-def cache_dir() -> Path:
-    """The model cache folder: ``$WORKBENCH_CACHE`` or ``~/.cache/distill-workbench``."""
-    path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "distill-workbench")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def config_key(config: Mapping[str, Any]) -> str:
-    """Short stable hash of a recipe's config, part of the checkpoint name so a changed recipe retrains."""
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:10]
-
-
-def save_checkpoint(path: Path, model: nn.Module, meta: Mapping[str, Any]) -> None:
-    """Write ``{state_dict, meta}`` atomically: a temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"state_dict": state, "meta": dict(meta)}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class CorruptCheckpointError(RuntimeError):
-    """A cached checkpoint could not be read or does not fit the model it is meant for."""
-
-
-def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load weights into ``model``; raise ``CorruptCheckpointError`` (naming the file) if unreadable or mismatched."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["state_dict"])
-    except Exception as exc:  # truncated zip, pickle error, missing/mismatched keys ...
-        raise CorruptCheckpointError(f"checkpoint {path} is corrupt or does not match the model: {exc}") from exc
-    for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise CorruptCheckpointError(f"checkpoint {path} holds non-finite values in {name}")
-    return dict(blob.get("meta", {}))
-
-
-def cached_model(
-    name: str,
-    build: Callable[[], nn.Module],
-    train: Callable[[nn.Module], Mapping[str, Any]],
-    config: Mapping[str, Any],
-    *,
-    retrain: bool = False,
-) -> nn.Module:
-    """Return the model ``name`` from the cache, training it with ``train(model) -> meta`` on first request.
-
-    The file is ``<cache>/<name>-<hash(config)>.pt``. A corrupt file is reported with a warning, moved aside
-    (``.corrupt`` suffix, never deleted) and retrained. The returned model is in eval mode on the CPU, with the
-    training metadata in ``model.workbench_meta``.
-    """
-    path = cache_dir() / f"{name}-{config_key(config)}.pt"
-    seed_everything(int(config.get("seed", 0)))  # the same recipe starts from the same weights on every machine
-    model = build()
-    if path.exists() and not retrain:
-        try:
-            meta = load_checkpoint(path, model)
-            model.workbench_meta = meta
-            return model.eval()
-        except CorruptCheckpointError as exc:
-            warnings.warn(f"{exc}; moving it aside and retraining", RuntimeWarning, stacklevel=2)
-            path.replace(path.with_suffix(path.suffix + ".corrupt"))
-            seed_everything(int(config.get("seed", 0)))
-            model = build()
-    meta = dict(train(model))
-    meta.update({"name": name, "config": dict(config)})
-    model.cpu().eval()
-    save_checkpoint(path, model, meta)
-    model.workbench_meta = meta
-    return model
 
 
 SMOKE_ENV = "WORKBENCH_SMOKE"

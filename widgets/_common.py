@@ -1,0 +1,37 @@
+"""What every view shares: a plotly figure as an ``Output``'s outputs, PNG encoding, and the thread limits.
+
+Views only draw: computations live in :mod:`workbench`; this module holds the few drawing helpers that more than
+one dashboard needs, so each dashboard module is about its own method only.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from PIL import Image as PILImage
+
+from workbench.train import one_thread, single_threaded
+
+__all__ = ["figure_outputs", "png_bytes", "one_thread", "single_threaded"]
+
+
+def figure_outputs(fig: go.Figure) -> tuple[dict, ...]:
+    """``Output.outputs`` showing ``fig`` with plotly's mime renderer: what ``fig.show()`` inside ``with out:`` does in
+    a kernel, but also outside one, so the views can be driven and tested in-process."""
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    return ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """PNG of an (H, W) gray or (H, W, 3) RGB uint8 array, up-scaled ``scale`` times with nearest neighbours."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"png_bytes expects an (H, W) or (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
+    if scale > 1:
+        image = image.repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
