@@ -28,10 +28,9 @@ browser:
 prepare: setup
 	$(PY) -m widgets.prepare
 
+# Voila with the culling of abandoned pages' kernels (widgets/serve.py says how and why)
 dashboard: prepare
-	@echo "Gallery: http://127.0.0.1:$(PORT)/voila/render/index.ipynb"
-	$(VENV)/bin/voila notebooks/dashboards --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) \
-	  --VoilaConfiguration.extension_denylist=jupyterlab-jupytext
+	$(PY) -m widgets.serve --port $(PORT)
 
 test: setup browser
 	WORKBENCH_SMOKE=1 $(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider

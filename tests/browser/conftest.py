@@ -229,38 +229,57 @@ def workbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("WORKBENCH_CACHE", None)
 
 
+def start_voila(log_path: Path, cache: Path, settings: object | None = None) -> tuple[subprocess.Popen, str]:
+    """Start Voilà (tree mode on notebooks/dashboards, 127.0.0.1, free port) with the arguments ``make dashboard``
+    uses (:func:`widgets.serve.voila_args`, culling ``settings`` or the defaults); wait until it answers.
+
+    Its kernels inherit the environment, ``WORKBENCH_CACHE=cache`` and the repository root on ``PYTHONPATH``.
+    """
+    from widgets.serve import voila_args
+
+    port = _free_port()
+    env = dict(os.environ, WORKBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", "voila", *voila_args(DASHBOARDS, port, settings), "--show_tracebacks=True"]
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"voila exited with code {proc.returncode}:\n{_log_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{base}/voila/tree", timeout=5) as resp:
+                if resp.status == 200:
+                    return proc, base
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"voila did not answer on {base} within 90 s:\n{_log_tail(log_path)}")
+        time.sleep(0.5)
+
+
+def kernel_pids(proc: subprocess.Popen) -> list[int]:
+    """Pids of the live IPython kernels Voilà ``proc`` started (its descendants running ipykernel)."""
+    pids = []
+    for pid in _descendants(proc.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"ipykernel" in cmdline and state != "Z":
+            pids.append(pid)
+    return pids
+
+
 @pytest.fixture(scope="session")
 def voila_url(browser_available: None, workbench_cache: Path,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a Voilà server (tree mode on notebooks/dashboards, 127.0.0.1, free port) for the session."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("voila") / "voila.log"
-    env = dict(os.environ, WORKBENCH_CACHE=str(workbench_cache), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    cmd = [
-        sys.executable, "-m", "voila", str(DASHBOARDS),
-        "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-        "--show_tracebacks=True",
-        "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
-        "--VoilaExecutor.timeout=600",
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    proc, base = start_voila(tmp_path_factory.mktemp("voila") / "voila.log", workbench_cache)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited with code {proc.returncode}:\n{_log_tail(log_path)}")
-            try:
-                with urllib.request.urlopen(f"{base}/voila/tree", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"voila did not answer on {base} within 90 s:\n{_log_tail(log_path)}")
-            time.sleep(0.5)
         yield base
     finally:
         _stop(proc)
@@ -307,3 +326,33 @@ def screenshot_fixture() -> Callable[..., Path]:
 def page_errors_fixture() -> Callable[..., list[str]]:
     """:func:`page_errors`, as a fixture."""
     return page_errors
+
+
+@pytest.fixture
+def voila_server(browser_available: None, workbench_cache: Path, tmp_path: Path) -> Iterator[Callable[..., tuple]]:
+    """A starter ``(settings) -> (process, base_url)`` of test-owned Voilà servers (:func:`start_voila`), each
+    stopped at the end of the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(settings: object | None = None) -> tuple[subprocess.Popen, str]:
+        proc, base = start_voila(tmp_path / f"voila{len(started)}.log", workbench_cache, settings)
+        started.append(proc)
+        return proc, base
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            _stop(proc)
+
+
+@pytest.fixture(name="kernel_pids")
+def kernel_pids_fixture() -> Callable[..., list[int]]:
+    """:func:`kernel_pids`, as a fixture."""
+    return kernel_pids
+
+
+@pytest.fixture(name="descendants")
+def descendants_fixture() -> Callable[[int], list[int]]:
+    """Pids of every live descendant of a pid, as a fixture."""
+    return _descendants
