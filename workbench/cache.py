@@ -92,6 +92,7 @@ def cached_model(
     (``.corrupt`` suffix, never deleted) and retrained. ``config`` is the recipe: a frozen dataclass or a mapping.
     The returned model is in eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
     """
+    from workbench.distributed import barrier, is_main_process
     from workbench.train import seed_everything
 
     config = recipe_dict(config)
@@ -111,7 +112,9 @@ def cached_model(
     meta = dict(train(model))
     meta.update({"name": name, "config": dict(config)})
     model.cpu().eval()
-    save_checkpoint(path, model, meta)
+    if is_main_process():  # under torchrun every rank trained the same model: rank 0 writes it, the others wait
+        save_checkpoint(path, model, meta)
+    barrier()
     model.workbench_meta = meta
     return model
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench import distributed
 from workbench.cache import (  # noqa: F401  (re-exported: the cache was part of this module)
     CACHE_ENV,
     CorruptCheckpointError,
@@ -102,42 +103,32 @@ def fit(
     ``optimizer`` replaces the default AdamW(lr, weight_decay); ``scheduler(optimizer, total_steps)`` builds a
     learning-rate scheduler stepped after every optimiser step (e.g. :func:`cosine_schedule`), where ``total_steps``
     is ``epochs * len(loader)`` bounded by ``max_steps``.
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call trains data-parallel: see :mod:`workbench.distributed`.
     A non-finite loss stops training with an error instead of producing a NaN model.
     """
+    ctx = distributed.context()
     dev = resolve_device(device)
+    if ctx.active and dev.type == "cuda":
+        dev = torch.device("cuda", ctx.local_rank)
     if seed is not None:
         seed_everything(seed)
     model.to(dev)
+    if ctx.active:
+        loader = distributed.shard_loader(loader, ctx, seed or 0)  # type: ignore[arg-type]
+        distributed.broadcast_parameters(model)
     use_amp = (dev.type == "cuda") if amp is None else (amp and dev.type == "cuda")
     opt = optimizer or torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
     )
     sched = scheduler(opt, _total_steps(loader, epochs, max_steps)) if scheduler is not None else None
     history = History()
-    steps = 0
-    bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=False) if tqdm is not None else _NoBar()
-    for _epoch in range(epochs):
-        model.train()
-        sums: dict[str, float] = {}
-        count = 0
-        for batch in loader:
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, metrics = step(model, batch, dev)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {steps}; lower lr or check data")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            steps += 1
-            count += 1
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-            if max_steps is not None and steps >= max_steps:
-                break
-        record = {k: v / max(count, 1) for k, v in sums.items()}
+    loop = _Loop(model, step, opt, sched, dev, use_amp, max_steps, desc, ctx)
+    bar = _NoBar() if tqdm is None else tqdm(total=epochs, desc=desc, disable=not (progress and ctx.is_main),
+                                             leave=False)
+    for epoch in range(epochs):
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        record = loop.epoch(loader)
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
@@ -145,11 +136,57 @@ def fit(
         history.epochs.append(record)
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()})
         bar.update(1)
-        if max_steps is not None and steps >= max_steps:
+        if loop.done:
             break
     bar.close()
     model.eval()
     return history
+
+
+@dataclass
+class _Loop:
+    """The optimiser steps of one epoch of :func:`fit` (gradients averaged over ranks under torchrun)."""
+
+    model: nn.Module
+    step: StepFn
+    opt: torch.optim.Optimizer
+    sched: Any
+    dev: torch.device
+    use_amp: bool
+    max_steps: int | None
+    desc: str
+    ctx: distributed.DistContext
+    steps: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.max_steps is not None and self.steps >= self.max_steps
+
+    def epoch(self, loader: Iterable) -> dict[str, float]:
+        self.model.train()
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in loader:
+            with torch.autocast(device_type=self.dev.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                loss, metrics = self.step(self.model, batch, self.dev)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{self.desc}: loss became {loss.item()} at step {self.steps}; "
+                                         "lower lr or check data")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.ctx.active:
+                distributed.average_gradients(self.model, self.ctx.world_size)
+            self.opt.step()
+            if self.sched is not None:
+                self.sched.step()
+            self.steps += 1
+            count += 1
+            for k, v in {"loss": float(loss.detach()), **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            if self.done:
+                break
+        record = {k: v / max(count, 1) for k, v in sums.items()}
+        return distributed.mean_over_ranks(record, self.dev) if self.ctx.active else record
 
 
 def _total_steps(loader: Iterable, epochs: int, max_steps: int | None) -> int:
