@@ -3,6 +3,7 @@
 Trains (or loads from the cache) the HR teacher, one assistant per resolution and every student baseline for each
 seed, all with ``workbench.horkd`` (``HorkdConfig.full()``), and writes ``benchmarks/results/horkd.md`` and
 ``horkd.csv`` (one row per model and seed). Run: ``python benchmarks/horkd.py [--smoke] [--seeds 0 1 2]``.
+``gpu_check(device, max_steps)`` is HORKD's row of ``benchmarks/gpu_check.py`` (student training throughput).
 Torch runs single-threaded: on a shared 2-core machine that is several times faster than two contended threads.
 """
 
