@@ -3,15 +3,18 @@
 Trains (or loads from the cache) the HR teacher, one assistant per resolution and every student baseline for each
 seed, all with ``workbench.horkd`` (``HorkdConfig.full()``), and writes ``benchmarks/results/horkd.md`` and
 ``horkd.csv`` (one row per model and seed). Run: ``python benchmarks/horkd.py [--smoke] [--seeds 0 1 2]``.
+``gpu_check(device, max_steps)`` is HORKD's row of ``benchmarks/gpu_check.py`` (student training throughput).
 Torch runs single-threaded: on a shared 2-core machine that is several times faster than two contended threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -25,13 +28,18 @@ from workbench.horkd import (  # noqa: E402
     build_student,
     build_teacher,
     count_parameters,
+    distillation_loss,
     evaluate_resolutions,
     inference_seconds,
     load_horkd_data,
-    lr_input,
+    low_res_input,
+    recipe_optimizer,
+    student_dataset,
     student_model,
+    student_step,
     teacher_model,
 )
+from workbench.train import classification_step, cosine_schedule, fit, resolve_device, synchronize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ["teacher_upsampled", "assistant", *METHODS]
@@ -47,6 +55,40 @@ def _summary(rows: pd.DataFrame, resolutions: list[int]) -> pd.DataFrame:
                 cells[f"{r}x{r}"] = (top1.mean(), top1.std(ddof=0), len(top1))
         table[method] = cells
     return table
+
+
+def gpu_check(device: str | torch.device = "cuda", max_steps: int = 50) -> dict[str, float]:
+    """Run the full setting's HORKD student training for ``max_steps`` steps on ``device`` (no cache).
+
+    The teacher is trained for ``max_steps`` steps first and used as both reference streams (assistant = a copy),
+    so the check exercises every loss term. Returns the student's first/last loss and training items per second.
+    """
+    config = HorkdConfig.full()
+    resolution = min(config.resolutions)
+    train, _ = load_horkd_data(config)
+    teacher = build_teacher(config)
+    fit(teacher, train.loader(config.batch_size), classification_step, optimizer=recipe_optimizer(teacher, config.lr),
+        scheduler=cosine_schedule, epochs=10**6, max_steps=max_steps, device=device, seed=0, progress=False,
+        desc="GPU check teacher")
+    dataset = student_dataset(train.images, train.labels, teacher, copy.deepcopy(teacher), resolution, device)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    inner = student_step(distillation_loss(config, "horkd"), use_assistant=True)
+    losses: list[float] = []
+
+    def step(model: torch.nn.Module, batch: Any, dev: torch.device):
+        loss, metrics = inner(model, batch, dev)
+        losses.append(float(loss.detach()))
+        return loss, metrics
+
+    student = build_student(config)
+    dev = resolve_device(device)
+    synchronize(dev)
+    t0 = time.perf_counter()
+    fit(student, loader, step, optimizer=recipe_optimizer(student, config.lr), scheduler=cosine_schedule,
+        epochs=10**6, max_steps=max_steps, device=device, seed=0, progress=False, desc="GPU check student")
+    synchronize(dev)
+    elapsed = time.perf_counter() - t0
+    return {"loss_first": losses[0], "loss_last": losses[-1], "items_per_s": len(losses) * config.batch_size / elapsed}
 
 
 def main() -> None:
@@ -71,8 +113,8 @@ def main() -> None:
     low = min(config.resolutions)
     student = student_model(config, "horkd", low, seed=args.seeds[0], device=args.device, progress=False)
     p_teacher, p_student = count_parameters(build_teacher(config)), count_parameters(build_student(config))
-    t_teacher = inference_seconds(teacher, lr_input(batch, low, for_teacher_size=True))
-    t_student = inference_seconds(student, lr_input(batch, low))
+    t_teacher = inference_seconds(teacher, low_res_input(batch, low, for_teacher_size=True))
+    t_student = inference_seconds(student, low_res_input(batch, low))
 
     horkd = table["horkd"][f"{low}x{low}"]
     checks = {m: table[m][f"{low}x{low}"] for m in ("scratch", "hinton")}

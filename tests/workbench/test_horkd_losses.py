@@ -113,3 +113,17 @@ def test_bad_inputs_get_clear_errors(emb):
         HybridOrderLoss(first_order="cosine")
     with pytest.raises(ValueError, match="temperature"):
         SoftLogitKD(0.0)
+
+
+def test_hybrid_loss_given_plain_tensors_names_the_stream_outputs_it_expects(emb):
+    """Before the fix, tensors instead of StreamOutputs failed with "Boolean value of Tensor ... ambiguous"."""
+    s, t = emb
+    student, teacher = StreamOutput(s, torch.randn(12, 5)), StreamOutput(t, torch.randn(12, 5))
+    with pytest.raises(TypeError, match=r"student must be a StreamOutput\(embedding, logits\).*got Tensor"):
+        HybridOrderLoss()(s, t)
+    with pytest.raises(TypeError, match=r"references must be a list of StreamOutput.*got Tensor"):
+        HybridOrderLoss()(student, t)
+    with pytest.raises(TypeError, match=r"references must be a list of StreamOutput.*got StreamOutput"):
+        HybridOrderLoss().terms(student, teacher)  # one stream, not wrapped in a list
+    with pytest.raises(TypeError, match=r"reference 1 must be a StreamOutput.*got Tensor"):
+        HybridOrderLoss()(student, [teacher, t])

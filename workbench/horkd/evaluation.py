@@ -1,0 +1,152 @@
+"""Evaluating HORKD's streams: top-1 against input resolution, CPU inference time, and the relational structure
+(distance and angle matrices) each stream gives a batch. The benchmark, the notebook and the dashboard all call these.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.data.digits import ImageSet
+from workbench.horkd.losses import normalized_distances, triplet_angles
+from workbench.horkd.recipe import (
+    METHODS,
+    HorkdConfig,
+    assistant_model,
+    load_horkd_data,
+    low_res_input,
+    stream,
+    teacher_model,
+    train_students,
+)
+from workbench.train import accuracy, smoke_mode
+
+TEST_RESOLUTIONS: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32)
+
+
+def evaluate_resolutions(config: HorkdConfig, seeds: Sequence[int] = (0,), methods: Sequence[str] = METHODS,
+                         teacher_resolutions: Sequence[int] | None = None, device: str = "auto",
+                         progress: bool = True) -> list[dict[str, Any]]:
+    """Top-1 rows ``{method, resolution, seed, top1}`` for every student/seed at ``config.resolutions``, plus the
+    assistants, and the HR teacher on up-sampled input at ``teacher_resolutions`` (default: those and HR)."""
+    _, test = load_horkd_data(config)
+    teacher = teacher_model(config, device=device, progress=progress)
+    rows: list[dict[str, Any]] = []
+    for r in teacher_resolutions or sorted({*config.resolutions, config.hr_size}):
+        rows.append({"method": "teacher_upsampled", "resolution": r, "seed": 0,
+                     "top1": accuracy(teacher, low_res_input(test.images, r, True), test.labels)})
+    for r in config.resolutions:
+        assistant = assistant_model(config, r, device=device, progress=progress)
+        rows.append({"method": "assistant", "resolution": r, "seed": 0,
+                     "top1": accuracy(assistant, low_res_input(test.images, r, True), test.labels)})
+        for (method, seed), model in train_students(config, r, methods, seeds, device, progress=progress).items():
+            rows.append({"method": method, "resolution": r, "seed": seed,
+                         "top1": accuracy(model, low_res_input(test.images, r), test.labels)})
+    return rows
+
+
+@torch.no_grad()
+def inference_seconds(model: nn.Module, images: torch.Tensor, repeats: int = 5) -> float:
+    """Median wall-clock seconds of one eval forward pass over ``images`` on the CPU (after one warm-up)."""
+    model.cpu().eval()
+    model(images)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(images)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@torch.no_grad()
+def relational_views(models: dict[str, tuple[nn.Module, bool]], hr_images: torch.Tensor, resolution: int,
+                     vertex: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """For each named stream ``(model, sees_hr_size_input)``: its normalised distance matrix (B, B) on the batch and
+    its angle matrix at ``vertex`` (cos of the angle at sample ``vertex`` between samples i and k), as NumPy.
+
+    The teacher is fed HR images; a model with ``sees_hr_size_input=True`` and not named 'teacher' gets the
+    up-sampled low-resolution view; a student gets the low-resolution image.
+    """
+    if len(hr_images) < 3:
+        raise ValueError(f"relational views need a batch of at least 3 images; got {len(hr_images)}")
+    if not 0 <= vertex < len(hr_images):
+        raise ValueError(f"vertex must lie in [0, {len(hr_images) - 1}]; got {vertex}")
+    out = {}
+    for name, (model, hr_sized) in models.items():
+        model.cpu().eval()
+        x = hr_images if name == "teacher" else low_res_input(hr_images, resolution, hr_sized)
+        emb = stream(model, x).embedding
+        out[name] = {"distance": normalized_distances(emb).numpy(), "angle": triplet_angles(emb)[vertex].numpy()}
+    return out
+
+
+# ------------------------------------------------------------------------------------- the streams of a view
+@dataclass
+class HorkdModels:
+    """The streams a view compares: the HR teacher, one assistant and one student per method for each trained
+    resolution (seed 0), the held-out HR test patches, and (once computed) the accuracy curves."""
+
+    config: HorkdConfig
+    teacher: nn.Module
+    assistants: dict[int, nn.Module]
+    students: dict[tuple[str, int], nn.Module]
+    test: ImageSet
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+    def nearest_trained(self, resolution: int) -> int:
+        """The trained resolution closest (in log scale) to ``resolution``: whose models serve that input size."""
+        return min(self.config.resolutions, key=lambda r: abs(math.log(resolution / r)))
+
+
+def default_models(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto",
+                   progress: bool = True) -> HorkdModels:
+    """Train on first use (cached) or load the streams of ``config`` (default: the smoke setting on a CPU), on the
+    CPU in eval mode."""
+    config = config or HorkdConfig.preset(smoke_mode(smoke))
+    teacher = teacher_model(config, device=device, progress=progress)
+    assistants, students = {}, {}
+    for r in config.resolutions:
+        assistants[r] = assistant_model(config, r, device=device, progress=progress)
+        for (method, _seed), model in train_students(config, r, METHODS, (0,), device, progress=progress).items():
+            students[(method, r)] = model.cpu().eval()
+    _, test = load_horkd_data(config)
+    return HorkdModels(config, teacher.cpu().eval(), {r: a.cpu().eval() for r, a in assistants.items()}, students,
+                       test)
+
+
+def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOLUTIONS) -> dict[str, list[float]]:
+    """Top-1 on the test patches at each input resolution, for the teacher (on up-sampled input), the assistant and
+    every student baseline (each served by the model trained at the nearest trained resolution)."""
+    x, y = models.test.images, models.test.labels
+    curves: dict[str, list[float]] = {name: [] for name in ("teacher_upsampled", "assistant", *METHODS)}
+    for r in resolutions:
+        near = models.nearest_trained(r)
+        hr_sized = low_res_input(x, r, for_teacher_size=True)
+        curves["teacher_upsampled"].append(accuracy(models.teacher, hr_sized, y))
+        curves["assistant"].append(accuracy(models.assistants[near], hr_sized, y))
+        low_res = low_res_input(x, r)
+        for method in METHODS:
+            curves[method].append(accuracy(models.students[(method, near)], low_res, y))
+    return curves
+
+
+def per_class_batch(images: ImageSet, per_class: int = 2) -> tuple[torch.Tensor, list[str]]:
+    """The first ``per_class`` images of every class (class by class) and a unique label for each ("chelsea 2"):
+    the batch whose relational structure the notebook and the dashboard show."""
+    pick = torch.cat([torch.nonzero(images.labels == c).flatten()[:per_class] for c in range(len(images.classes))])
+    names = [images.classes[int(c)] for c in images.labels[pick]]
+    return images.images[pick], [f"{name} {names[:i].count(name) + 1}" for i, name in enumerate(names)]
+
+
+def distance_gaps(views: dict[str, dict[str, np.ndarray]], reference: str = "teacher") -> dict[str, float]:
+    """Mean absolute difference between each stream's normalised distance matrix and the ``reference`` stream's
+    (views from ``relational_views``): how far a stream's pairwise structure is from the teacher's."""
+    ref = views[reference]["distance"]
+    return {name: float(np.abs(v["distance"] - ref).mean()) for name, v in views.items() if name != reference}
