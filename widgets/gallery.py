@@ -18,6 +18,8 @@ DASHBOARDS: tuple[tuple[str, str, str], ...] = (
      "Recognise low-resolution images with a student taught by a high-resolution teacher through an assistant."),
     ("tracking", "Channel distillation",
      "Track an object with a correlation-filter tracker that keeps only the informative deep channels."),
+    ("results", "Batch results",
+     "Browse the explanations of a whole data set (python -m workbench explain): filter, page, compare maps."),
 )
 
 _STYLE = """<style>

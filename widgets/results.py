@@ -1,0 +1,135 @@
+"""Browse a batch run's output (``python -m workbench explain``): filter rows, page through them, see maps side by side.
+
+Only the small columns (path, explainer, target, status, metrics) are read to filter and count; the maps are read for
+the rows of the page shown, so an output of 100,000 rows opens in seconds (:func:`workbench.batch.read_results`).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from widgets._common import png_bytes
+from workbench.batch import read_results
+
+PAGE_ROWS = 8
+_ALL = "(all)"
+
+
+def heat_uint8(values: np.ndarray, shape: list[int] | np.ndarray) -> np.ndarray:
+    """A (C, H, W) map flattened in a row -> (H, W) uint8, |values| summed over channels and scaled to its maximum."""
+    arr = np.abs(np.asarray(values, np.float32).reshape([int(v) for v in shape])).sum(0)
+    top = float(arr.max()) if arr.size else 0.0
+    return (arr / top * 255).astype(np.uint8) if top > 0 else np.zeros(arr.shape, np.uint8)
+
+
+def page_table(rows: pd.DataFrame, metrics: list[str]) -> str:
+    """The page's rows as an HTML table (path, explainer, class, status, metrics)."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["image", "explainer", "target", "status", *metrics])
+    body = []
+    for _, r in rows.iterrows():
+        cells = [Path(str(r["path"])).name, r["explainer"], r["target"], r["status"] + (
+            f" ({r['reason'][:60]})" if r.get("reason") else "")]
+        cells += [f"{r[m]:.3f}" if pd.notna(r[m]) else "–" for m in metrics]
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table class='wb-results-table'><tr>{head}</tr>{''.join(body)}</table>"
+
+
+class ResultsBrowser(W.VBox):
+    """Filters (status, explainer, class, a metric's minimum), a page of rows, and their maps."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.index = read_results(self.out, ["path", "label", "target", "explainer", "status", "reason",
+                                             *self._metric_columns()])
+        self.metrics = [c for c in self.index.columns if c.startswith("metric_")]
+        self.status = W.Dropdown(options=[_ALL, *sorted(self.index["status"].unique())], description="status")
+        self.explainer = W.Dropdown(options=[_ALL, *self.index["explainer"].unique()], description="explainer")
+        self.target = W.Dropdown(options=[_ALL, *sorted(int(t) for t in self.index["target"].unique())],
+                                 description="class")
+        self.metric = W.Dropdown(options=["(none)", *self.metrics], description="metric ≥")
+        self.threshold = W.FloatText(value=0.0, layout=W.Layout(width="90px"))
+        self.page = W.BoundedIntText(value=0, min=0, max=0, description="page")
+        self.stats = W.HTML()
+        self.table = W.HTML()
+        self.maps = W.HBox()
+        for el, css in ((self.stats, "wb-results-stats"), (self.table, "wb-results-rows"),
+                        (self.maps, "wb-results-maps"), (self.explainer, "wb-results-explainer"),
+                        (self.status, "wb-results-status"), (self.page, "wb-results-page")):
+            el.add_class(css)
+        for control in (self.status, self.explainer, self.target, self.metric, self.threshold):
+            control.observe(self._refilter, names="value")
+        self.page.observe(lambda _change: self._show(), names="value")
+        super().__init__([W.HBox([self.status, self.explainer, self.target]),
+                          W.HBox([self.metric, self.threshold, self.page]), self.stats, self.table, self.maps])
+        self._refilter()
+
+    def _metric_columns(self) -> list[str]:
+        import pyarrow.parquet as pq
+
+        first = next(iter(sorted((self.out / "shards").glob("*.parquet"))), None)
+        return [] if first is None else [c for c in pq.read_schema(first).names if c.startswith("metric_")]
+
+    def filtered(self) -> pd.DataFrame:
+        rows = self.index
+        for control, column in ((self.status, "status"), (self.explainer, "explainer"), (self.target, "target")):
+            if control.value != _ALL:
+                rows = rows[rows[column] == control.value]
+        if self.metric.value in self.metrics:
+            rows = rows[rows[self.metric.value] >= self.threshold.value]
+        return rows
+
+    def _refilter(self, _change: object = None) -> None:
+        self.current = self.filtered()
+        pages = max(1, -(-len(self.current) // PAGE_ROWS))
+        self.page.max = pages - 1
+        self.page.value = min(self.page.value, pages - 1)
+        counts = self.index["status"].value_counts().to_dict()
+        self.stats.value = (f"<b>{len(self.current):,}</b> of {len(self.index):,} rows match · "
+                            + ", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" · {pages} pages")
+        self._show()
+
+    def _show(self) -> None:
+        start = self.page.value * PAGE_ROWS
+        rows = self.current.iloc[start:start + PAGE_ROWS]
+        self.table.value = page_table(rows, self.metrics)
+        if rows.empty:
+            self.maps.children = ()
+            return
+        maps = read_results(self.out, ["path", "explainer", "map", "map_shape"],
+                            [("path", "in", list(rows["path"].unique())),
+                             ("explainer", "in", list(rows["explainer"].unique()))])
+        maps = maps.set_index(["path", "explainer"])
+        tiles = []
+        for _, r in rows.iterrows():
+            key = (r["path"], r["explainer"])
+            if key in maps.index and len(maps.loc[key, "map"]):
+                image = W.Image(value=png_bytes(heat_uint8(maps.loc[key, "map"], maps.loc[key, "map_shape"]), 4),
+                                format="png", layout=W.Layout(width="72px"))
+            else:
+                image = W.HTML("<div style='width:72px'>no map</div>")
+            tiles.append(W.VBox([image, W.HTML(f"<small>{html.escape(Path(str(r['path'])).name)}<br>"
+                                               f"{html.escape(str(r['explainer']))}</small>")]))
+        self.maps.children = tuple(tiles)
+
+
+def demo_output() -> Path:
+    """A small output on the embedded digits (saliency and random maps of 64 test digits, deletion and insertion),
+    built in-process once and cached beside the models, so the dashboard opens on data without a Ray run."""
+    from workbench.batch import explain_dataset
+    from workbench.cache import cache_dir
+
+    out = cache_dir() / "batch-demo-digits-v1"
+    if not (out / "shards").is_dir() or not any((out / "shards").glob("*.parquet")):
+        explain_dataset("digits", "digits_classifier", ["saliency", "random"], out, metrics=["deletion", "insertion"],
+                        shard_size=32, limit=64, engine="local", device="cpu", progress=False)
+    return out
+
+
+def dashboard(out: str | Path | None = None) -> W.VBox:
+    """The results browser on ``out`` (default: the embedded demo output)."""
+    return ResultsBrowser(out if out is not None else demo_output())

@@ -1,0 +1,76 @@
+"""Command line: ``python -m workbench explain ...`` (a data set on Ray or in-process) and
+``python -m workbench train RECIPE`` (a method's recipe; under ``torchrun`` data-parallel on several processes)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: recipes ``train`` knows: name -> "module:function" called as function(smoke=..., retrain=True, progress=...)
+RECIPES = {
+    "digits_classifier": "workbench.models.pretrained:digits_classifier",
+    "digits_vae": "workbench.models.pretrained:digits_vae",
+    "patches_classifier": "workbench.models.pretrained:patches_classifier",
+    "patches_vae": "workbench.models.pretrained:patches_vae",
+}
+
+
+def _explain(ns: argparse.Namespace) -> int:
+    from workbench.batch import ModelSpec, explain_dataset
+
+    spec = ModelSpec(ns.model, tuple(ns.input_shape) if ns.input_shape else None, ns.weights, ns.vae, ns.vae_weights,
+                     smoke=ns.smoke)
+    kwargs = {name: {"n_samples": ns.n_samples} for name in ns.explainers
+              if name in ("relabel", "lime", "captum_lime", "kernel_shap")}
+    summary = explain_dataset(ns.data, spec, ns.explainers, ns.out, metrics=ns.metrics, explainer_kwargs=kwargs,
+                              shard_size=ns.shard_size, limit=ns.limit, engine=ns.engine, workers=ns.workers,
+                              address=ns.address, device=ns.device)
+    print(summary.to_string(index=False))
+    return 0 if int(summary["failed"].sum()) == 0 else 3
+
+
+def _train(ns: argparse.Namespace) -> int:
+    from workbench.distributed import context
+
+    module, _, func = RECIPES[ns.recipe].partition(":")
+    model = getattr(importlib.import_module(module), func)(smoke=ns.smoke, retrain=True, progress=context().is_main)
+    if context().is_main:
+        meta = getattr(model, "workbench_meta", {})
+        print({k: v for k, v in meta.items() if k != "config"})
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("explain", help="explain (and score) every image of a data set")
+    ex.add_argument("--data", required=True, help="digits | patches | an image folder | ImageFolder tree | OTB folder")
+    ex.add_argument("--model", default="digits_classifier",
+                    help="embedded model name, TorchScript file, or package.module:Class (with --weights)")
+    ex.add_argument("--weights", help="state-dict file for a module:Class model")
+    ex.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"))
+    ex.add_argument("--vae", help="VAE for relabel: TorchScript file or module:Class (with --vae-weights)")
+    ex.add_argument("--vae-weights")
+    ex.add_argument("--explainers", nargs="+", default=["relabel", "saliency"])
+    ex.add_argument("--metrics", nargs="*", default=[])
+    ex.add_argument("--n-samples", type=int, default=1000, help="samples per image for RLD and sampling baselines")
+    ex.add_argument("--out", required=True, help="output folder (created; a re-run of the same request resumes)")
+    ex.add_argument("--shard-size", type=int, default=64)
+    ex.add_argument("--limit", type=int, help="only the first N images")
+    ex.add_argument("--engine", choices=("ray", "local"), default="ray")
+    ex.add_argument("--workers", type=int)
+    ex.add_argument("--address", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
+    ex.add_argument("--device", default="auto")
+    ex.add_argument("--smoke", action="store_true", help="embedded models' CPU setting")
+    ex.set_defaults(run=_explain)
+    tr = sub.add_parser("train", help="train a recipe (under torchrun: data-parallel)")
+    tr.add_argument("recipe", choices=sorted(RECIPES))
+    tr.add_argument("--smoke", action="store_true")
+    tr.set_defaults(run=_train)
+    ns = parser.parse_args(argv)
+    return ns.run(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Explain and score whole data sets, shard by shard, in-process or on Ray Data (``python -m workbench explain``).
+
+:func:`explain_dataset` runs; :func:`read_results` / :func:`summarize` read an output folder back (columns and rows
+chosen, so maps are loaded only for the rows shown). Ray is imported only when the Ray engine runs.
+"""
+
+from workbench.batch.models import EMBEDDED_MODELS, ModelSpec
+from workbench.batch.run import explain_dataset, read_results, summarize
+from workbench.batch.sources import EMBEDDED, Item, list_items, load_item
+from workbench.batch.worker import METRICS, ExplainWorker, RunSpec
+
+__all__ = ["EMBEDDED", "EMBEDDED_MODELS", "METRICS", "ExplainWorker", "Item", "ModelSpec", "RunSpec",
+           "explain_dataset", "list_items", "load_item", "read_results", "summarize"]
