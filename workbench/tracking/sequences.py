@@ -331,3 +331,16 @@ def load_otb_dataset(root: str | Path, names: SequenceABC[str] | None = None) ->
     else:
         folders = [root / name for name in names]
     return [load_otb(folder) for folder in folders]
+
+
+#: where the development checkout keeps one real OTB sequence, beside the repository (never shipped, never fetched)
+DEVELOPMENT_SEQUENCE = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "otb_crossing"
+
+
+def development_sequence_path() -> Path | None:
+    """The real OTB sequence ``../shared/realdata/otb_crossing`` next to the repository, or None when absent.
+
+    One real sequence for development: the dashboard offers it, the benchmark and the tutorial add it to the
+    generated ones, and a test loads it, all only when it is there.
+    """
+    return DEVELOPMENT_SEQUENCE if DEVELOPMENT_SEQUENCE.is_dir() else None
