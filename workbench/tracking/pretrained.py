@@ -27,6 +27,7 @@ from workbench.models.classifier import SmallCNN
 from workbench.tracking.cnn import IMAGENET_MEAN, IMAGENET_STD, CNNFeatures
 from workbench.train import accuracy, cached_model, classification_loss, fit, one_thread, resolve_device
 
+
 @dataclass(frozen=True)
 class PatchClassifierRecipe:
     """Training recipe of the feature CNN: input side, patches per class, epochs, network width and depth, learning
