@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,16 +46,14 @@ from workbench.tracking import (  # noqa: E402
     make_sequence,
     run_sequence,
 )
-from workbench.train import single_threaded  # noqa: E402
+from workbench.tracking.pretrained import RECIPES, build_classifier, patch_sets, patch_step  # noqa: E402
+from workbench.train import one_thread, resolve_device, single_threaded, training_throughput  # noqa: E402
 
 
-def gpu_check(device: str = "cuda", max_steps: int = 200) -> dict[str, float]:
+def gpu_check(device: str | torch.device = "cuda", max_steps: int = 200) -> dict[str, float]:
     """Train the full recipe's patch classifier (the trackers' CNN features) for ``max_steps`` steps on ``device``,
     no cache involved: the mean loss of the first and the last tenth of the steps and the training throughput
     (patches/s), keys ``loss_first``, ``loss_last``, ``items_per_s``."""
-    from workbench.tracking.pretrained import RECIPES, build_classifier, patch_sets, patch_step
-    from workbench.train import one_thread, resolve_device, training_throughput
-
     dev = resolve_device(device)
     recipe = RECIPES["full"]
     train_set, _ = patch_sets(recipe)
