@@ -14,6 +14,7 @@ from workbench.tracking import (
     ECOParams,
     ECOTracker,
     OpenCVTracker,
+    Sequence,
     frames_per_second,
     make_sequence,
     run_sequence,
@@ -89,3 +90,16 @@ def test_trackers_without_telemetry_report_empty_frames(short):
 def test_frames_per_second_leaves_out_the_initialisation():
     assert frames_per_second(np.array([10.0, 0.5, 0.5])) == pytest.approx(2.0)
     assert frames_per_second(np.array([0.25])) == pytest.approx(4.0)
+
+
+def test_recorded_channel_maps_of_float_frames_match_the_uint8_ones(short):
+    # the old dashboard runner extracted the maps from the raw frame: a 0..1 float sequence gave maps of 1/255-scaled
+    # pixels (its "energy" channel peaked at 0.22 instead of 0.94); the tracker's telemetry scales frames as it tracks
+    as_float = Sequence(name="float", frames=[f.astype(np.float32) / 255 for f in short.frames],
+                        ground_truth=short.ground_truth)
+    runs = [run_sequence(DCFTracker(channel_distillation=ChannelDistillation()), seq, channel_maps=True)
+            for seq in (short, as_float)]
+    for index in (1, 2):
+        maps_uint8, maps_float = (r.telemetry[index].channel_maps for r in runs)
+        assert maps_uint8.shape == maps_float.shape
+        assert np.abs(maps_uint8 - maps_float).max() < 0.05
