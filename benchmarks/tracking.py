@@ -3,30 +3,30 @@
     python benchmarks/tracking.py [--otb FOLDER ...] [--quick] [--out benchmarks/results/tracking.md]
 
 Runs every tracker on one generated sequence per attribute and on each real OTB folder given (by default the
-development sequence ``../shared/realdata/otb_crossing`` when it exists), all in the same run: success AUC,
-precision at 20 px, FPS (tracker time only, image loading excluded), channels correlated per frame and feature
-memory. FPS is timed over ``--repeats`` interleaved passes (each pass runs every tracker once on the sequence) and
-the median pass is reported, so that load from other processes hits all trackers alike. Writes a Markdown table and
-a CSV next to it. Hyper-parameters are the library defaults (chosen on generated sequences with other seeds than
-the ones benchmarked here); nothing is tuned on these numbers.
+development sequence, ``workbench.tracking.development_sequence_path()``, when it exists), all in the same run:
+success AUC, precision at 20 px, FPS (tracker time only, image loading excluded), channels correlated per frame
+and feature memory. FPS is timed over ``--repeats`` interleaved passes (each pass runs every tracker once on the
+sequence) and the median pass is reported, so that load from other processes hits all trackers alike. Writes a
+Markdown table and a CSV next to it. Hyper-parameters are the library defaults (chosen on generated sequences with
+other seeds than the ones benchmarked here); nothing is tuned on these numbers.
+
+``gpu_check(device, max_steps)`` trains the tracking feature CNN's full recipe for a bounded number of steps on a
+device (``benchmarks/gpu_check.py`` calls it).
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threaded BLAS only adds jitter on shared CPUs
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -40,13 +40,26 @@ from workbench.tracking import (  # noqa: E402
     HOGColorFeatures,
     OpenCVTracker,
     Sequence,
+    development_sequence_path,
     evaluate,
     load_otb,
     make_sequence,
     run_sequence,
 )
+from workbench.tracking.pretrained import RECIPES, build_classifier, patch_sets, patch_step  # noqa: E402
+from workbench.train import one_thread, resolve_device, single_threaded, training_throughput  # noqa: E402
 
-DEFAULT_REAL = REPO.parent / "shared" / "realdata" / "otb_crossing"
+
+def gpu_check(device: str | torch.device = "cuda", max_steps: int = 200) -> dict[str, float]:
+    """Train the full recipe's patch classifier (the trackers' CNN features) for ``max_steps`` steps on ``device``,
+    no cache involved: the mean loss of the first and the last tenth of the steps and the training throughput
+    (patches/s), keys ``loss_first``, ``loss_last``, ``items_per_s``."""
+    dev = resolve_device(device)
+    recipe = RECIPES["full"]
+    train_set, _ = patch_sets(recipe)
+    with one_thread(dev.type == "cpu"):
+        return training_throughput(build_classifier(recipe), train_set.loader(recipe.batch, shuffle=True),
+                                   patch_step, max_steps=max_steps, lr=recipe.lr, device=dev)
 
 
 def make_features(name: str) -> Callable[[], FeatureExtractor]:
@@ -93,7 +106,7 @@ def benchmark_sequence(seq: Sequence, factories: dict[str, Callable[[], object]]
                 "success_auc": score.success_auc,
                 "precision_20": score.precision_at_20,
                 "fps": (len(seq) - 1) / float(np.median(passes[name])),
-                "channels": float(result.channels_used[1:].mean()),
+                "channels": result.channels_per_frame,
                 "correlations": float(result.correlations[1:].mean()),
                 "memory_kib": result.feature_memory_bytes / 1024,
             }
@@ -211,18 +224,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.frames = args.frames or (30 if args.quick else 60)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    folders = args.otb if args.otb is not None else ([DEFAULT_REAL] if DEFAULT_REAL.is_dir() else [])
+    development = development_sequence_path()
+    folders = args.otb if args.otb is not None else ([development] if development is not None else [])
 
-    cv2.setNumThreads(1)  # every tracker single-threaded: equal footing, less jitter from other processes
     load = os.getloadavg()
     start = time.perf_counter()
     factories = trackers(make_features(args.features))
     sequences = [make_sequence(a, args.frames, (args.size, args.size), seed=i) for i, a in enumerate(ATTRIBUTES)]
     sequences += [load_otb(folder) for folder in folders]
     rows = []
-    for seq in sequences:
-        rows += benchmark_sequence(seq, factories, args.repeats)
-        print(f"{seq.name}: " + ", ".join(f"{r['tracker']} {r['success_auc']:.3f}" for r in rows[-len(factories) :]))
+    # every tracker single-threaded (torch, BLAS, OpenCV): equal footing, less jitter from other processes
+    with single_threaded():
+        for seq in sequences:
+            rows += benchmark_sequence(seq, factories, args.repeats)
+            print(f"{seq.name}: "
+                  + ", ".join(f"{r['tracker']} {r['success_auc']:.3f}" for r in rows[-len(factories):]))
     summary = summarise(rows, list(factories))
     text = report(rows, summary, args, time.perf_counter() - start, load)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from widgets.tracking import TrackingDashboard, channel_mosaic, dashboard, draw_frame
-from workbench.tracking import make_sequence
+from workbench.tracking import make_sequence, run_sequence
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,10 @@ def test_run_fills_stats_curves_weights_and_records_every_frame(ran):
     full, cd = ran.records.values()
     n = len(ran.sequence)
     assert full.boxes.shape == cd.boxes.shape == (n, 4)
-    assert len(cd.responses) == n and cd.responses[0] is None and cd.responses[1].ndim == 2
-    assert cd.weights.shape == (n, 40) and all(len(k) < 40 for k in cd.kept)
-    assert all(m.shape[2] == len(k) for m, k in zip(cd.channel_maps, cd.kept, strict=True))
+    assert len(cd.telemetry) == n and cd.telemetry[0].response is None and cd.telemetry[1].response.ndim == 2
+    assert full.telemetry[1].response.ndim == 2 and full.telemetry[1].channel_maps is None
+    assert cd.channel_weights.shape == (n, 40) and all(len(k) < 40 for k in cd.kept_channels)
+    assert all(t.channel_maps.shape[2] == len(t.kept_channels) for t in cd.telemetry)
     assert "success AUC" in ran.stats.value and f"{cd.score.success_auc:.3f}" in ran.stats.value
     assert "FPS" in ran.stats.value and "channels / frame" in ran.stats.value
     curves = ran.curves_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
@@ -79,6 +80,13 @@ def test_bad_otb_folder_is_reported_not_raised(board, tmp_path):
     (tmp_path / "seq" / "img").mkdir(parents=True)
     assert board.load_folder(str(tmp_path / "seq")) is None
     assert "groundtruth_rect.txt" in board.message.value
+
+
+def test_the_dashboard_uses_the_library_runner():
+    import widgets.tracking as view
+
+    assert not hasattr(view, "track_with_views") and not hasattr(view, "TrackRecord")
+    assert view.run_sequence is run_sequence
 
 
 def test_draw_frame_puts_boxes_where_they_belong():

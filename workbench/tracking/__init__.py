@@ -6,18 +6,20 @@ Quick start::
 
     from workbench.tracking import DCFTracker, ChannelDistillation, make_sequence, run_sequence, evaluate
     seq = make_sequence("occlusion", seed=0)
-    result = run_sequence(DCFTracker(channel_distillation=ChannelDistillation()), seq)
-    print(evaluate(result.boxes, seq.ground_truth).success_auc, result.fps)
+    result = run_sequence(DCFTracker(channel_distillation=ChannelDistillation()), seq, record=True)
+    print(result.score.success_auc, result.fps, result.telemetry[5].kept_channels)
 
-``CNNFeatures`` and ``torchvision_features`` (in ``workbench.tracking.cnn``) and ``project_cnn_features`` /
-``gpu_check_tracking`` (the project's own pre-trained CNN, ``workbench.tracking.pretrained``) import torch on first use.
+Hyper-parameters are frozen presets (``DCFParams``, ``ECOParams`` and their CD variants ``DCFCDParams``,
+``ECOCDParams``, in ``workbench.tracking.params``), passed as ``params=``. ``CNNFeatures`` and
+``torchvision_features`` (in ``workbench.tracking.cnn``) and ``project_cnn_features`` (the project's own pre-trained
+CNN, ``workbench.tracking.pretrained``) import torch on first use.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from workbench.tracking.base import Tracker, check_box, check_frame
+from workbench.tracking.base import FrameTelemetry, Tracker, check_box, check_frame
 from workbench.tracking.dcf import CorrelationTracker, DCFTracker
 from workbench.tracking.distill import ChannelDistillation, select_channels
 from workbench.tracking.eco import ECOTracker
@@ -31,17 +33,31 @@ from workbench.tracking.evaluation import (
 )
 from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
 from workbench.tracking.opencv import OpenCVTracker
-from workbench.tracking.runner import TrackingResult, run_sequence
-from workbench.tracking.sequences import ATTRIBUTES, Sequence, load_otb, load_otb_dataset, make_sequence
+from workbench.tracking.params import CorrelationParams, DCFCDParams, DCFParams, ECOCDParams, ECOParams
+from workbench.tracking.runner import TrackingResult, frames_per_second, run_sequence
+from workbench.tracking.sequences import (
+    ATTRIBUTES,
+    Sequence,
+    development_sequence_path,
+    load_otb,
+    load_otb_dataset,
+    make_sequence,
+)
 
 __all__ = [
     "ATTRIBUTES",
     "CNNFeatures",
     "ChannelDistillation",
+    "CorrelationParams",
     "CorrelationTracker",
+    "DCFCDParams",
+    "DCFParams",
     "DCFTracker",
+    "ECOCDParams",
+    "ECOParams",
     "ECOTracker",
     "FeatureExtractor",
+    "FrameTelemetry",
     "HOGColorFeatures",
     "OPEResult",
     "OpenCVTracker",
@@ -51,8 +67,9 @@ __all__ = [
     "center_error",
     "check_box",
     "check_frame",
+    "development_sequence_path",
     "evaluate",
-    "gpu_check_tracking",
+    "frames_per_second",
     "iou",
     "load_otb",
     "load_otb_dataset",
@@ -72,7 +89,7 @@ def __getattr__(name: str) -> Any:
         from workbench.tracking import cnn
 
         return getattr(cnn, name)
-    if name in ("project_cnn_features", "gpu_check_tracking"):
+    if name == "project_cnn_features":
         from workbench.tracking import pretrained
 
         return getattr(pretrained, name)

@@ -6,6 +6,7 @@ so a box ``(0, 0, W, H)`` is the whole ``W x H`` frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -71,6 +72,22 @@ class Tracker(Protocol):
 
     def track(self, frame: np.ndarray) -> np.ndarray:
         """Return the object's box ``(x, y, w, h)`` in ``frame``."""
+
+
+@dataclass(frozen=True)
+class FrameTelemetry:
+    """What a tracker reports about one frame, for the views: ``response`` the response map it located the target
+    with (centred; None at initialisation or for a tracker without one), ``channel_weights`` ``(D,)`` and
+    ``kept_channels`` (indices; empty where the tracker has no channels), and, when asked for, ``channel_maps``
+    ``(h, w, k)``: the kept channels' features at the tracked box."""
+
+    response: np.ndarray | None
+    channel_weights: np.ndarray
+    kept_channels: np.ndarray
+    channel_maps: np.ndarray | None = None
+
+
+NO_TELEMETRY = FrameTelemetry(None, np.zeros(0), np.zeros(0, dtype=int))
 
 
 def sample_patch(

@@ -6,11 +6,14 @@ The shared machinery (search geometry, scale search, the channel-distillation w-
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import fft
 
 from workbench.tracking.base import (
     BoxLike,
+    FrameTelemetry,
     check_box,
     check_frame,
     cosine_window,
@@ -20,6 +23,7 @@ from workbench.tracking.base import (
 )
 from workbench.tracking.distill import ChannelDistillation, select_channels, spectrum_weights
 from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
+from workbench.tracking.params import CorrelationParams, DCFCDParams, DCFParams, resolve_params
 
 
 class CorrelationTracker:
@@ -35,33 +39,32 @@ class CorrelationTracker:
     """
 
     name = "correlation tracker"
+    #: the family's parameter preset and its channel-distilled variant (see :mod:`workbench.tracking.params`)
+    params_class: type[CorrelationParams] = CorrelationParams
+    distilled_params_class: type[CorrelationParams] = CorrelationParams
 
     def __init__(
         self,
         features: FeatureExtractor | None = None,
         channel_distillation: ChannelDistillation | None = None,
-        padding: float = 1.5,
-        lambda_: float = 1e-2,
-        sigma_factor: float = 0.1,
-        scales: int = 3,
-        scale_step: float = 1.03,
-        template_size: int = 128,
+        *,
+        params: CorrelationParams | None = None,
         name: str | None = None,
+        **overrides: Any,
     ) -> None:
-        if padding < 0 or lambda_ <= 0 or sigma_factor <= 0:
-            raise ValueError("padding must be >= 0, lambda_ and sigma_factor > 0")
-        if scales < 1 or scale_step < 1.0:
-            raise ValueError(f"scales must be >= 1 and scale_step >= 1, got {scales}, {scale_step}")
+        """``params`` (default: the family's preset) holds the hyper-parameters; the keyword arguments of the same
+        names (``padding=...``, ``learning_rate=...``) override single ones, and ``channel_distillation`` moves to the
+        channel-distilled preset with those settings."""
+        self.params = resolve_params(
+            self.params_class, self.distilled_params_class, params, channel_distillation, overrides
+        )
         self.features = features if features is not None else HOGColorFeatures()
-        self.distillation = channel_distillation
-        self.padding = float(padding)
-        self.lambda_ = float(lambda_)
-        self.sigma_factor = float(sigma_factor)
-        self.scale_factors = scale_step ** (np.arange(scales) - (scales - 1) / 2.0)
-        self.template_size = int(template_size)
+        self.distillation: ChannelDistillation | None = getattr(self.params, "distillation", None)
+        self.eta = self.distillation.eta if self.distillation is not None else 0.0
+        self.scale_factors = self.params.scale_step ** (np.arange(self.params.scales) - (self.params.scales - 1) / 2.0)
         if name is not None:
             self.name = name
-        elif channel_distillation is not None:
+        elif self.distillation is not None:
             self.name = f"{self.name}-CD"
         self.response: np.ndarray | None = None
         self.correlations = 0
@@ -80,16 +83,16 @@ class CorrelationTracker:
         self.pos = np.array([y + h / 2.0, x + w / 2.0])
         self.base_size = np.array([h, w])
         self.scale = 1.0
-        self.window_size = self.base_size + self.padding * np.sqrt(h * w)
+        self.window_size = self.base_size + self.params.padding * np.sqrt(h * w)
         cell = self.features.cell_size
-        resize = self.template_size / np.sqrt(np.prod(self.window_size))
+        resize = self.params.template_size / np.sqrt(np.prod(self.window_size))
         cells = np.maximum(np.round(self.window_size * resize / cell), 4).astype(int)
         self.template = (int(cells[0] * cell), int(cells[1] * cell))
         probe = self.features.extract(self._patch(frame, 1.0), [0])
         self.map_size = probe.shape[:2]
         self.window = cosine_window(self.map_size)
         target_cells = self.base_size * np.array(self.map_size) / self.window_size
-        sigma = self.sigma_factor * np.sqrt(np.prod(target_cells))
+        sigma = self.params.sigma_factor * np.sqrt(np.prod(target_cells))
         self.label_spectrum = fft.rfft2(gaussian_label(self.map_size, sigma))
         self.column_weights = spectrum_weights(self.map_size[1], self.label_spectrum.shape[1])
         self.channel_weights = np.ones(self.features.channels)
@@ -127,6 +130,15 @@ class CorrelationTracker:
             extracted += self._update_model(frame)
         self.feature_bytes = extracted + self._model_bytes()
         return self.box
+
+    def telemetry(self, frame: np.ndarray | None = None) -> FrameTelemetry:
+        """This frame's response map, channel weights and kept channels (copies); with ``frame`` (the frame just
+        tracked) also the kept channels' feature maps at the tracked box, extracted once more for the views."""
+        maps = None
+        if frame is not None:
+            maps = self.features.extract(self._patch(self._to_pixels(check_frame(frame)), 1.0), self.kept_channels)
+        response = None if self.frame_index == 0 or self.response is None else self.response.astype(np.float32)
+        return FrameTelemetry(response, self.channel_weights.copy(), self.kept_channels.copy(), maps)
 
     @property
     def box(self) -> np.ndarray:
@@ -200,7 +212,7 @@ class CorrelationTracker:
         """Filters of all channels fitted to the current sample alone (the single-sample closed form), which the
         w-step scores on the held-out views."""
         denominator = np.sum(np.abs(train) ** 2, axis=0)
-        return train.conj() * self.label_spectrum / (denominator + self.lambda_ * float(denominator.mean()))
+        return train.conj() * self.label_spectrum / (denominator + self.params.lambda_ * float(denominator.mean()))
 
     def _rebuild_model(self, train: np.ndarray, previous_kept: np.ndarray, previous_weights: np.ndarray) -> None:
         """Move the model onto the new kept channels; ``train`` holds the current sample's spectra of all channels."""
@@ -223,27 +235,8 @@ class DCFTracker(CorrelationTracker):
     """
 
     name = "DCF"
-
-    def __init__(
-        self,
-        features: FeatureExtractor | None = None,
-        channel_distillation: ChannelDistillation | None = None,
-        padding: float = 1.5,
-        lambda_: float = 1e-2,
-        sigma_factor: float = 0.1,
-        learning_rate: float = 0.025,
-        scales: int = 3,
-        scale_step: float = 1.03,
-        template_size: int = 128,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            features, channel_distillation, padding, lambda_, sigma_factor, scales, scale_step, template_size, name
-        )
-        if not 0.0 < learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must lie in (0, 1], got {learning_rate}")
-        self.learning_rate = float(learning_rate)
-        self.eta = channel_distillation.eta if channel_distillation is not None else 0.0
+    params_class = DCFParams
+    distilled_params_class = DCFCDParams
 
     def _init_model(self, frame: np.ndarray) -> None:
         train = self._spectra(self._features(frame, channels=self.kept_channels))
@@ -274,14 +267,14 @@ class DCFTracker(CorrelationTracker):
         mean = float(denominator.mean())
         eta = self.eta * mean if previous_filter is not None else 0.0
         numerator = w * self._numerator + (eta * previous_filter if eta > 0 else 0.0)
-        self._filter = (numerator / (denominator + self.lambda_ * mean + eta)).astype(np.complex64)
+        self._filter = (numerator / (denominator + self.params.lambda_ * mean + eta)).astype(np.complex64)
 
     def _response_spectra(self, spectra: np.ndarray) -> np.ndarray:
         return np.einsum("skhw,khw->shw", spectra, self._filter)
 
     def _update_model(self, frame: np.ndarray) -> int:
         train = self._spectra(self._features(frame, channels=self.kept_channels))
-        rate = self.learning_rate
+        rate = self.params.learning_rate
         self._numerator = (1 - rate) * self._numerator + rate * (train.conj() * self.label_spectrum)
         self._energy_per_channel = (1 - rate) * self._energy_per_channel + rate * np.abs(train) ** 2
         self._solve(self._filter)

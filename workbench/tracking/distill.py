@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChannelDistillation:
     """Settings of channel distillation (see the module docstring for the energy).
 

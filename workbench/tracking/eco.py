@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.tracking.dcf import CorrelationTracker
-from workbench.tracking.distill import ChannelDistillation
-from workbench.tracking.features import FeatureExtractor
+from workbench.tracking.params import ECOCDParams, ECOParams
 
 
 class ECOTracker(CorrelationTracker):
@@ -30,39 +29,8 @@ class ECOTracker(CorrelationTracker):
     """
 
     name = "ECO"
-
-    def __init__(
-        self,
-        features: FeatureExtractor | None = None,
-        channel_distillation: ChannelDistillation | None = None,
-        compressed_channels: int = 12,
-        samples: int = 10,
-        learning_rate: float = 0.03,
-        update_every: int = 4,
-        cg_iterations: int = 5,
-        init_cg_iterations: int = 30,
-        padding: float = 1.5,
-        lambda_: float = 1e-2,
-        sigma_factor: float = 0.1,
-        scales: int = 5,
-        scale_step: float = 1.02,
-        template_size: int = 128,
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            features, channel_distillation, padding, lambda_, sigma_factor, scales, scale_step, template_size, name
-        )
-        if compressed_channels < 1 or samples < 1 or update_every < 1 or cg_iterations < 1:
-            raise ValueError("compressed_channels, samples, update_every and cg_iterations must be at least 1")
-        if not 0.0 < learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must lie in (0, 1], got {learning_rate}")
-        self.compressed_channels = int(compressed_channels)
-        self.max_samples = int(samples)
-        self.learning_rate = float(learning_rate)
-        self.update_every = int(update_every)
-        self.cg_iterations = int(cg_iterations)
-        self.init_cg_iterations = int(init_cg_iterations)
-        self.eta = channel_distillation.eta if channel_distillation is not None else 0.0
+    params_class = ECOParams
+    distilled_params_class = ECOCDParams
 
     # -------------------------------------------------------------------------------------------- model hooks
 
@@ -71,7 +39,7 @@ class ECOTracker(CorrelationTracker):
         self.projection = self._pca(train)
         self._filter = np.zeros((self.projection.shape[1], *self.label_spectrum.shape), np.complex64)
         self._reset_samples(np.einsum("dc,dhw->chw", self.projection, train).astype(np.complex64))
-        self._train(self.init_cg_iterations, previous=None)
+        self._train(self.params.init_cg_iterations, previous=None)
 
     def _pca(self, train: np.ndarray) -> np.ndarray:
         """Projection ``(D, d)``: the principal directions of all channels of the first sample, as ECO. Computed from
@@ -80,7 +48,7 @@ class ECOTracker(CorrelationTracker):
         q = np.sqrt(self.column_weights)
         flat = (train * q).reshape(len(train), -1)[:, 1:]
         _, vectors = np.linalg.eigh(np.real(flat @ flat.conj().T))
-        d = min(self.compressed_channels, len(train))
+        d = min(self.params.compressed_channels, len(train))
         if self.distillation is not None:
             d = min(d, self.distillation.n_keep(len(train)))
         return np.ascontiguousarray(vectors[:, ::-1][:, :d]).astype(np.float32)
@@ -102,8 +70,8 @@ class ECOTracker(CorrelationTracker):
     def _update_model(self, frame: np.ndarray) -> int:
         feats = self._features(frame)
         self._add_sample(self._detection_spectra(feats))
-        if self.frame_index % self.update_every == 0:
-            self._train(self.cg_iterations, previous=self._filter if self.eta > 0 else None)
+        if self.frame_index % self.params.update_every == 0:
+            self._train(self.params.cg_iterations, previous=self._filter if self.eta > 0 else None)
         return feats.nbytes
 
     def _rebuild_model(self, train: np.ndarray, previous_kept: np.ndarray, previous_weights: np.ndarray) -> None:
@@ -113,10 +81,10 @@ class ECOTracker(CorrelationTracker):
         spectrum = np.einsum("dc,dhw->chw", self.projection[kept], weighted).astype(np.complex64)
         if self.frame_index == 0:
             self._reset_samples(spectrum)
-            self._train(self.init_cg_iterations, previous=None)
+            self._train(self.params.init_cg_iterations, previous=None)
         else:
             self._add_sample(spectrum)
-            self._train(self.cg_iterations, previous=self._filter if self.eta > 0 else None)
+            self._train(self.params.cg_iterations, previous=self._filter if self.eta > 0 else None)
 
     def _model_bytes(self) -> int:
         return int(self._samples.nbytes + self._filter.nbytes)
@@ -133,9 +101,9 @@ class ECOTracker(CorrelationTracker):
 
     def _add_sample(self, sample: np.ndarray) -> None:
         """ECO's sample-space update: add, or merge the new sample or the two closest components."""
-        rate = self.learning_rate
+        rate = self.params.learning_rate
         self._weights *= 1.0 - rate
-        if len(self._samples) < self.max_samples:
+        if len(self._samples) < self.params.samples:
             self._samples = np.concatenate([self._samples, sample[None]])
             self._weights = np.append(self._weights, rate)
         else:
@@ -167,7 +135,7 @@ class ECOTracker(CorrelationTracker):
         energy = np.einsum("m,mchw->hw", pi, np.abs(samples) ** 2)
         mean = float(energy.mean())
         eta = self.eta * mean if previous is not None else 0.0
-        reg = self.lambda_ * mean + eta
+        reg = self.params.lambda_ * mean + eta
         q = self.column_weights
 
         def apply(v: np.ndarray) -> np.ndarray:

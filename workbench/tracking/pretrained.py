@@ -9,28 +9,44 @@ CNNFeatures` with 64 channels at stride 4 (cell size 4, the HOG cell size, fine 
 stack ends in a plain convolution, channel distillation's dropped channels are really not computed: the last
 convolution's weight is sliced to the kept filters.
 
-``project_cnn_features(smoke=False)`` trains on first use (cached in ``$WORKBENCH_CACHE``); ``gpu_check_tracking``
-trains the full setting for a bounded number of steps on a device (``benchmarks/gpu_check.py``).
+``project_cnn_features(smoke=False)`` trains on first use (cached in ``$WORKBENCH_CACHE``); ``gpu_check`` in
+``benchmarks/tracking.py`` trains the full recipe for a bounded number of steps on a device.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.data.digits import ImageSet
 from workbench.data.patches import PATCH_CLASSES, load_patches
 from workbench.models.classifier import SmallCNN
 from workbench.tracking.cnn import IMAGENET_MEAN, IMAGENET_STD, CNNFeatures
-from workbench.train import cached_model, fit, one_thread, resolve_device, training_throughput
+from workbench.train import accuracy, cached_model, classification_loss, fit, one_thread, resolve_device
 
-#: training settings: input side, patches per class, epochs (the full one trains in well under a minute on a CPU)
-SETTINGS: dict[str, dict[str, Any]] = {
-    "full": {"size": 32, "max_per_class": 160, "epochs": 6, "width": 16, "depth": 3, "lr": 3e-3, "batch": 64},
-    "smoke": {"size": 32, "max_per_class": 40, "epochs": 1, "width": 16, "depth": 3, "lr": 3e-3, "batch": 64},
+
+@dataclass(frozen=True)
+class PatchClassifierRecipe:
+    """Training recipe of the feature CNN: input side, patches per class, epochs, network width and depth, learning
+    rate, batch size. Its ``asdict()`` is the cache key."""
+
+    recipe: str = "tracking_patch_classifier"
+    size: int = 32
+    max_per_class: int = 160
+    epochs: int = 6
+    width: int = 16
+    depth: int = 3
+    lr: float = 3e-3
+    batch: int = 64
+
+
+#: the full recipe trains in well under a minute on a CPU; the smoke one in seconds
+RECIPES: dict[str, PatchClassifierRecipe] = {
+    "full": PatchClassifierRecipe(),
+    "smoke": PatchClassifierRecipe(max_per_class=40, epochs=1),
 }
 
 
@@ -46,28 +62,19 @@ def patch_step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torc
     x, y = (t.to(device) for t in batch)
     flip = torch.rand(x.shape[0], device=device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    logits = model(_normalise(x))
-    loss = F.cross_entropy(logits.float(), y)
-    return loss, {"acc": float((logits.argmax(1) == y).float().mean())}
+    return classification_loss(model(_normalise(x)), y)
 
 
-def _accuracy(model: nn.Module, data: ImageSet) -> float:
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(_normalise(data.images[i:i + 256].to(device))).argmax(1).cpu()
-                          for i in range(0, len(data.images), 256)])
-    return float((pred == data.labels).float().mean())
-
-
-def _patch_sets(setting: dict[str, Any]) -> tuple[ImageSet, ImageSet]:
-    train = load_patches(setting["size"], "train", max_per_class=setting["max_per_class"])
-    test = load_patches(setting["size"], "test", max_per_class=max(setting["max_per_class"] // 4, 10))
+def patch_sets(recipe: PatchClassifierRecipe) -> tuple[ImageSet, ImageSet]:
+    """The recipe's training patches (left parts of the photographs) and test patches (right parts)."""
+    train = load_patches(recipe.size, "train", max_per_class=recipe.max_per_class)
+    test = load_patches(recipe.size, "test", max_per_class=max(recipe.max_per_class // 4, 10))
     return train, test
 
 
-def _build(setting: dict[str, Any]) -> SmallCNN:
-    return SmallCNN(3, len(PATCH_CLASSES), width=setting["width"], depth=setting["depth"])
+def build_classifier(recipe: PatchClassifierRecipe) -> SmallCNN:
+    """The untrained SmallCNN of ``recipe``."""
+    return SmallCNN(3, len(PATCH_CLASSES), width=recipe.width, depth=recipe.depth)
 
 
 def patch_classifier(smoke: bool = False, device: str = "auto", retrain: bool = False,
@@ -75,20 +82,21 @@ def patch_classifier(smoke: bool = False, device: str = "auto", retrain: bool = 
     """SmallCNN(3, 10) trained to classify the real-image patches (full: 6 epochs on 1600 32x32 patches, under a
     minute on a CPU; smoke: 1 epoch on 400 patches, seconds). ``workbench_meta["test_acc"]``: accuracy on the
     held-out right-hand parts of the photographs."""
-    setting = SETTINGS["smoke" if smoke else "full"]
-    config = {"recipe": "tracking_patch_classifier", **setting}
-    train_set, test_set = _patch_sets(setting)
+    recipe = RECIPES["smoke" if smoke else "full"]
+    train_set, test_set = patch_sets(recipe)
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        return {"test_acc": accuracy(model, test_set.images, test_set.labels, transform=_normalise)}
 
     def train(model: SmallCNN) -> dict[str, Any]:
         with one_thread(resolve_device(device).type == "cpu"):
-            history = fit(model, train_set.loader(setting["batch"], shuffle=True), patch_step,
-                          epochs=setting["epochs"], lr=setting["lr"], device=device, progress=progress,
-                          desc="patch classifier (tracking features)",
-                          evaluate=lambda m: {"test_acc": _accuracy(m, test_set)})
+            history = fit(model, train_set.loader(recipe.batch, shuffle=True), patch_step,
+                          epochs=recipe.epochs, lr=recipe.lr, device=device, progress=progress,
+                          desc="patch classifier (tracking features)", evaluate=evaluate)
         return {"history": history.epochs, "test_acc": history.epochs[-1]["test_acc"]}
 
     name = f"tracking_patch_classifier{'_smoke' if smoke else ''}"
-    return cached_model(name, lambda: _build(setting), train, config, retrain=retrain)
+    return cached_model(name, lambda: build_classifier(recipe), train, recipe, retrain=retrain)
 
 
 def conv_stack(model: SmallCNN) -> nn.Sequential:
@@ -112,16 +120,3 @@ def project_cnn_features(smoke: bool = False, device: str = "cpu", train_device:
     model = patch_classifier(smoke=smoke, device=train_device, retrain=retrain, progress=progress)
     return CNNFeatures(conv_stack(model), IMAGENET_MEAN, IMAGENET_STD, device=device,
                        name="cnn" if not smoke else "cnn-smoke")
-
-
-def gpu_check_tracking(device: str | torch.device = "cuda", max_steps: int = 200) -> dict[str, float]:
-    """Train the full setting's patch classifier for ``max_steps`` steps on ``device`` (no cache involved).
-
-    Returns the mean loss of the first and the last tenth of the steps and the training throughput (patches/s).
-    """
-    dev = resolve_device(device)
-    setting = SETTINGS["full"]
-    train_set = load_patches(setting["size"], "train", max_per_class=setting["max_per_class"])
-    with one_thread(dev.type == "cpu"):
-        return training_throughput(_build(setting), train_set.loader(setting["batch"], shuffle=True), patch_step,
-                                   max_steps=max_steps, lr=setting["lr"], device=dev)

@@ -1,16 +1,34 @@
-"""Run a tracker over a sequence, timing the tracker alone (image loading excluded), as OTB's FPS does."""
+"""Run a tracker over a sequence, timing the tracker alone (image loading excluded), as OTB's FPS does.
+
+With ``record=True`` the runner also keeps each frame's :class:`~workbench.tracking.base.FrameTelemetry` (response
+map, channel weights, kept channels and, with ``channel_maps=True``, the kept channels' feature maps), read from
+the tracker after the timed call, so recording never counts towards the FPS. The views, the notebook and the
+benchmark all run trackers through :func:`run_sequence`.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from workbench.tracking.base import Tracker
+from workbench.tracking.base import NO_TELEMETRY, FrameTelemetry, Tracker
 from workbench.tracking.evaluation import OPEResult, evaluate
 from workbench.tracking.sequences import Sequence
+
+#: ``on_frame(index, box, telemetry)``: called after each frame, outside the timed region (telemetry None unless
+#: recorded)
+FrameCallback = Callable[[int, np.ndarray, "FrameTelemetry | None"], None]
+
+
+def frames_per_second(times: np.ndarray) -> float:
+    """Frames per second over the tracked frames of per-frame ``times`` (the first, the initialisation, excluded)."""
+    times = np.asarray(times, dtype=float)
+    tracked = times[1:] if len(times) > 1 else times
+    return float(len(tracked) / max(tracked.sum(), 1e-12))
 
 
 @dataclass
@@ -19,7 +37,9 @@ class TrackingResult:
 
     ``channels_used`` per frame is the number of feature channels the tracker extracted and used, ``correlations``
     the channel correlations it computed (both 0 where the tracker does not say),
-    ``feature_memory_bytes`` the largest per-frame feature footprint it reported (extracted maps plus stored model).
+    ``feature_memory_bytes`` the largest per-frame feature footprint it reported (extracted maps plus stored model),
+    ``ground_truth`` the sequence's boxes (for :attr:`score`) and ``telemetry`` one
+    :class:`~workbench.tracking.base.FrameTelemetry` per frame when the run recorded it (else None).
     """
 
     tracker: str
@@ -29,30 +49,70 @@ class TrackingResult:
     channels_used: np.ndarray
     correlations: np.ndarray
     feature_memory_bytes: int
+    ground_truth: np.ndarray | None = None
+    telemetry: list[FrameTelemetry] | None = field(default=None, repr=False)
 
     @property
     def fps(self) -> float:
         """Frames per second over the tracked frames (initialisation excluded)."""
-        tracked = self.times[1:] if len(self.times) > 1 else self.times
-        return float(len(tracked) / max(tracked.sum(), 1e-12))
+        return frames_per_second(self.times)
+
+    @property
+    def channels_per_frame(self) -> float:
+        """Mean number of channels extracted and used per tracked frame (the first frame's when only one)."""
+        used = self.channels_used[1:] if len(self.channels_used) > 1 else self.channels_used
+        return float(used.mean())
 
     def evaluate(self, ground_truth: np.ndarray) -> OPEResult:
         """OTB one-pass evaluation of these boxes."""
         return evaluate(self.boxes, ground_truth)
 
+    @cached_property
+    def score(self) -> OPEResult:
+        """OTB one-pass evaluation against the sequence's ground truth."""
+        if self.ground_truth is None:
+            raise ValueError("this result has no ground truth: use evaluate(ground_truth)")
+        return self.evaluate(self.ground_truth)
 
-def run_sequence(tracker: Tracker, sequence: Sequence,
-                 on_frame: Callable[[int, np.ndarray], None] | None = None) -> TrackingResult:
+    def _recorded(self) -> list[FrameTelemetry]:
+        if self.telemetry is None:
+            raise ValueError("this run recorded no telemetry: use run_sequence(..., record=True)")
+        return self.telemetry
+
+    @property
+    def channel_weights(self) -> np.ndarray:
+        """Channel weights per frame ``(N, D)`` (``D = 0`` for trackers without channels)."""
+        return np.stack([t.channel_weights for t in self._recorded()])
+
+    @property
+    def kept_channels(self) -> list[np.ndarray]:
+        """Kept channel indices per frame."""
+        return [t.kept_channels for t in self._recorded()]
+
+
+def _record(tracker: Tracker, frame: np.ndarray, channel_maps: bool) -> FrameTelemetry:
+    """The tracker's telemetry for the frame it just processed (:data:`NO_TELEMETRY` if it reports none)."""
+    report = getattr(tracker, "telemetry", None)
+    if report is None:
+        return NO_TELEMETRY
+    return report(frame) if channel_maps else report()
+
+
+def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback | None = None,
+                 record: bool = False, channel_maps: bool = False) -> TrackingResult:
     """Initialise ``tracker`` on the first frame's ground truth and track every other frame (OTB one-pass).
 
-    ``on_frame(index, frame)`` is called after each frame, outside the timed region (the views record the tracker's
-    response and channels there).
+    ``record`` keeps each frame's telemetry in the result (``channel_maps`` adds the kept channels' feature maps,
+    which costs one more feature extraction per frame, and implies ``record``); ``on_frame(index, box, telemetry)``
+    is called after each frame (progress bars). Both happen outside the timed region.
     """
+    record = record or channel_maps
     n = len(sequence)
     boxes = np.zeros((n, 4))
     times = np.zeros(n)
     channels = np.zeros(n, dtype=int)
     correlations = np.zeros(n, dtype=int)
+    telemetry: list[FrameTelemetry] | None = [] if record else None
     memory = 0
     for index in range(n):
         frame = sequence.frame(index)  # loading is outside the timed region
@@ -67,8 +127,11 @@ def run_sequence(tracker: Tracker, sequence: Sequence,
         channels[index] = len(kept) if kept is not None else 0
         correlations[index] = int(getattr(tracker, "correlations", 0)) if index > 0 else 0
         memory = max(memory, int(getattr(tracker, "feature_bytes", 0)))
+        report = _record(tracker, frame, channel_maps) if telemetry is not None else None
+        if telemetry is not None:
+            telemetry.append(report)  # type: ignore[arg-type]
         if on_frame is not None:
-            on_frame(index, frame)
+            on_frame(index, boxes[index], report)
     return TrackingResult(
         tracker=getattr(tracker, "name", type(tracker).__name__),
         sequence=sequence.name,
@@ -77,4 +140,6 @@ def run_sequence(tracker: Tracker, sequence: Sequence,
         channels_used=channels,
         correlations=correlations,
         feature_memory_bytes=memory,
+        ground_truth=np.asarray(sequence.ground_truth, dtype=float),
+        telemetry=telemetry,
     )

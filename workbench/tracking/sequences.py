@@ -169,9 +169,37 @@ def make_sequence(
     obj_h = 0.22 * min(height, width)
     obj_w = obj_h * crop.shape[1] / crop.shape[0]
     sprite = cv2.resize(crop, (int(round(obj_w)), int(round(obj_h))), interpolation=cv2.INTER_AREA)
-    obj_h, obj_w = sprite.shape[:2]
     background = _background(background_name, (height, width), rng)
+    script = _script(attribute, n_frames, (height, width), sprite.shape[:2], background_name, rng)
+    frames, boxes = _render(attribute, script, sprite, background)
+    return Sequence(
+        name=f"synthetic-{attribute}-{seed}",
+        frames=frames,
+        ground_truth=boxes,
+        attributes=(attribute,),
+        metadata={"object": object_name, "background": background_name, "description": ATTRIBUTES[attribute]},
+    )
 
+
+@dataclass
+class _Script:
+    """Per-frame trajectory and effects of a generated sequence: centre, scale, angle and brightness gain, the
+    look-alike's centres and the occluder's x positions, y and patch (when the attribute has them)."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    scale: np.ndarray
+    angle: np.ndarray
+    gain: np.ndarray
+    distractor: tuple[np.ndarray, np.ndarray] | None
+    occluder: tuple[np.ndarray, float, np.ndarray] | None
+
+
+def _script(attribute: str, n_frames: int, size: tuple[int, int], sprite_size: tuple[int, int],
+            background_name: str, rng: np.random.Generator) -> _Script:
+    """What happens in each frame for ``attribute`` (random draws in a fixed order: sequences depend on the seed)."""
+    height, width = size
+    obj_h, obj_w = sprite_size
     mixed = attribute == "mixed"
     t = np.linspace(0.0, 1.0, n_frames)
     scale = np.ones(n_frames)
@@ -209,7 +237,17 @@ def make_sequence(
         occ_y = cy[mid] - occ_h / 2
         occ_patch = cv2.resize(_photo("brick" if background_name != "brick" else "grass"), (int(occ_w), int(occ_h)))
         occluder = (occ_x, occ_y, occ_patch.astype(np.float32) * 0.7)
+    return _Script(cx, cy, scale, angle, gain, distractor, occluder)
 
+
+def _render(attribute: str, script: _Script, sprite: np.ndarray,
+            background: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The frames (uint8) and the true boxes of ``script``."""
+    mixed = attribute == "mixed"
+    n_frames, width = len(script.cx), background.shape[1]
+    obj_h, obj_w = sprite.shape[:2]
+    cx, cy, scale, angle, distractor, occluder = (
+        script.cx, script.cy, script.scale, script.angle, script.distractor, script.occluder)
     frames: list[np.ndarray] = []
     boxes = np.zeros((n_frames, 4))
     shadow = np.linspace(0.75, 1.15, width, dtype=np.float32)[None, :, None]
@@ -221,7 +259,7 @@ def make_sequence(
         if occluder is not None and -occluder[2].shape[1] < occluder[0][i] < width:
             _paste_box(canvas, occluder[2], occluder[0][i], occluder[1])
         if attribute == "illumination" or mixed:
-            canvas *= gain[i] * np.roll(shadow, int(i * width / n_frames), axis=1)
+            canvas *= script.gain[i] * np.roll(shadow, int(i * width / n_frames), axis=1)
         if attribute == "blur" or mixed:
             after, before = min(i + 1, n_frames - 1), max(i - 1, 0)
             vx, vy = cx[after] - cx[before], cy[after] - cy[before]
@@ -230,13 +268,7 @@ def make_sequence(
         frames.append(np.clip(canvas, 0, 255).astype(np.uint8))
         w, h = obj_w * scale[i], obj_h * scale[i]
         boxes[i] = (cx[i] - w / 2.0, cy[i] - h / 2.0, w, h)
-    return Sequence(
-        name=f"synthetic-{attribute}-{seed}",
-        frames=frames,
-        ground_truth=boxes,
-        attributes=(attribute,),
-        metadata={"object": object_name, "background": background_name, "description": ATTRIBUTES[attribute]},
-    )
+    return frames, boxes
 
 
 def _paste_box(canvas: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
@@ -331,3 +363,16 @@ def load_otb_dataset(root: str | Path, names: SequenceABC[str] | None = None) ->
     else:
         folders = [root / name for name in names]
     return [load_otb(folder) for folder in folders]
+
+
+#: where the development checkout keeps one real OTB sequence, beside the repository (never shipped, never fetched)
+DEVELOPMENT_SEQUENCE = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "otb_crossing"
+
+
+def development_sequence_path() -> Path | None:
+    """The real OTB sequence ``../shared/realdata/otb_crossing`` next to the repository, or None when absent.
+
+    One real sequence for development: the dashboard offers it, the benchmark and the tutorial add it to the
+    generated ones, and a test loads it, all only when it is there.
+    """
+    return DEVELOPMENT_SEQUENCE if DEVELOPMENT_SEQUENCE.is_dir() else None

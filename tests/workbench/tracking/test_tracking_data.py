@@ -6,9 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from workbench.tracking import ATTRIBUTES, load_otb, load_otb_dataset, make_sequence
-
-REAL_SEQUENCE = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata" / "otb_crossing"
+from workbench.tracking import ATTRIBUTES, development_sequence_path, load_otb, load_otb_dataset, make_sequence
+from workbench.tracking.sequences import DEVELOPMENT_SEQUENCE
 
 
 def write_otb(folder: Path, boxes: list[str], n_frames: int, size: tuple[int, int] = (48, 64)) -> Path:
@@ -107,10 +106,17 @@ def test_otb_dataset_loads_every_sequence_folder(tmp_path):
     assert [s.name for s in sequences] == ["a", "b"] and [len(s) for s in sequences] == [3, 2]
 
 
+def test_development_sequence_path_is_the_folder_beside_the_repository_or_none():
+    repository = Path(__file__).resolve().parents[3]
+    assert DEVELOPMENT_SEQUENCE == repository.parent / "shared" / "realdata" / "otb_crossing"
+    assert development_sequence_path() == (DEVELOPMENT_SEQUENCE if DEVELOPMENT_SEQUENCE.is_dir() else None)
+
+
 def test_real_otb_sequence_loads():
-    if not REAL_SEQUENCE.is_dir():
-        pytest.skip(f"real OTB sequence not present at {REAL_SEQUENCE}")
-    seq = load_otb(REAL_SEQUENCE)
+    folder = development_sequence_path()
+    if folder is None:
+        pytest.skip(f"real OTB sequence not present at {DEVELOPMENT_SEQUENCE}")
+    seq = load_otb(folder)
     assert len(seq) == 120 and seq.ground_truth.shape == (120, 4)
     frame = seq.frame(0)
     assert frame.shape == (240, 360, 3)

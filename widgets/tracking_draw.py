@@ -1,0 +1,130 @@
+"""Drawing helpers of the tracking views (:mod:`widgets.tracking`): frames with boxes, response heat maps, the kept
+channels' mosaic, channel weights over time and OTB success / precision plots. Plain functions on the library's
+:class:`~workbench.tracking.TrackingResult`, reused by the tutorial notebook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.tracking import TrackingResult
+from workbench.tracking.evaluation import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
+
+TRUTH_RGB, FULL_RGB, CD_RGB = (40, 200, 60), (40, 120, 255), (255, 70, 30)
+VIEW_WIDTH = 360  # pixels the frame is drawn at (at least)
+
+
+def view_scale(frame_width: int) -> int:
+    """Whole-number up-scaling that draws a frame at least :data:`VIEW_WIDTH` pixels wide."""
+    return max(1, int(np.ceil(VIEW_WIDTH / max(frame_width, 1))))
+
+
+def draw_frame(frame: np.ndarray, boxes: Mapping[str, tuple[np.ndarray, tuple[int, int, int]]],
+               scale: int = 1) -> np.ndarray:
+    """``frame`` (RGB uint8) up-scaled ``scale`` times with each ``(x, y, w, h)`` box drawn in its colour.
+
+    ``boxes`` maps a name to ``(box, rgb)``; boxes that are NaN (no annotation) are skipped.
+    """
+    image = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    for box, colour in boxes.values():
+        box = np.asarray(box, dtype=float)
+        if not np.isfinite(box).all():
+            continue
+        x0, y0 = int(round(box[0] * scale)), int(round(box[1] * scale))
+        x1, y1 = int(round((box[0] + box[2]) * scale)), int(round((box[1] + box[3]) * scale))
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, 2)
+    return image
+
+
+def heat_image(values: np.ndarray, size: int = 96, bound: float | None = None) -> np.ndarray:
+    """A 2-D map as an RGB (viridis) image about ``size`` pixels tall; scaled to [min, max] or to [-bound, bound]."""
+    arr = np.asarray(values, dtype=np.float32)
+    if bound is None:
+        low, high = float(arr.min()), float(arr.max())
+    else:
+        low, high = -bound, bound
+    norm = np.clip((arr - low) / max(high - low, 1e-12), 0, 1)
+    grey = (norm * 255).astype(np.uint8)
+    scale = max(1, size // max(arr.shape[0], 1))
+    grey = cv2.resize(grey, (arr.shape[1] * scale, arr.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+
+
+def side_by_side(images: list[np.ndarray], gap: int = 6) -> np.ndarray:
+    """Images of any heights in one row on white, tops aligned."""
+    height = max(im.shape[0] for im in images)
+    width = sum(im.shape[1] for im in images) + gap * (len(images) - 1)
+    out = np.full((height, width, 3), 255, np.uint8)
+    x = 0
+    for im in images:
+        out[: im.shape[0], x: x + im.shape[1]] = im
+        x += im.shape[1] + gap
+    return out
+
+
+def responses_image(responses: list[np.ndarray | None], size: int = 140) -> np.ndarray | None:
+    """Response maps side by side on one colour scale (None when any is missing, as at the first frame)."""
+    if not responses or any(r is None for r in responses):
+        return None
+    bound = max(float(np.abs(r).max()) for r in responses)  # type: ignore[union-attr]
+    return side_by_side([heat_image(r, size, bound) for r in responses])  # type: ignore[arg-type]
+
+
+def channel_mosaic(maps: np.ndarray, names: list[str], tile: int = 72, cols: int = 8) -> np.ndarray:
+    """Each channel of ``maps`` (h, w, k) as its own normalised heat tile, captioned with its name, in a grid."""
+    k = maps.shape[2]
+    if k == 0:
+        return np.full((tile, tile, 3), 255, np.uint8)
+    cols = min(cols, k)
+    rows = (k + cols - 1) // cols
+    caption = 14
+    out = np.full((rows * (tile + caption + 4), cols * (tile + 4), 3), 255, np.uint8)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        heat = cv2.resize(heat_image(maps[:, :, i], tile), (tile, tile), interpolation=cv2.INTER_NEAREST)
+        y, x = r * (tile + caption + 4), c * (tile + 4)
+        cv2.putText(out, names[i][:10], (x + 1, y + caption - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        out[y + caption: y + caption + tile, x: x + tile] = heat
+    return out
+
+
+def weights_figure(result: TrackingResult, names: list[str], height: int = 300) -> go.Figure:
+    """Channel weights over time (channels x frames, 0 = dropped, not computed), for the channels ever kept, from a
+    run that recorded telemetry."""
+    weights = result.channel_weights
+    ever = np.flatnonzero((weights > 0).any(axis=0))
+    fig = go.Figure(go.Heatmap(z=weights[:, ever].T, x=np.arange(len(weights)), y=[names[c] for c in ever],
+                               colorscale="Viridis", colorbar=dict(title="w", thickness=12),
+                               hovertemplate="frame %{x}, %{y}: w = %{z:.3g}<extra></extra>"))
+    fig.update_layout(height=max(height, 14 * len(ever) + 90), margin=dict(l=90, r=10, t=40, b=40),
+                      title=dict(text=f"{result.tracker}: channel weights over time "
+                                      f"({len(ever)} of {weights.shape[1]} channels ever kept; "
+                                      "0 = dropped, not computed)", font_size=13),
+                      xaxis_title="frame", yaxis=dict(type="category", autorange="reversed"))
+    return fig
+
+
+def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> go.Figure:
+    """OTB success and precision plots, success AUC and precision at 20 px in the legend."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("success plot", "precision plot"))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for i, (name, result) in enumerate(results.items()):
+        score = result.score
+        colour = palette[i % len(palette)]
+        label = f"{name} (AUC {score.success_auc:.3f}, P@20 {score.precision_at_20:.3f})"
+        fig.add_trace(go.Scatter(x=SUCCESS_THRESHOLDS, y=score.success, mode="lines", name=label, legendgroup=name,
+                                 line=dict(color=colour, width=2)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=PRECISION_THRESHOLDS, y=score.precision, mode="lines", name=label,
+                                 legendgroup=name, showlegend=False, line=dict(color=colour, width=2)), row=1, col=2)
+    fig.update_xaxes(title_text="overlap threshold", range=[0, 1], row=1, col=1)
+    fig.update_xaxes(title_text="location error threshold (px)", range=[0, 50], row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], title_text="fraction of frames", col=1)
+    fig.update_yaxes(range=[0, 1.02], col=2)
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.25, font_size=11))
+    return fig

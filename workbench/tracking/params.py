@@ -1,0 +1,117 @@
+"""Parameter presets of the correlation-filter trackers, after pytracking's ``parameter/<tracker>/<preset>.py``.
+
+One frozen dataclass per tracker family (:class:`DCFParams`, :class:`ECOParams`, both extending the shared
+:class:`CorrelationParams`) and one per channel-distilled variant (:class:`DCFCDParams`, :class:`ECOCDParams`),
+which add the :class:`~workbench.tracking.distill.ChannelDistillation` settings. A tracker takes one as
+``params=``; its ``asdict()`` is the recipe, so a benchmark row or a cache key names every hyper-parameter. The
+defaults are the ones the trackers have always used::
+
+    DCFTracker(features, params=DCFCDParams(distillation=ChannelDistillation(keep_ratio=0.1)))
+    DCFTracker(features, channel_distillation=ChannelDistillation(keep_ratio=0.1))  # the same tracker
+    ECOTracker(params=ECOParams(samples=20))  # or ECOTracker(samples=20)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from workbench.tracking.distill import ChannelDistillation
+
+
+@dataclass(frozen=True)
+class CorrelationParams:
+    """What every correlation-filter tracker here shares: ``padding`` (search window = target + padding x
+    sqrt(area)), ``lambda_`` (ridge weight relative to the mean sample energy), ``sigma_factor`` (label width per
+    target cell), ``scales`` and ``scale_step`` (the scale search), ``template_size`` (the window's side in pixels
+    after resampling)."""
+
+    padding: float = 1.5
+    lambda_: float = 1e-2
+    sigma_factor: float = 0.1
+    scales: int = 3
+    scale_step: float = 1.03
+    template_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.padding < 0 or self.lambda_ <= 0 or self.sigma_factor <= 0:
+            raise ValueError("padding must be >= 0, lambda_ and sigma_factor > 0")
+        if self.scales < 1 or self.scale_step < 1.0:
+            raise ValueError(f"scales must be >= 1 and scale_step >= 1, got {self.scales}, {self.scale_step}")
+
+
+@dataclass(frozen=True)
+class DCFParams(CorrelationParams):
+    """The DCF's parameters: the shared ones and ``learning_rate``, the running averages' update rate."""
+
+    learning_rate: float = 0.025
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must lie in (0, 1], got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class ECOParams(CorrelationParams):
+    """The ECO-style tracker's parameters: ``compressed_channels`` (projection size), ``samples`` (sample-space
+    components), ``learning_rate`` (a new sample's weight), ``update_every`` (frames between filter updates),
+    ``cg_iterations`` / ``init_cg_iterations`` (conjugate-gradient steps per update / in the first frame); five
+    scales, 1.02 apart."""
+
+    compressed_channels: int = 12
+    samples: int = 10
+    learning_rate: float = 0.03
+    update_every: int = 4
+    cg_iterations: int = 5
+    init_cg_iterations: int = 30
+    scales: int = 5
+    scale_step: float = 1.02
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.compressed_channels < 1 or self.samples < 1 or self.update_every < 1 or self.cg_iterations < 1:
+            raise ValueError("compressed_channels, samples, update_every and cg_iterations must be at least 1")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must lie in (0, 1], got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class DCFCDParams(DCFParams):
+    """DCF with channel distillation (DCF-CD): the DCF's parameters and the CD settings."""
+
+    distillation: ChannelDistillation = field(default_factory=ChannelDistillation)
+
+
+@dataclass(frozen=True)
+class ECOCDParams(ECOParams):
+    """ECO with channel distillation (ECO-CD): the ECO parameters and the CD settings."""
+
+    distillation: ChannelDistillation = field(default_factory=ChannelDistillation)
+
+
+ParamsT = TypeVar("ParamsT", bound=CorrelationParams)
+
+
+def resolve_params(
+    base: type[ParamsT],
+    distilled: type[ParamsT],
+    params: CorrelationParams | None,
+    channel_distillation: ChannelDistillation | None,
+    overrides: dict[str, Any],
+) -> ParamsT:
+    """The parameters a tracker runs with: ``params`` (default: ``base()``), with the old keyword arguments
+    ``overrides`` applied, moved to the ``distilled`` preset when ``channel_distillation`` is given."""
+    if params is None:
+        params = base()
+    if not isinstance(params, base):
+        raise TypeError(f"params must be a {base.__name__}, got {type(params).__name__}")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(params)}
+    if unknown:
+        raise TypeError(f"unexpected parameters {sorted(unknown)} for {base.__name__}")
+    if channel_distillation is not None:
+        values = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+        values["distillation"] = channel_distillation
+        params = distilled(**values)
+    return dataclasses.replace(params, **overrides) if overrides else params
