@@ -31,12 +31,7 @@ from workbench.data import load_digits  # noqa: E402
 from workbench.models import ConvVAE, SmallCNN  # noqa: E402
 from workbench.models.pretrained import classifier_step, digits_classifier, digits_vae, vae_step  # noqa: E402
 from workbench.relabel import RelabelDistillation  # noqa: E402
-from workbench.train import training_throughput  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from workbench.train import synchronize, training_throughput  # noqa: E402
 
 
 def section_relabel(device: torch.device, max_steps: int) -> list[dict]:
@@ -61,45 +56,90 @@ def section_relabel(device: torch.device, max_steps: int) -> list[dict]:
         for student in ("ridge", "sgd"):
             rld = RelabelDistillation(teacher, vae, n_samples=1000, student=student, residual=True, batch_size=65536)
             rld.attribute(x[:batch].to(device))  # warm-up
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             repeats = 3
             for _ in range(repeats):
                 rld.attribute(x[:batch].to(device))
-            _sync(device)
+            synchronize(device)
             per_s = repeats * batch / (time.perf_counter() - t0)
             rows.append({"check": f"relabel: RLD-{student} N=1000, batch {batch}", "items_per_s": per_s,
                          "unit": "explanations/s"})
     return rows
 
 
-def section_from_module(module: str, func: str, label: str):
-    """A later method's hook ``func(device, max_steps) -> {loss_first, loss_last, items_per_s, ...}``."""
+def section_from_benchmark(method: str, label: str):
+    """A method's ``gpu_check(device, max_steps) -> {loss_first, loss_last, items_per_s, ...}`` (or a list of such
+    rows) from its benchmark script ``benchmarks/<method>.py``: GPU checks are benchmark code, not library code."""
 
     def run(device: torch.device, max_steps: int) -> list[dict]:
-        result = getattr(importlib.import_module(module), func)(device, max_steps)
+        result = importlib.import_module(f"benchmarks.{method}").gpu_check(device, max_steps)
         rows = result if isinstance(result, list) else [result]
-        return [{"check": r.pop("check", label), **r} for r in rows]
+        return [{**r, "check": r.get("check", label)} for r in rows]
 
     return run
 
 
+def section_batch(device: torch.device, max_steps: int) -> list[dict]:
+    """Explanations/s of RLD on 256 digits in-process and through Ray Data (one worker on this GPU): the Ray path's
+    share of the in-process throughput (target >= 80 %). Skipped when ray is not installed (bare GPU boxes)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return [{"check": "batch: Ray vs in-process", "error": "skipped: ray not installed"}]
+    from workbench.batch import ModelSpec, explain_dataset
+
+    rates = {}
+    for engine in ("local", "ray"):
+        out = Path(tempfile.mkdtemp(prefix=f"wb-gpu-batch-{engine}-")) / "out"
+        t0 = time.perf_counter()
+        summary = explain_dataset("digits", ModelSpec("digits_classifier"), ["relabel"], out, shard_size=128,
+                                  limit=256, engine=engine, workers=1, device=str(device), progress=False)
+        rates[engine] = int(summary["rows"].sum()) / (time.perf_counter() - t0)
+    return [{"check": f"batch: RLD on 256 digits, {k}", "items_per_s": v, "unit": "explanations/s"}
+            for k, v in rates.items()] + [{"check": "batch: Ray / in-process throughput",
+                                           "agreement": rates["ray"] / rates["local"],
+                                           "ok": rates["ray"] >= 0.8 * rates["local"]}]
+
+
 SECTIONS = {
     "relabel": section_relabel,
-    "whitening": section_from_module("workbench.whitening", "gpu_check_whitening", "whitening: detector"),
-    "horkd": section_from_module("workbench.horkd", "gpu_check_horkd", "horkd: three-stream training"),
-    "tracking": section_from_module("workbench.tracking.pretrained", "gpu_check_tracking", "tracking: feature CNN"),
-    "stdt": section_from_module("workbench.stdt", "gpu_check_stdt", "stdt: bag-of-patches ViT"),
+    "whitening": section_from_benchmark("whitening", "whitening: detector"),
+    "horkd": section_from_benchmark("horkd", "horkd: three-stream training"),
+    "tracking": section_from_benchmark("tracking", "tracking: feature CNN"),
+    "stdt": section_from_benchmark("stdt", "stdt: bag-of-patches ViT"),
+    "batch": section_batch,
 }
 
 
-def main() -> int:
+def table(rows: list[dict], title: str) -> tuple[str, bool]:
+    """The Markdown table of ``rows`` (one line per check, in order) and whether any check failed."""
+    failed = False
+    lines = [title, "", "| check | loss first | loss last | loss fell | throughput | note |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        fell = ""
+        if "loss_first" in r:
+            ok = r["loss_last"] < r["loss_first"]
+            fell = "yes" if ok else "NO"
+            failed |= not ok
+        if r.get("ok") is False:
+            failed = True
+        thr = f"{r['items_per_s']:.4g} {r.get('unit', 'items/s')}" if "items_per_s" in r else ""
+        note = r.get("error", "") or (f"agreement {r['agreement']:.4f}" if "agreement" in r else r.get("note", ""))
+        lf = f"{r['loss_first']:.4g}" if "loss_first" in r else ""
+        ll = f"{r['loss_last']:.4g}" if "loss_last" in r else ""
+        lines.append(f"| {r['check']} | {lf} | {ll} | {fell} | {thr} | {note} |")
+    return "\n".join(lines) + "\n", failed
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-steps", type=int, default=200)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--only", nargs="*", default=list(SECTIONS))
     parser.add_argument("--out", default="benchmarks/results/gpu_check.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
     warnings.simplefilter("ignore", UserWarning)  # degenerate-explanation warnings would flood the table's output
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU"
@@ -114,23 +154,7 @@ def main() -> int:
             traceback.print_exc()
             rows.append({"check": f"{key}: FAILED", "error": f"{type(exc).__name__}: {exc}"[:200], "ok": False})
         print(f"[{key}] {time.perf_counter() - t0:.1f} s", flush=True)
-    failed = False
-    lines = [f"# GPU check on {name} (torch {torch.__version__}, max_steps={args.max_steps})", "",
-             "| check | loss first | loss last | loss fell | throughput | note |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        fell = ""
-        if "loss_first" in r:
-            ok = r["loss_last"] < r["loss_first"]
-            fell = "yes" if ok else "NO"
-            failed |= not ok
-        if r.get("ok") is False:
-            failed = True
-        thr = f"{r['items_per_s']:.4g} {r.get('unit', 'items/s')}" if "items_per_s" in r else ""
-        note = r.get("error", "") or (f"agreement {r['agreement']:.4f}" if "agreement" in r else r.get("note", ""))
-        lf = f"{r['loss_first']:.4g}" if "loss_first" in r else ""
-        ll = f"{r['loss_last']:.4g}" if "loss_last" in r else ""
-        lines.append(f"| {r['check']} | {lf} | {ll} | {fell} | {thr} | {note} |")
-    text = "\n".join(lines) + "\n"
+    text, failed = table(rows, f"# GPU check on {name} (torch {torch.__version__}, max_steps={args.max_steps})")
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
