@@ -99,8 +99,9 @@ class Metric:
         raise NotImplementedError
 
 
-def check_maps(maps: torch.Tensor, inputs: torch.Tensor, name: str = "maps") -> torch.Tensor:
-    """Return maps as a float ``(B, C', H, W)`` tensor on the inputs' device, C' being 1 or the inputs' C."""
+def check_maps(maps: torch.Tensor, inputs: torch.Tensor, name: str = "maps", finite: bool = True) -> torch.Tensor:
+    """Return maps as a float ``(B, C', H, W)`` tensor on the inputs' device, C' being 1 or the inputs' C; with
+    ``finite`` a NaN/Inf value is an error naming the images."""
     if not isinstance(maps, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(maps).__name__}")
     b, c, h, w = inputs.shape
@@ -111,7 +112,7 @@ def check_maps(maps: torch.Tensor, inputs: torch.Tensor, name: str = "maps") -> 
         raise ValueError(f"{name} must be (B, H, W), (B, 1, H, W) or (B, C, H, W) matching inputs {tuple(inputs.shape)}"
                          f"; got {tuple(maps.shape)}")
     bad = ~torch.isfinite(m).flatten(1).all(1)
-    if bad.any():
+    if finite and bad.any():
         raise ValueError(f"{name} contain NaN/Inf values for image(s) {bad.nonzero().flatten().tolist()}")
     return m
 
@@ -122,7 +123,7 @@ def check_masks(masks: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"masks must be a boolean torch.Tensor (B, H, W); got {type(masks).__name__}")
     b, _, h, w = inputs.shape
     m = masks.to(inputs.device)
-    if m.dim() == 2:
+    if m.dim() == 2 and tuple(m.shape) == (h, w):
         m = m.expand(b, h, w)
     if m.dim() == 4 and m.shape[1] == 1:
         m = m[:, 0]

@@ -88,25 +88,40 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _maps_for(explain: ExplainFn, model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> tuple[
-        torch.Tensor | None, dict[int, str]]:
-    """Maps of the whole batch (one call), or image by image when the batch call fails; failures by image."""
+def _explain_all(explain: ExplainFn, model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> tuple[
+        list[torch.Tensor], dict[int, str]]:
+    """Raw maps from one call for the batch or, when that call raises, one call per image (failures by image)."""
     try:
-        return check_maps(torch.as_tensor(explain(model, x, t)), x), {}
+        return [torch.as_tensor(explain(model, x, t))], {}
     except Exception:  # noqa: BLE001 - retried image by image to find which images fail and why
         pass
-    maps, failed = [], {}
+    raw, failed = [], {}
     for i in range(x.shape[0]):
         try:
-            maps.append(check_maps(torch.as_tensor(explain(model, x[i:i + 1], t[i:i + 1])), x[i:i + 1]))
+            raw.append(torch.as_tensor(explain(model, x[i:i + 1], t[i:i + 1])))
         except Exception as exc:  # noqa: BLE001 - reported in the row, the other images go on
             failed[i] = f"explainer failed: {_reason(exc)}"
-            maps.append(None)
-    shapes = {m.shape[1] for m in maps if m is not None}
-    if not shapes:
+    return raw, failed
+
+
+def _maps_for(explain: ExplainFn, model: nn.Module, x: torch.Tensor, t: torch.Tensor) -> tuple[
+        torch.Tensor | None, dict[int, str]]:
+    """Maps (B, C', H, W) and the reasons of the images that have none: the explainer raised on them, returned maps
+    of the wrong shape, or NaN/Inf values."""
+    raw, failed = _explain_all(explain, model, x, t)
+    index = [i for i in range(x.shape[0]) if i not in failed]
+    if not index:
         return None, failed
-    filler = torch.zeros(1, max(shapes), *x.shape[-2:], device=x.device)
-    return torch.cat([m.expand(1, max(shapes), *x.shape[-2:]) if m is not None else filler for m in maps]), failed
+    try:
+        maps = check_maps(torch.cat([r.detach().to(x.device).float() for r in raw]), x[index], finite=False)
+    except (ValueError, RuntimeError) as exc:
+        return None, {i: f"explainer returned bad maps: {_reason(exc)}" for i in range(x.shape[0])}
+    full = torch.zeros(x.shape[0], *maps.shape[1:], device=x.device)
+    full[index] = maps
+    for i in index:
+        if not torch.isfinite(full[i]).all():
+            failed[i] = "explainer returned a map with NaN/Inf values"
+    return full, failed
 
 
 def _scores(metric: Metric, model: nn.Module, x: torch.Tensor, t: torch.Tensor, maps: torch.Tensor,
