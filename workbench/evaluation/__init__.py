@@ -13,7 +13,15 @@ Families and metrics (names and definitions as Quantus 0.6 defines them; each de
 Quantus itself (LGPL/GPL) is never imported here; the tests compare against it.
 """
 
-from workbench.evaluation.base import FAMILIES, Batch, ExplainFn, Metric, as_explain_fn, normalise_by_max
+from workbench.evaluation.base import (
+    FAMILIES,
+    Batch,
+    ExplainFn,
+    Metric,
+    as_explain_fn,
+    input_gradient,
+    normalise_by_max,
+)
 from workbench.evaluation.complexity import Complexity, Sparseness
 from workbench.evaluation.faithfulness import (
     ROAD,
@@ -33,5 +41,6 @@ __all__ = [
     "FAMILIES", "METRICS", "MPRT", "ROAD", "Batch", "Complexity", "Deletion", "ExplainFn", "FaithfulnessCorrelation",
     "Insertion", "LocalLipschitzEstimate", "MPRTResult", "MaxSensitivity", "Metric", "PixelFlipping", "PointingGame",
     "RandomLogit", "RegionPerturbation", "RelevanceMassAccuracy", "RelevanceRankAccuracy", "Sparseness",
-    "as_explain_fn", "default_metrics", "linear_imputation", "normalise_by_max", "randomised_models", "scorecard",
+    "as_explain_fn", "default_metrics", "input_gradient", "linear_imputation", "normalise_by_max",
+    "randomised_models", "scorecard",
 ]

@@ -9,16 +9,19 @@ import torch
 from workbench.evaluation.base import Batch, Metric
 
 
-class Sparseness(Metric):
-    """Gini index of the flattened map (plus 1e-7, as Quantus): 0 for a uniform map, towards 1 for a single peak."""
-
-    name = "Sparseness"
+class _Complexity(Metric):
     family = "complexity"
-    higher_is_better = True
     needs_model = False
 
     def __init__(self, abs: bool = True, normalise: bool = True) -> None:
         super().__init__(abs, normalise)
+
+
+class Sparseness(_Complexity):
+    """Gini index of the flattened map (plus 1e-7, as Quantus): 0 for a uniform map, towards 1 for a single peak."""
+
+    name = "Sparseness"
+    higher_is_better = True
 
     def score(self, batch: Batch) -> torch.Tensor:
         a = batch.maps.reshape(batch.maps.shape[0], -1).double() + 1e-7
@@ -28,16 +31,11 @@ class Sparseness(Metric):
         return (((2 * k - n - 1) * a).sum(1) / (n * a.sum(1))).float()
 
 
-class Complexity(Metric):
+class Complexity(_Complexity):
     """Entropy of the fractional contributions |a_i| / sum |a|: log(N) for a uniform map, 0 for a single peak."""
 
     name = "Complexity"
-    family = "complexity"
     higher_is_better = False
-    needs_model = False
-
-    def __init__(self, abs: bool = True, normalise: bool = True) -> None:
-        super().__init__(abs, normalise)
 
     def score(self, batch: Batch) -> torch.Tensor:
         a = batch.maps.reshape(batch.maps.shape[0], -1).double()

@@ -22,29 +22,28 @@ def _nan_where_empty(score: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.where(s.any(1), score, torch.full_like(score, float("nan")))
 
 
-class RelevanceMassAccuracy(Metric):
-    """Share of the (signed, normalised) relevance that falls inside the mask: sum inside / sum total."""
-
-    name = "RelevanceMassAccuracy"
+class _Localisation(Metric):
     family = "localisation"
     higher_is_better = True
     needs_masks = True
     needs_model = False
+
+
+class RelevanceMassAccuracy(_Localisation):
+    """Share of the (signed, normalised) relevance that falls inside the mask: sum inside / sum total."""
+
+    name = "RelevanceMassAccuracy"
 
     def score(self, batch: Batch) -> torch.Tensor:
         a, s = _flat(batch)
         return _nan_where_empty((a * s).sum(1) / a.sum(1), s)
 
 
-class RelevanceRankAccuracy(Metric):
+class RelevanceRankAccuracy(_Localisation):
     """Share of the K most relevant features that lie inside the mask, K being the mask's size. Ties in the map
     are broken by position (Quantus's ``np.argsort`` leaves their order unspecified)."""
 
     name = "RelevanceRankAccuracy"
-    family = "localisation"
-    higher_is_better = True
-    needs_masks = True
-    needs_model = False
 
     def score(self, batch: Batch) -> torch.Tensor:
         a, s = _flat(batch)
@@ -55,14 +54,10 @@ class RelevanceRankAccuracy(Metric):
         return _nan_where_empty(hits / size.clamp_min(1), s)
 
 
-class PointingGame(Metric):
+class PointingGame(_Localisation):
     """1 when a maximum of the map lies inside the mask, else 0; ``weighted=True`` scores a hit 1 - |mask| / N."""
 
     name = "PointingGame"
-    family = "localisation"
-    higher_is_better = True
-    needs_masks = True
-    needs_model = False
 
     def __init__(self, weighted: bool = False, abs: bool = False, normalise: bool = True) -> None:
         super().__init__(abs, normalise)

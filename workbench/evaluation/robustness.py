@@ -26,7 +26,7 @@ class _Resampling(Metric):
         s = self.nr_samples
         noisy = x[None] + self.draw_noise(x, batch.generator).to(x)
         maps = explain_in_chunks(batch.explain, batch.model, noisy.reshape(-1, *x.shape[1:]),
-                                 batch.targets.repeat(s), self.batch_size)
+                                 batch.targets.repeat(s), batch.chunk)
         if maps.shape[1] != batch.maps[0].numel():
             raise ValueError(f"re-explanations have {maps.shape[1]} values per image; the maps have "
                              f"{batch.maps[0].numel()}")
@@ -43,7 +43,7 @@ class MaxSensitivity(_Resampling):
     higher_is_better = False
 
     def __init__(self, nr_samples: int = 200, lower_bound: float = 0.2, abs: bool = False, normalise: bool = False,
-                 batch_size: int = 1024) -> None:
+                 batch_size: int | None = None) -> None:
         super().__init__(abs, normalise, batch_size)
         self.nr_samples, self.lower_bound = nr_samples, lower_bound
 
@@ -69,7 +69,7 @@ class LocalLipschitzEstimate(_Resampling):
     higher_is_better = False
 
     def __init__(self, nr_samples: int = 200, perturb_std: float = 0.1, perturb_mean: float = 0.0, abs: bool = False,
-                 normalise: bool = True, batch_size: int = 1024) -> None:
+                 normalise: bool = True, batch_size: int | None = None) -> None:
         super().__init__(abs, normalise, batch_size)
         self.nr_samples, self.perturb_std, self.perturb_mean = nr_samples, perturb_std, perturb_mean
 

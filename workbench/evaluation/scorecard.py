@@ -19,19 +19,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from workbench.evaluation import complexity, faithfulness, localisation, randomisation, robustness
 from workbench.evaluation.base import ExplainFn, Metric, as_explain_fn, check_maps, check_masks
-from workbench.evaluation.complexity import Complexity, Sparseness
-from workbench.evaluation.faithfulness import (
-    ROAD,
-    Deletion,
-    FaithfulnessCorrelation,
-    Insertion,
-    PixelFlipping,
-    RegionPerturbation,
-)
-from workbench.evaluation.localisation import PointingGame, RelevanceMassAccuracy, RelevanceRankAccuracy
-from workbench.evaluation.randomisation import MPRT, RandomLogit
-from workbench.evaluation.robustness import LocalLipschitzEstimate, MaxSensitivity
 from workbench.validation import check_images, check_target
 
 try:  # a widget in notebooks, text in a terminal; optional on a bare GPU box
@@ -40,9 +29,11 @@ except ImportError:  # pragma: no cover
     tqdm = None
 
 METRICS: dict[str, type[Metric]] = {cls.name: cls for cls in (
-    PixelFlipping, RegionPerturbation, ROAD, FaithfulnessCorrelation, Deletion, Insertion,
-    RelevanceMassAccuracy, RelevanceRankAccuracy, PointingGame, MPRT, RandomLogit,
-    MaxSensitivity, LocalLipschitzEstimate, Sparseness, Complexity)}
+    faithfulness.PixelFlipping, faithfulness.RegionPerturbation, faithfulness.ROAD,
+    faithfulness.FaithfulnessCorrelation, faithfulness.Deletion, faithfulness.Insertion,
+    localisation.RelevanceMassAccuracy, localisation.RelevanceRankAccuracy, localisation.PointingGame,
+    randomisation.MPRT, randomisation.RandomLogit, robustness.MaxSensitivity, robustness.LocalLipschitzEstimate,
+    complexity.Sparseness, complexity.Complexity)}
 COLUMNS = ["image", "explainer", "metric", "family", "score", "higher_is_better", "status", "reason", "seconds"]
 
 

@@ -6,14 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from workbench.evaluation import input_gradient
 
-def gradient(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Signed input gradient of the target logit (Simonyan et al.'s saliency before abs): an explain_fn."""
-    x = inputs.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        out = model(x)
-        (grad,) = torch.autograd.grad(out.gather(1, targets.view(-1, 1).long()).sum(), x)
-    return grad.detach()
+gradient = input_gradient  # the explain_fn every test uses
 
 
 class Gradient:
