@@ -127,3 +127,21 @@ def test_importing_the_evaluation_package_stays_headless():
             "bad = [m for m in ('quantus', 'captum', 'lime', 'ipywidgets', 'IPython', 'plotly') if m in sys.modules]; "
             "sys.exit(str(bad) if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("map_shape", ["per_channel", "channel_less"])
+def test_colour_inputs_with_per_channel_or_channel_less_maps(map_shape):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(256, 3)).eval()
+    x = torch.rand(3, 3, 8, 8)
+
+    def explain(m, inputs, targets):
+        grad = gradient(m, inputs, targets)
+        return grad if map_shape == "per_channel" else grad.sum(1)
+
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[:, :4] = True
+    table = ev.scorecard(model, x, None, {"g": explain}, metrics=quick_metrics(), masks=masks, progress=False)
+    assert (table.status == "ok").all(), table[table.status != "ok"].reason.unique()
+    assert len(table) == 3 * 15
