@@ -5,7 +5,7 @@ test digits with each metric's Quantus defaults; the re-explaining metrics call 
 through a numpy wrapper). Everything runs on one CPU thread (``workbench.train.single_threaded``) so that the ratio
 compares the implementations, not the thread pools of a busy machine. Localisation uses the digit's ink
 (``x > 0.5``) as a stand-in ground truth (only timing matters there). Quantus is the benchmark's ``eval`` extra
-(LGPL/GPL), never a dependency of ``workbench``. Writes ``benchmarks/results/scorecard.md``.
+(LGPL/GPL), never a dependency of ``workbench``. Writes ``benchmarks/results/scorecard.md`` and ``.csv``.
 
 Run: ``python benchmarks/scorecard.py`` (64 digits) or ``--quick`` (8 digits).
 """
@@ -140,8 +140,8 @@ def to_markdown(table: pd.DataFrame, n_images: int) -> str:
              f"({target.speedup.min():.1f}x to {target.speedup.max():.1f}x). Quantus already sends 64 images per "
              "model call, so on a CPU both spend most of their time in the same forward/backward passes; ours removes "
              "the per-step NumPy round trips and per-image loops (ROAD's per-image sparse solves become one batched "
-             "conjugate-gradient solve). The larger gains of batching are on a GPU (`gpu_check`: 256 digits, every "
-             "metric, one call).", "",
+             "conjugate-gradient solve). No GPU was measured here; `gpu_check(device)` in this script scores 256 "
+             "digits with every metric in one call on a device.", "",
              "| metric | family | ours (ms/img) | Quantus (ms/img) | speed-up | mean score ours | mean score Quantus |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in table.itertuples():
@@ -177,6 +177,7 @@ def main() -> None:
     text = to_markdown(table, n)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scorecard.md").write_text(text)
+    table.to_csv(RESULTS / "scorecard.csv", index=False)
     print(text)
 
 

@@ -125,3 +125,26 @@ def test_linear_imputation_fills_holes_with_the_neighbours_mean():
     flat[..., 0, 0] = 1.0
     out = ev.linear_imputation(flat, ~(flat.bool()))  # one known pixel: the whole image takes its value
     torch.testing.assert_close(out, torch.ones_like(out), atol=1e-6, rtol=0)
+
+
+def test_mprt_rebinds_layer_references_of_a_captum_explainer(digits):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model, x, y, _ = digits
+
+    class UpsampledGradCam:  # holds the model and one of its layers, as Captum's layer methods do
+        def __init__(self, m):
+            self.cam = LayerGradCam(m, m.gradcam_layer)
+
+        def attribute(self, inputs, target):
+            return LayerAttribution.interpolate(self.cam.attribute(inputs, target=target), inputs.shape[-2:])
+
+    def by_fn(m, inputs, targets):  # a fresh explainer on whichever model MPRT passes
+        return UpsampledGradCam(m).attribute(inputs, targets)
+
+    maps = by_fn(model, x[:3], y[:3])
+    metric = ev.MPRT()
+    rebound = metric.curve(metric.batch(model, x[:3], y[:3], maps, explain=UpsampledGradCam(model)))
+    fresh = metric.curve(metric.batch(model, x[:3], y[:3], maps, explain=by_fn))
+    torch.testing.assert_close(rebound.similarity, fresh.similarity, equal_nan=True)
+    assert rebound.similarity[:, 1:].isfinite().any()
