@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from workbench.data import PATCH_CLASSES, load_patches
-from workbench.models.pretrained import PATCHES_SIZE, accuracy, patches_classifier, patches_vae
+from workbench.models.pretrained import PATCHES_SIZE, patches_classifier, patches_vae
 from workbench.relabel import RelabelDistillation
+from workbench.train import accuracy
 
 
 @pytest.fixture(scope="module")
