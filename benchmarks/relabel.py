@@ -1,11 +1,12 @@
-"""Benchmark re-label distillation (RLD) against the anchors on held-out images, all measured in one run.
+"""Benchmark re-label distillation (RLD) against the baseline explainers on held-out images, all measured in one run.
 
 Data sets (``--dataset``): ``digits`` (16x16 gray scikit-learn digits, the default) and ``patches`` (32x32 RGB
 patches of scikit-image's photographs and textures, ``load_patches``; photographs are where VAE-latent and
 superpixel perturbations differ most). Each has its own teacher and VAE recipe, planted region and output path.
 
-Rows: RLD (student ridge/sgd x residual off/on x map signed/times_input) and every anchor of ``workbench.anchors``
-at the same sample budget N where the anchor samples (lime, captum_lime, kernel_shap; the others at their defaults).
+Rows: RLD (student ridge/sgd x residual off/on x map signed/times_input) and every baseline of
+``workbench.explainers`` at the same sample budget N where the baseline samples (lime, captum_lime, kernel_shap; the
+others at their defaults), all built by ``make_explainer``.
 Columns (mean ± std over the images): deletion AUC with a zeros and a blur substrate (lower better), insertion AUC
 (blur substrate, higher better) on the teacher; the share of map mass inside the evidence region of a
 planted-evidence classifier (``RegionOnlyClassifier``: the teacher sees only the central box of half the image
@@ -13,7 +14,8 @@ side, the explainer is re-run on it); median seconds per single-image explanatio
 lime package.
 Also: RLD's time split, explanations per second for a batch of 1 and of B images (CPU, and CUDA when available),
 the per-image win rate of the best RLD configuration (highest mean insertion AUC) against lime with a paired
-Wilcoxon signed-rank test, and degenerate RLD explanations (no_flip / all_flip: zero maps, scored as such).
+Wilcoxon signed-rank test, and degenerate RLD explanations (no_flip / all_flip, counted from the per-image statuses
+RLD reports: zero maps, scored as such).
 
     WORKBENCH_CACHE=/tmp/wbcache python benchmarks/relabel.py            # 100 images, N = 1000
     python benchmarks/relabel.py --quick                                  # 10 images, N = 200 (smoke)
@@ -27,6 +29,7 @@ the same code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
 import os
@@ -36,7 +39,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +50,15 @@ from scipy.stats import wilcoxon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.anchors import ANCHORS, default_cell, make_anchor  # noqa: E402
 from workbench.data import ImageSet, load_digits, load_patches  # noqa: E402
+from workbench.explainers import (  # noqa: E402
+    BASELINES,
+    DEGENERATE_STATUSES,
+    Explainer,
+    baseline_kwargs,
+    default_cell,
+    make_explainer,
+)
 from workbench.metrics import deletion_auc, insertion_auc, mass_inside  # noqa: E402
 from workbench.models import RegionOnlyClassifier, box_mask  # noqa: E402
 from workbench.models.pretrained import (  # noqa: E402
@@ -60,9 +70,8 @@ from workbench.models.pretrained import (  # noqa: E402
     patches_vae,
 )
 from workbench.relabel import RelabelDistillation, RelabelWarning  # noqa: E402
-from workbench.train import resolve_device  # noqa: E402
+from workbench.train import resolve_device, synchronize  # noqa: E402
 
-SAMPLING_ANCHORS = ("captum_lime", "kernel_shap", "lime")
 RLD_CONFIGS = [(student, residual) for student in ("ridge", "sgd") for residual in (False, True)]
 MAP_MODES = ("signed", "times_input")
 
@@ -126,28 +135,32 @@ def rld_name(student: str, residual: bool, map_mode: str) -> str:
     return f"RLD {student}, residual {'on' if residual else 'off'}, {map_mode}"
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[torch.Tensor, float]:
-    sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     out = fn()
-    sync(device)
+    synchronize(device)
     return out, time.perf_counter() - t0
 
 
+def degenerate_counts(explainer: Explainer) -> dict[str, int]:
+    """How many images of the explainer's last call got each degenerate status (no_flip, all_flip)."""
+    return {status: explainer.last_status.count(status) for status in sorted(DEGENERATE_STATUSES, reverse=True)}
+
+
 def run_rld(rld: RelabelDistillation, images: torch.Tensor) -> tuple[torch.Tensor, float, dict[str, int]]:
-    """Batched RLD attribution, its wall time and the degenerate count (from the RelabelWarnings it raises)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RelabelWarning)
+    """Batched RLD attribution, its wall time and the degenerate count (the per-image statuses RLD reports)."""
+    with quiet_relabel():
         attr, seconds = timed(lambda: rld.attribute(images), images.device)
-    messages = [str(w.message) for w in caught if issubclass(w.category, RelabelWarning)]
-    counts = {"no_flip": sum("no synthetic sample changed" in m for m in messages),
-              "all_flip": sum("every synthetic sample changed" in m for m in messages)}
-    return attr, seconds, counts
+    return attr, seconds, degenerate_counts(rld)
+
+
+@contextlib.contextmanager
+def quiet_relabel() -> Iterator[None]:
+    """Silence RLD's degenerate-explanation warnings: the benchmark counts the statuses instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RelabelWarning)
+        yield
 
 
 def score(teacher, planted, images: torch.Tensor, teacher_map: torch.Tensor, planted_map: torch.Tensor,
@@ -190,8 +203,7 @@ def throughput(teacher, vae, images: torch.Tensor, student: str, residual: bool,
     batch of all ``images``."""
     rld = RelabelDistillation(teacher, vae, n_samples=n_samples, student=student, residual=residual)
     x = images.to(device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RelabelWarning)
+    with quiet_relabel():
         rld.attribute(x[:1])  # warm-up (kernels, allocator)
         single = statistics.median(timed(lambda i=i: rld.attribute(x[i:i + 1]), device)[1] for i in range(3))
         _, batch = timed(lambda: rld.attribute(x), device)
@@ -203,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", choices=tuple(DATASETS), default="digits",
                         help="digits: 16x16 gray digits; patches: 32x32 RGB photograph patches")
     parser.add_argument("--n-images", type=int, default=100, help="held-out images explained and scored")
-    parser.add_argument("--n-samples", type=int, default=1000, help="sample budget N of RLD and the sampling anchors")
+    parser.add_argument("--n-samples", type=int, default=1000, help="sample budget N of RLD and the sampling baselines")
     parser.add_argument("--timing-images", type=int, default=10, help="images timed one at a time per method")
     parser.add_argument("--metric-step", type=int, default=1, help="pixels switched per deletion/insertion step")
     parser.add_argument("--quick", action="store_true", help="10 images, N = 200, 3 timed images (smoke)")
@@ -253,10 +265,10 @@ def main(argv: list[str] | None = None) -> None:
                                          f"{p_deg['all_flip']}", "batch_seconds": t_sec}
         print(f"{rld_name(student, residual, '*')}: {time.perf_counter() - started:.0f}s", flush=True)
 
-    for name in ANCHORS:
-        kwargs = {"n_samples": n} if name in SAMPLING_ANCHORS else {}
-        t_map = make_anchor(name, bulk_teacher, **kwargs).attribute(images)
-        p_map = make_anchor(name, planted, **kwargs).attribute(images)
+    for name in BASELINES:
+        kwargs = baseline_kwargs(name, n)
+        t_map = make_explainer(name, bulk_teacher, **kwargs).attribute(images)
+        p_map = make_explainer(name, planted, **kwargs).attribute(images)
         scores[name] = score(bulk_teacher, planted, images, t_map, p_map, region, args.metric_step)
         print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
 
@@ -266,12 +278,11 @@ def main(argv: list[str] | None = None) -> None:
     for student, residual in RLD_CONFIGS:
         rld = RelabelDistillation(teacher, vae, n_samples=n, student=student, residual=residual)
         explainers[rld_name(student, residual, "signed")] = rld.explain
-    for name in ANCHORS:
-        anchor = make_anchor(name, teacher, **({"n_samples": n} if name in SAMPLING_ANCHORS else {}))
-        explainers[name] = lambda x, anchor=anchor: anchor.attribute(x[None])
+    for name in BASELINES:
+        baseline = make_explainer(name, teacher, **baseline_kwargs(name, n))
+        explainers[name] = lambda x, baseline=baseline: baseline.attribute(x[None])
     splits: dict[str, list[dict[str, float]]] = {k: [] for k in explainers}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RelabelWarning)
+    with quiet_relabel():
         for i in range(n_timed):
             for name, explain in explainers.items():
                 result, sec = timed(lambda explain=explain, i=i: explain(cpu_images[i]), cpu)
@@ -317,7 +328,7 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
     rows = []
     for name, s in scores.items():
         med = statistics.median(seconds[name])
-        row = {"method": name, "n_samples": n if name.startswith("RLD") or name in SAMPLING_ANCHORS else None,
+        row = {"method": name, "n_samples": n if name.startswith("RLD") or baseline_kwargs(name, n) else None,
                "images": b}
         for metric, values in s.items():
             row[f"{metric}_mean"], row[f"{metric}_std"] = float(np.mean(values)), float(np.std(values))
@@ -343,7 +354,7 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
     flags = f"{' --dataset ' + args.dataset if args.dataset != 'digits' else ''}{' --quick' if args.quick else ''}"
     _, _, h, w = spec.region
     lines = [
-        f"# Re-label distillation vs anchors on {spec.title}",
+        f"# Re-label distillation vs baseline explainers on {spec.title}",
         "",
         f"Generated by `benchmarks/relabel.py{flags}` on "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; machine: {cpu_name()}, {os.cpu_count()} CPU cores, "
@@ -354,7 +365,7 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
         f"- Maps and scores computed on {extra_device.type} (the same numbers as on a CPU up to float rounding); "
         "single-explanation timings on the CPU.",
         f"- Images: the first {b} of {spec.images_text}; {spec.models_text}.",
-        f"- Sample budget N = {n} for RLD and the sampling anchors (lime, captum_lime, kernel_shap; superpixels: "
+        f"- Sample budget N = {n} for RLD and the sampling baselines (lime, captum_lime, kernel_shap; superpixels: "
         f"{cell}x{cell}-pixel grid cells, removed = 0); integrated_gradients (50 steps, zero baseline), saliency "
         f"(|grad|), occlusion ({2 * cell}x{2 * cell} window, stride {cell}, zero fill), gradcam (last conv block, "
         "ReLU, bilinear) at their defaults.",

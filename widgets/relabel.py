@@ -2,39 +2,39 @@
 
 Pick an image; nudge each VAE latent dimension and see the decoded image and the teacher's label live (decode one
 latent + one teacher forward: a re-draw only); press **Explain** to search sigma, decode N re-labelled samples and fit
-the linear student (the expensive part); **Compare with anchors** runs the anchors of :mod:`workbench.anchors`
-(Captum, lime) on the same image. The views: a grid of synthetic samples bordered green (label kept) or red (label
-shifted), the student's signed map beside the anchors' maps, flip rate / sigma / fidelity / status, and the
-deletion / insertion curves (RISE) of every map for the current image.
+the linear student (the expensive part); **Compare with baselines** runs the baseline explainers of
+:mod:`workbench.explainers` (Captum, lime) on the same image. The views: a grid of synthetic samples bordered green
+(label kept) or red (label shifted), the student's signed map beside the baselines' maps, flip rate / sigma /
+fidelity / status, and the deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map
+for the current image. Images are named by their data set's classes ("digit 7" for the digits, "class brick" for the
+colour photograph patches).
 
-The drawing helpers (:func:`sample_grid`, :func:`map_figure`, :func:`curves_figure`, :func:`png_bytes`) are pure
-functions so they can be tested and reused in notebooks.
+The drawing helpers (:func:`sample_grid`, :func:`map_figure`, :func:`curves_figure`) are pure functions so they can
+be tested and reused in notebooks; every computation lives in :mod:`workbench`.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 import torch
-from PIL import Image as PILImage
 from plotly.subplots import make_subplots
 
-from workbench.metrics import causal_curve, curve_auc
+from widgets._common import figure_outputs, one_thread, png_bytes
+from workbench.explainers import DEFAULT_BASELINES, baseline_maps
+from workbench.metrics import causal_curves, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
-from workbench.train import one_thread
+from workbench.train import model_device
 
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)
-DEFAULT_ANCHORS: tuple[str, ...] = ("saliency", "integrated_gradients", "occlusion", "gradcam", "lime")
 LATENT_RANGE = 3.0  # latent nudges in units of the prior's standard deviation
 
 
@@ -47,13 +47,12 @@ def to_gray_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
-    """PNG of an (H, W) gray or (H, W, 3) RGB uint8 array, up-scaled ``scale`` times with nearest neighbours."""
-    if scale > 1:
-        image = image.repeat(scale, 0).repeat(scale, 1)
-    buf = io.BytesIO()
-    PILImage.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(C, H, W) image in [0, 1] -> (H, W, 3) uint8 for 3 channels (colour kept), (H, W) uint8 otherwise."""
+    arr = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, np.float32)
+    if arr.ndim == 3 and arr.shape[0] == 3:
+        return (np.clip(arr.transpose(1, 2, 0), 0.0, 1.0) * 255).round().astype(np.uint8)
+    return to_gray_uint8(arr)
 
 
 def sample_grid(explanation: RelabelExplanation, n: int = 48, cols: int = 12, border: int = 2,
@@ -76,7 +75,8 @@ def sample_grid(explanation: RelabelExplanation, n: int = 48, cols: int = 12, bo
         y, x = r * ch, c * cw
         colour = KEPT_RGB if float(explanation.hard_labels[k]) > 0.5 else SHIFTED_RGB
         grid[y:y + h + 2 * border, x:x + w + 2 * border] = colour
-        grid[y + border:y + border + h, x + border:x + border + w] = to_gray_uint8(explanation.samples[k])[..., None]
+        sample = to_uint8(explanation.samples[k])
+        grid[y + border:y + border + h, x + border:x + border + w] = sample[..., None] if sample.ndim == 2 else sample
     return grid
 
 
@@ -111,26 +111,6 @@ def map_figure(maps: dict[str, torch.Tensor | np.ndarray], image: torch.Tensor |
     return fig
 
 
-def _device_of(model: object) -> torch.device:
-    if isinstance(model, torch.nn.Module):
-        for p in model.parameters():
-            return p.device
-    return torch.device("cpu")
-
-
-def causal_curves(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, target: int,
-                  maps: dict[str, torch.Tensor | np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Deletion (to zeros) and insertion (from blur) curves of ``target``'s probability for each map (RISE)."""
-    x = (image[None] if image.dim() == 3 else image).to(_device_of(model))
-    out = {}
-    for name, m in maps.items():
-        sal = torch.as_tensor(_as_map(m))[None]
-        deletion = causal_curve(model, x, sal, "deletion", target=[target])[0].cpu().numpy()
-        insertion = causal_curve(model, x, sal, "insertion", target=[target])[0].cpu().numpy()
-        out[name] = (deletion, insertion)
-    return out
-
-
 def curves_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], height: int = 280) -> go.Figure:
     """Deletion and insertion curves side by side, AUCs in the legend (deletion: lower is better)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("deletion (lower AUC is better)",
@@ -151,56 +131,41 @@ def curves_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], height: int 
     return fig
 
 
-def figure_outputs(fig: go.Figure) -> tuple[dict, ...]:
-    """``Output.outputs`` showing ``fig`` with plotly's mime renderer: what ``fig.show()`` inside ``with out:`` does in
-    a kernel, but also outside one, so the views can be driven and tested in-process."""
-    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
-    return ({"output_type": "display_data", "data": bundle, "metadata": {}},)
-
-
-def anchor_maps(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, target: int,
-                names: Sequence[str] = DEFAULT_ANCHORS, n_samples: int = 1000) -> tuple[dict[str, torch.Tensor], str]:
-    """The anchors' (C, H, W) maps for one image, and a message naming the anchors that could not run (e.g. captum or
-    lime missing: :mod:`workbench.anchors` imports them lazily and says which extra to install)."""
-    from workbench.anchors import make_anchor
-
-    maps, problems = {}, []
-    x = (image[None] if image.dim() == 3 else image).to(_device_of(model))
-    for name in names:
-        kwargs: dict[str, Any] = {"n_samples": n_samples} if name in ("lime", "captum_lime", "kernel_shap") else {}
-        try:
-            maps[name] = make_anchor(name, model, **kwargs).attribute(x, [target])[0].detach().cpu()
-        except ImportError as exc:
-            problems.append(f"{name}: {exc}")
-    return maps, "; ".join(problems)
-
 
 # ------------------------------------------------------------------------------------------------ the dashboard
 class RelabelDashboard(W.VBox):
-    """The latent explorer (a VBox); its controls are attributes so tests and notebooks can drive it."""
+    """The latent explorer (a VBox); its controls are attributes so tests and notebooks can drive it.
+
+    ``labels``: the images' true class indices (optional); ``classes``: the class names the teacher's outputs stand
+    for (default: the indices); ``noun``: what an image is called in the picker ("digit", default "class").
+    """
 
     def __init__(self, classifier: torch.nn.Module, vae: torch.nn.Module, images: torch.Tensor,
                  labels: Sequence[int] | None = None, explainer_kwargs: dict[str, Any] | None = None,
-                 anchors: Sequence[str] = DEFAULT_ANCHORS) -> None:
+                 baselines: Sequence[str] = DEFAULT_BASELINES, classes: Sequence[str] | None = None,
+                 noun: str = "class") -> None:
         self.classifier, self.vae = classifier.eval(), vae.eval()
         self.images = images.detach().float().cpu()
         self.labels = list(labels) if labels is not None else None
+        self.classes, self.noun = (tuple(classes) if classes is not None else None), noun
         self.explainer_kwargs = dict(explainer_kwargs or {})
-        self.anchor_names = tuple(anchors)
-        self.device = _device_of(vae)
+        self.baseline_names = tuple(baselines)
+        self.device = model_device(vae)
         self.explanation: RelabelExplanation | None = None
-        self.anchor_results: dict[str, torch.Tensor] = {}
+        self.baseline_results: dict[str, torch.Tensor] = {}
         self.last_redraw_s = 0.0
         self._target = 0
+        self._build_controls()
+        self._build_views()
+        super().__init__(self._layout())
+        self.add_class("wb-relabel-dashboard")
+        self._select(0)
 
+    def _build_controls(self) -> None:
         options = [(self._image_label(i), i) for i in range(len(self.images))]
         self.image_picker = W.Dropdown(options=options, value=0, description="image",
-                                       layout=W.Layout(width="230px"))
+                                       layout=W.Layout(width="260px"))
         self.image_picker.add_class("wb-relabel-image")
-        self.original = W.Image(format="png", layout=W.Layout(width="96px", height="96px"))
-        self.original.add_class("wb-relabel-original")
-        self.prediction = W.HTML()
-
         self.auto_sigma = W.Checkbox(value=True, description="auto sigma (flip band)", indent=False,
                                      layout=W.Layout(width="190px"))
         self.sigma = W.FloatLogSlider(value=1.0, base=10, min=-2, max=1.3, step=0.05, description="sigma",
@@ -209,13 +174,10 @@ class RelabelDashboard(W.VBox):
                                      step=100, description="N samples", continuous_update=False)
         self.explain_button = W.Button(description="Explain", button_style="primary", icon="play")
         self.explain_button.add_class("wb-relabel-explain")
-        self.anchors_button = W.Button(description="Compare with anchors", icon="balance-scale",
-                                       layout=W.Layout(width="190px"))
-        self.anchors_button.add_class("wb-relabel-anchors")
+        self.baselines_button = W.Button(description="Compare with baselines", icon="balance-scale",
+                                         layout=W.Layout(width="200px"))
+        self.baselines_button.add_class("wb-relabel-baselines")
         self.progress = W.IntProgress(value=0, min=0, max=4, layout=W.Layout(width="180px", visibility="hidden"))
-        self.stats = W.HTML(layout=W.Layout(min_height="48px"))
-        self.stats.add_class("wb-relabel-stats")
-
         latent_dim = int(self.vae.encode(self.images[:1].to(self.device))[0].shape[1])
         self.latent_sliders = [
             W.FloatSlider(value=0.0, min=-LATENT_RANGE, max=LATENT_RANGE, step=0.1, description=f"z{i}",
@@ -225,31 +187,32 @@ class RelabelDashboard(W.VBox):
         ]
         for s in self.latent_sliders:
             s.add_class("wb-relabel-latent-slider")
+            s.observe(self._on_latent, names="value")
         self.reset_latents = W.Button(description="Reset nudges", icon="undo", layout=W.Layout(width="130px"))
-        self.decoded = W.Image(format="png", layout=W.Layout(width="128px", height="128px"))
-        self.decoded.add_class("wb-relabel-latent")
-        self.decoded_label = W.HTML()
-        self.decoded_label.add_class("wb-relabel-latent-pred")
-
-        self.samples = W.Image(format="png", layout=W.Layout(max_width="100%"))
-        self.samples.add_class("wb-relabel-samples")
-        self.maps_out = W.Output()
-        self.maps_out.add_class("wb-relabel-maps")
-        self.curves_out = W.Output()
-        self.curves_out.add_class("wb-relabel-curves")
-
         self.image_picker.observe(self._on_image, names="value")
         self.auto_sigma.observe(lambda ch: setattr(self.sigma, "disabled", bool(ch["new"])), names="value")
-        for s in self.latent_sliders:
-            s.observe(self._on_latent, names="value")
         self.reset_latents.on_click(self._on_reset)
         self.explain_button.on_click(self._on_explain)
-        self.anchors_button.on_click(self._on_anchors)
+        self.baselines_button.on_click(self._on_baselines)
 
+    def _build_views(self) -> None:
+        views = {"original": W.Image(format="png", layout=W.Layout(width="96px", height="96px")),
+                 "prediction": W.HTML(), "stats": W.HTML(layout=W.Layout(min_height="48px")),
+                 "decoded": W.Image(format="png", layout=W.Layout(width="128px", height="128px")),
+                 "decoded_label": W.HTML(), "samples": W.Image(format="png", layout=W.Layout(max_width="100%")),
+                 "maps_out": W.Output(), "curves_out": W.Output()}
+        css = {"original": "original", "stats": "stats", "decoded": "latent", "decoded_label": "latent-pred",
+               "samples": "samples", "maps_out": "maps", "curves_out": "curves"}
+        for name, widget in views.items():
+            setattr(self, name, widget)
+            if name in css:
+                widget.add_class(f"wb-relabel-{css[name]}")
+
+    def _layout(self) -> list[W.Widget]:
         header = W.HBox([self.image_picker, self.original, self.prediction],
                         layout=W.Layout(align_items="center", gap="12px"))
         controls = W.HBox([self.auto_sigma, self.sigma, self.n_samples], layout=W.Layout(flex_flow="row wrap"))
-        actions = W.HBox([self.explain_button, self.anchors_button, self.progress],
+        actions = W.HBox([self.explain_button, self.baselines_button, self.progress],
                          layout=W.Layout(align_items="center", gap="8px"))
         latent_grid = W.GridBox(self.latent_sliders, layout=W.Layout(
             grid_template_columns="repeat(4, 215px)", grid_gap="0px 4px"))
@@ -265,21 +228,21 @@ class RelabelDashboard(W.VBox):
                    f"<span style='color:rgb{SHIFTED_RGB}'>red frame: label shifted</span>"),
             self.samples,
         ])
-        super().__init__([
-            header, controls, actions, self.stats,
-            W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
-            self.maps_out, self.curves_out,
-        ])
-        self.add_class("wb-relabel-dashboard")
-        self._select(0)
+        return [header, controls, actions, self.stats,
+                W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
+                self.maps_out, self.curves_out]
 
     # -------------------------------------------------------------------------------------------- computations
+    def class_name(self, index: int) -> str:
+        """The name of class ``index`` (the index itself when no class names were given)."""
+        return self.classes[index] if self.classes is not None and 0 <= index < len(self.classes) else str(index)
+
     def _image_label(self, i: int) -> str:
-        return f"#{i}" + (f" (digit {self.labels[i]})" if self.labels is not None else "")
+        return f"#{i}" + (f" ({self.noun} {self.class_name(self.labels[i])})" if self.labels is not None else "")
 
     @torch.no_grad()
     def _teacher(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(x.to(_device_of(self.classifier))).float().softmax(-1)[0].cpu()
+        return self.classifier(x.to(model_device(self.classifier))).float().softmax(-1)[0].cpu()
 
     @torch.no_grad()
     def _select(self, index: int) -> None:
@@ -289,10 +252,13 @@ class RelabelDashboard(W.VBox):
             self._z0 = self.vae.encode(image[None].to(self.device))[0][0].float()
             probs = self._teacher(image[None])
         self._target = int(probs.argmax())
-        self.original.value = png_bytes(to_gray_uint8(image), 8)
-        self.prediction.value = (f"teacher: <b>{self._target}</b> (p = {float(probs[self._target]):.2f})"
-                                 + (f"<br>true label: {self.labels[index]}" if self.labels is not None else ""))
-        self.explanation, self.anchor_results = None, {}
+        self.original.value = png_bytes(to_uint8(image), 8)
+        truth = self.labels[index] if self.labels is not None else None
+        self.prediction.value = (f"teacher: <b>{html.escape(self.class_name(self._target))}</b> "
+                                 f"(p = {float(probs[self._target]):.2f})"
+                                 + (f"<br>true {self.noun}: {html.escape(self.class_name(truth))}"
+                                    if truth is not None else ""))
+        self.explanation, self.baseline_results = None, {}
         self.samples.value = b""
         self.maps_out.outputs, self.curves_out.outputs = (), ()
         self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"
@@ -308,11 +274,11 @@ class RelabelDashboard(W.VBox):
             decoded = self.vae.decode((self._z0 + delta)[None]).clamp(0, 1)
             probs = self._teacher(decoded)
         label = int(probs.argmax())
-        self.decoded.value = png_bytes(to_gray_uint8(decoded[0]), 8)
+        self.decoded.value = png_bytes(to_uint8(decoded[0]), 8)
         colour = f"rgb{KEPT_RGB if label == self._target else SHIFTED_RGB}"
         verdict = "kept" if label == self._target else "shifted"
-        self.decoded_label.value = (f"<span style='color:{colour}'>teacher: <b>{label}</b> "
-                                    f"(p = {float(probs[label]):.2f}) — {verdict}</span>")
+        self.decoded_label.value = (f"<span style='color:{colour}'>teacher: <b>{html.escape(self.class_name(label))}"
+                                    f"</b> (p = {float(probs[label]):.2f}) — {verdict}</span>")
         self.last_redraw_s = time.perf_counter() - t0
         return self.last_redraw_s
 
@@ -348,27 +314,27 @@ class RelabelDashboard(W.VBox):
             self.explain_button.disabled = False
             self.progress.layout.visibility = "hidden"
 
-    def compare_anchors(self) -> dict[str, torch.Tensor]:
-        """Run the anchors on the current image (target: the teacher's label) and re-draw maps and curves."""
-        self.anchors_button.disabled = True
+    def compare_baselines(self) -> dict[str, torch.Tensor]:
+        """Run the baselines on the current image (target: the teacher's label) and re-draw maps and curves."""
+        self.baselines_button.disabled = True
         note = self.stats.value
-        self.stats.value = note + f"<br><i>Running anchors: {', '.join(self.anchor_names)}…</i>"
+        self.stats.value = note + f"<br><i>Running baselines: {', '.join(self.baseline_names)}…</i>"
         try:
             image = self.images[self.image_picker.value]
             try:
                 with warnings.catch_warnings():  # Captum notes that it switched requires_grad on: not news here
                     warnings.filterwarnings("ignore", message="Input Tensor .* did not already require gradients")
-                    maps, problems = anchor_maps(self.classifier, image, self._target, self.anchor_names,
-                                                 int(self.n_samples.value))
+                    maps, problems = baseline_maps(self.classifier, image, self._target, self.baseline_names,
+                                                   int(self.n_samples.value))
             except ImportError as exc:
                 maps, problems = {}, str(exc)
-            self.anchor_results = maps
-            self.stats.value = note + (f"<br><span style='color:#a60'>Anchors not run: {html.escape(problems)}</span>"
-                                       if problems else "")
+            self.baseline_results = maps
+            self.stats.value = note + (f"<br><span style='color:#a60'>Baselines not run: {html.escape(problems)}"
+                                       "</span>" if problems else "")
             self._draw_maps()
             return maps
         finally:
-            self.anchors_button.disabled = False
+            self.baselines_button.disabled = False
 
     def _show_stats(self, e: RelabelExplanation, warned: list[str]) -> None:
         ok = e.status == "ok"
@@ -387,7 +353,7 @@ class RelabelDashboard(W.VBox):
         maps: dict[str, torch.Tensor] = {}
         if self.explanation is not None:
             maps["RLD student"] = self.explanation.attribution
-        maps.update(self.anchor_results)
+        maps.update(self.baseline_results)
         return maps
 
     def _draw_maps(self) -> None:
@@ -416,29 +382,37 @@ class RelabelDashboard(W.VBox):
     def _on_explain(self, _button: W.Button) -> None:
         self.explain()
 
-    def _on_anchors(self, _button: W.Button) -> None:
-        self.compare_anchors()
+    def _on_baselines(self, _button: W.Button) -> None:
+        self.compare_baselines()
+
+
+#: the data sets the dashboard opens on: what an image is called there, and its test images and default models
+DATASET_NOUNS: dict[str, str] = {"digits": "digit", "patches": "class"}
+
+
+def _default_data(dataset: str) -> tuple[Any, Any, Any]:
+    """The held-out images, teacher and VAE of ``dataset`` (models cached; trained on first use)."""
+    from workbench.data import load_digits, load_patches
+    from workbench.models import pretrained
+
+    if dataset == "digits":
+        return (load_digits(pretrained.DIGITS_SIZE, "test"), pretrained.digits_classifier, pretrained.digits_vae)
+    return (load_patches(pretrained.PATCHES_SIZE, "test"), pretrained.patches_classifier, pretrained.patches_vae)
 
 
 def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | None = None,
               images: torch.Tensor | None = None, explainer_kwargs: dict[str, Any] | None = None,
-              anchors: Sequence[str] = DEFAULT_ANCHORS) -> RelabelDashboard:
-    """The RLD latent explorer. Defaults: the cached digits teacher and VAE (trained on first use) and the 16x16 test
-    digits. ``explainer_kwargs`` go to :class:`~workbench.relabel.RelabelDistillation` (e.g. ``student="sgd"``,
+              baselines: Sequence[str] = DEFAULT_BASELINES, dataset: str = "digits") -> RelabelDashboard:
+    """The RLD latent explorer. Defaults: ``dataset``'s cached teacher and VAE (trained on first use) and its held-out
+    images: ``"digits"`` (16x16 gray digits) or ``"patches"`` (32x32 colour photograph patches, 10 classes).
+    ``explainer_kwargs`` go to :class:`~workbench.relabel.RelabelDistillation` (e.g. ``student="sgd"``,
     ``residual=True``); the dashboard's sigma and N controls override ``sigma`` and ``n_samples``."""
-    labels = None
-    if images is None:
-        from workbench.data import load_digits
-        from workbench.models.pretrained import DIGITS_SIZE
-
-        test = load_digits(DIGITS_SIZE, "test")
-        images, labels = test.images, test.labels.tolist()
-    if classifier is None:
-        from workbench.models.pretrained import digits_classifier
-
-        classifier = digits_classifier()
-    if vae is None:
-        from workbench.models.pretrained import digits_vae
-
-        vae = digits_vae()
-    return RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, anchors)
+    if dataset not in DATASET_NOUNS:
+        raise ValueError(f"dataset must be one of {tuple(DATASET_NOUNS)}; got {dataset!r}")
+    test, make_classifier, make_vae = _default_data(dataset)
+    labels = test.labels.tolist() if images is None else None
+    images = test.images if images is None else images
+    classifier = make_classifier() if classifier is None else classifier
+    vae = make_vae() if vae is None else vae
+    return RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
+                            noun=DATASET_NOUNS[dataset])

@@ -8,12 +8,14 @@ time; the score is the softmax probability of the explained class; the AUC is th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.train import model_device
 from workbench.validation import check_images, check_target
 
 SCORE_DIRECTION = {"deletion_auc": "lower", "insertion_auc": "higher", "mass_inside": "higher"}
@@ -120,6 +122,24 @@ def deletion_auc(model, images, saliency, target=None, substrate: Substrate = "z
 def insertion_auc(model, images, saliency, target=None, substrate: Substrate = "blur", step: int = 1) -> torch.Tensor:
     """Per-image insertion AUC (higher is better)."""
     return curve_auc(causal_curve(model, images, saliency, "insertion", target, substrate, step))
+
+
+def causal_curves(model: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, target: int,
+                  maps: Mapping[str, torch.Tensor | np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Deletion (to zeros) and insertion (from blur) curves of ``target``'s probability for each map of one image.
+
+    ``image`` is (C, H, W) or (1, C, H, W); each map is (C, H, W) (channels summed, signed) or (H, W). The image goes
+    to the model's device; the curves come back as NumPy arrays of ``H * W + 1`` scores (one pixel per step).
+    """
+    x = (image[None] if image.dim() == 3 else image).to(model_device(model))
+    out = {}
+    for name, m in maps.items():
+        sal = torch.as_tensor(m.detach().cpu() if isinstance(m, torch.Tensor) else np.asarray(m)).float()
+        sal = (sal.sum(0) if sal.dim() == 3 else sal)[None]
+        deletion = causal_curve(model, x, sal, "deletion", target=[target])[0].cpu().numpy()
+        insertion = causal_curve(model, x, sal, "insertion", target=[target])[0].cpu().numpy()
+        out[name] = (deletion, insertion)
+    return out
 
 
 def mass_inside(saliency: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

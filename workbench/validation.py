@@ -65,3 +65,22 @@ def check_target(target: int | Sequence[int] | torch.Tensor | None, batch: int, 
     if num_classes is not None and ((t < 0).any() or (t >= num_classes).any()):
         raise ValueError(f"{name} must lie in [0, {num_classes - 1}]; got {t.tolist()}")
     return t
+
+
+def check_logits(logits: torch.Tensor, batch: int, name: str = "forward_func") -> torch.Tensor:
+    """Return a model's output as float ``(B, K)`` logits, or a clear error: wrong shape, NaN/Inf values.
+
+    NaN/Inf logits would otherwise turn into an arbitrary argmax and a silent, meaningless explanation.
+    """
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{name} must return a tensor of logits (B, K); got {type(logits).__name__}")
+    if logits.dim() != 2 or logits.shape[0] != batch:
+        raise ValueError(f"{name} must return logits (B, K) for a batch of {batch}; got shape {tuple(logits.shape)}")
+    logits = logits.float()
+    finite = torch.isfinite(logits).all(-1)
+    if not finite.all():
+        bad = (~finite).nonzero().flatten().tolist()
+        shown = bad[:10] + (["..."] if len(bad) > 10 else [])
+        raise ValueError(f"{name} returned NaN/Inf logits for {len(bad)} of {batch} input(s) (rows {shown}); "
+                         "expected finite values: check the model and its inputs")
+    return logits

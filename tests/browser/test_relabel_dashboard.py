@@ -61,8 +61,8 @@ def test_relabel_dashboard_renders_reacts_and_explains(relabel_models, driver, v
     WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-relabel-curves .plot-container"))
     assert driver.find_elements(By.CSS_SELECTOR, ".wb-relabel-maps .plot-container")
 
-    # anchors join the student's map
-    driver.find_element(By.CSS_SELECTOR, ".wb-relabel-anchors").click()
+    # baselines join the student's map
+    driver.find_element(By.CSS_SELECTOR, ".wb-relabel-baselines").click()
     WebDriverWait(driver, 120, poll_frequency=0.5).until(
         lambda d: "saliency" in d.find_element(By.CSS_SELECTOR, ".wb-relabel-curves").text)
     print(f"relabel dashboard screenshot: {screenshot(driver, 'relabel-dashboard')}")

@@ -10,12 +10,14 @@ import torch
 
 from widgets.gallery import DASHBOARDS, gallery
 from widgets.relabel import KEPT_RGB, SHIFTED_RGB, RelabelDashboard, dashboard, map_figure, sample_grid
+from workbench.data import PATCH_CLASSES
+from workbench.models import ConvVAE, SmallCNN
 from workbench.relabel import RelabelWarning
 
 
 @pytest.fixture(scope="module")
 def board() -> RelabelDashboard:
-    return dashboard(anchors=("saliency", "integrated_gradients"))
+    return dashboard(baselines=("saliency", "integrated_gradients"))
 
 
 def test_latent_slider_redraws_the_decoded_image(board):
@@ -61,14 +63,14 @@ def test_explain_button_fills_stats_samples_maps_and_curves(board):
     assert not board.explain_button.disabled
 
 
-def test_anchors_join_the_student_in_maps(board):
+def test_baselines_join_the_student_in_maps(board):
     board.image_picker.value = 2
     board.explain_button.click()
-    board.anchors_button.click()
-    assert set(board.anchor_results) == {"saliency", "integrated_gradients"}
-    assert all(m.shape == board.images[2].shape for m in board.anchor_results.values())
+    board.baselines_button.click()
+    assert set(board.baseline_results) == {"saliency", "integrated_gradients"}
+    assert all(m.shape == board.images[2].shape for m in board.baseline_results.values())
     fig_json = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
-    assert len(fig_json["data"]) == 4  # the image, the student and two anchors
+    assert len(fig_json["data"]) == 4  # the image, the student and two baselines
 
 
 def test_fixed_tiny_sigma_reports_no_flip_without_crashing(board):
@@ -83,6 +85,28 @@ def test_fixed_tiny_sigma_reports_no_flip_without_crashing(board):
         assert "no_flip" in board.stats.value and "changed the label" in board.stats.value
     finally:
         board.auto_sigma.value = True
+
+
+def test_digits_are_named_digits(board):
+    label, index = board.image_picker.options[0]
+    assert label == f"#0 (digit {board.labels[0]})"
+
+
+def test_images_are_named_by_their_data_sets_classes():
+    """Defect: the dashboard called every image a "digit", also on the colour photograph patches."""
+    torch.manual_seed(0)
+    teacher = SmallCNN(3, len(PATCH_CLASSES), width=4, depth=2)
+    vae = ConvVAE(3, 16, latent_dim=4, width=8)
+    images = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    view = RelabelDashboard(teacher, vae, images, labels=[0, 4, 9], classes=PATCH_CLASSES, baselines=())
+    labels = [label for label, _ in view.image_picker.options]
+    assert labels == [f"#0 (class {PATCH_CLASSES[0]})", f"#1 (class {PATCH_CLASSES[4]})",
+                      f"#2 (class {PATCH_CLASSES[9]})"]
+    assert not any("digit" in label for label in labels)
+    predicted = PATCH_CLASSES[int(teacher.eval()(images[:1]).argmax())]
+    assert f"teacher: <b>{predicted}</b>" in view.prediction.value
+    assert f"true class: {PATCH_CLASSES[0]}" in view.prediction.value
+    assert bytes(view.original.value).startswith(b"\x89PNG")
 
 
 def test_sample_grid_frames_match_the_labels(board):

@@ -6,9 +6,18 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 
+from workbench.explainers import Explainer
 from workbench.models import RegionOnlyClassifier, box_mask
-from workbench.relabel import RelabelDistillation, RelabelWarning
+from workbench.relabel import (
+    FixedSigma,
+    FlipBandBisection,
+    RelabelDistillation,
+    RelabelWarning,
+    RidgeStudent,
+    SGDStudent,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +121,96 @@ def test_bad_input_gets_a_clear_error(rld, bad, message):
 
 def test_bad_settings_get_a_clear_error(digits_models):
     teacher, vae = digits_models
-    with pytest.raises(ValueError, match="student must be"):
+    with pytest.raises(ValueError, match="student must be 'ridge', 'sgd' or a Student"):
         RelabelDistillation(teacher, vae, student="svm")
     with pytest.raises(ValueError, match="sigma must be"):
         RelabelDistillation(teacher, vae, sigma=-1.0)
     with pytest.raises(ValueError, match="target must lie in"):
         RelabelDistillation(teacher, vae, n_samples=50).attribute(torch.rand(1, 1, 16, 16), target=12)
+
+
+def test_rld_is_an_explainer_with_per_image_statuses(rld, digits_test):
+    assert isinstance(rld, Explainer) and rld.name == "relabel"
+    rld.attribute(digits_test.images[:3])
+    assert len(rld.last_status) == 3 and set(rld.last_status) <= {"ok", "out_of_band", "no_flip", "all_flip"}
+
+
+def test_students_and_sigma_searches_are_strategy_objects(digits_models, digits_test):
+    """The constructor flags build the same strategy objects a caller can pass: same results."""
+    teacher, vae = digits_models
+    x = digits_test.images[:2]
+    flags = RelabelDistillation(teacher, vae, n_samples=100, student="sgd", sgd_steps=20, sigma=0.8)
+    assert isinstance(flags.student, SGDStudent) and isinstance(flags.sigma_search, FixedSigma)
+    objects = RelabelDistillation(teacher, vae, n_samples=100, student=SGDStudent(steps=20), sigma=FixedSigma(0.8))
+    assert torch.equal(flags.attribute(x), objects.attribute(x))
+    auto = RelabelDistillation(teacher, vae, n_samples=100)
+    assert isinstance(auto.student, RidgeStudent) and isinstance(auto.sigma_search, FlipBandBisection)
+    strategy = RelabelDistillation(teacher, vae, n_samples=100, student=RidgeStudent(1e-2, 0.5),
+                                   sigma=FlipBandBisection((0.3, 0.7)))
+    assert torch.equal(auto.attribute(x), strategy.attribute(x))
+
+
+def test_nan_teacher_logits_are_a_clear_error(digits_models, digits_test):
+    """Defect: a teacher returning NaN logits used to yield a silent map."""
+    _, vae = digits_models
+    nan_teacher = RelabelDistillation(lambda x: torch.full((x.shape[0], 10), float("nan")), vae, n_samples=50)
+    with pytest.raises(ValueError, match="forward_func returned NaN/Inf logits"):
+        nan_teacher.attribute(digits_test.images[:2])
+
+
+def test_nan_teacher_logits_on_the_synthetic_samples_are_a_clear_error(digits_models, digits_test):
+    teacher, vae = digits_models
+
+    def nan_on_samples(x: torch.Tensor) -> torch.Tensor:  # fine on the two images, NaN on the sample batches
+        logits = teacher(x)
+        return logits if len(x) <= 2 else logits * float("nan")
+
+    rld = RelabelDistillation(nan_on_samples, vae, n_samples=50)
+    with pytest.raises(ValueError, match=r"forward_func \(on the synthetic samples\) returned NaN/Inf logits"):
+        rld.attribute(digits_test.images[:2])
+
+
+@pytest.mark.parametrize("n", [0, -5, 3])
+def test_a_sample_budget_below_ten_is_refused_not_replaced(rld, digits_models, digits_test, n):
+    """Defect: n_samples=0 used to become the constructor's default silently."""
+    with pytest.raises(ValueError, match=r"n_samples must be an integer >= 10"):
+        rld.attribute(digits_test.images[:1], n_samples=n)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer >= 10"):
+        rld.explain(digits_test.images[0], n_samples=n)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer >= 10"):
+        RelabelDistillation(*digits_models, n_samples=n)
+
+
+class FlatVAE(nn.Module):
+    """A parameter-free identity 'VAE' on 1x4x4 images: the latent is the pixels, so samples are x + sigma * eps."""
+
+    in_channels, image_size = 1, 4
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.flatten(1), torch.zeros_like(x.flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z.reshape(-1, 1, 4, 4)
+
+
+def test_degeneracy_and_flip_rate_count_the_same_samples():
+    """Defect: degeneracy was decided on the fit split while flip_rate used all samples, so a held-out sample that
+    flipped gave a "no_flip" warning beside a flip rate > 0. Here only a held-out sample flips."""
+    n, holdout, sigma = 20, 0.2, 0.5
+    n_fit = n - round(holdout * n)
+    for seed in range(100):  # a seed whose largest pixel-sum perturbation falls among the held-out samples
+        sums = torch.randn(1, n, 16, generator=torch.Generator().manual_seed(seed))[0].sum(1)
+        if sums[n_fit:].max() > sums[:n_fit].max() and sums[:n_fit].max() > 0:
+            break
+    threshold = 8.0 + sigma * float(sums[:n_fit].max() + sums[n_fit:].max()) / 2
+
+    def teacher(x: torch.Tensor) -> torch.Tensor:  # class 1 once the pixel sum passes the threshold
+        total = x.flatten(1).sum(1)
+        return torch.stack([torch.zeros_like(total), total - threshold], 1)
+
+    rld = RelabelDistillation(teacher, FlatVAE(), n_samples=n, sigma=sigma, holdout=holdout, clip=None, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RelabelWarning)
+        e = rld.explain(torch.full((1, 4, 4), 0.5))
+    assert e.target == 0 and e.flip_rate == pytest.approx(1 / n)
+    assert e.status == "out_of_band" and rld.last_status == ["out_of_band"]

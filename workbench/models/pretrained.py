@@ -14,29 +14,13 @@ import torch.nn.functional as F
 from workbench.data import PATCH_CLASSES, ImageSet, load_digits, load_patches
 from workbench.models.classifier import SmallCNN
 from workbench.models.vae import ConvVAE, vae_loss
-from workbench.train import cached_model, fit
+from workbench.train import accuracy, cached_model, classification_step, fit
+
+#: the classifiers' training step, ``workbench.train.classification_step`` (``benchmarks/gpu_check.py`` imports it here)
+classifier_step = classification_step
 
 DIGITS_SIZE = 16
 PATCHES_SIZE = 32
-
-
-def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
-    """Top-1 accuracy of ``model`` on a tensor set, in eval mode, on the model's device."""
-    dev = next(model.parameters()).device
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            pred = model(images[i:i + batch_size].to(dev)).argmax(1).cpu()
-            correct += int((pred == labels[i:i + batch_size]).sum())
-    return correct / max(len(images), 1)
-
-
-def classifier_step(model: torch.nn.Module, batch: Any, device: torch.device):
-    x, y = (t.to(device) for t in batch)
-    logits = model(x)
-    loss = F.cross_entropy(logits.float(), y)
-    return loss, {"acc": float((logits.argmax(1) == y).float().mean())}
 
 
 def vae_step(model: torch.nn.Module, batch: Any, device: torch.device):
@@ -57,7 +41,7 @@ def digits_classifier(smoke: bool = False, device: str = "auto", retrain: bool =
     train_set, test_set = load_digits(DIGITS_SIZE, "train"), load_digits(DIGITS_SIZE, "test")
 
     def train(model: SmallCNN) -> dict[str, Any]:
-        hist = fit(model, train_set.loader(64), classifier_step, epochs=epochs, lr=config["lr"], device=device,
+        hist = fit(model, train_set.loader(64), classification_step, epochs=epochs, lr=config["lr"], device=device,
                    progress=progress, desc="digits classifier",
                    evaluate=lambda m: {"test_acc": accuracy(m, test_set.images, test_set.labels)})
         return {"history": hist.epochs, "test_acc": hist.epochs[-1]["test_acc"]}
@@ -123,7 +107,7 @@ def patches_classifier(smoke: bool = False, device: str = "auto", retrain: bool 
 
         history = []
         for seed, (n, lr) in enumerate([(epochs, config["lr"]), (settle, config["settle_lr"])]):
-            hist = fit(model, train_set.loader(config["batch"]), classifier_step, epochs=n, lr=lr,
+            hist = fit(model, train_set.loader(config["batch"]), classification_step, epochs=n, lr=lr,
                        weight_decay=config["weight_decay"], device=device, progress=progress, seed=seed,
                        desc="patches classifier", evaluate=evaluate)
             history += hist.epochs

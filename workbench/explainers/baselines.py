@@ -1,8 +1,9 @@
-"""Anchors: the explainers every workbench method is compared with, behind one Captum-shaped call.
+"""Baseline explainers: the explainers every workbench method is compared with, behind the one explainer contract.
 
-``make_anchor(name, forward_func, **kwargs).attribute(inputs, target=None)`` returns a tensor shaped like ``inputs``
-(batch first, on the inputs' device), exactly like ``RelabelDistillation.attribute``; ``target=None`` explains the
-class ``forward_func`` predicts. The anchors (names in :data:`ANCHORS`):
+Each is an :class:`~workbench.explainers.base.Explainer`: ``make_explainer(name, forward_func, **kwargs)
+.attribute(inputs, target=None)`` returns a tensor shaped like ``inputs`` (batch first, on the inputs' device),
+exactly like ``RelabelDistillation.attribute``; ``target=None`` explains the class ``forward_func`` predicts. The
+baselines (names in :data:`BASELINES`):
 
 * ``integrated_gradients``, ``saliency``, ``occlusion``: Captum's IntegratedGradients (Sundararajan et al. 2017),
   Saliency (Simonyan et al. 2014; Captum's default absolute gradient) and Occlusion (Zeiler & Fergus 2014).
@@ -14,49 +15,37 @@ class ``forward_func`` predicts. The anchors (names in :data:`ANCHORS`):
   the per-segment weights of the explained label are painted back onto the pixels, signed.
 * ``random``: a seeded uniform noise map, the floor every explainer has to beat.
 
-Baselines: an input feature that is "removed" is set to ``baseline`` (default 0, which is black / "no ink" for the
-workbench's [0, 1] images and the fill of ``RegionOnlyClassifier``): IG's baseline, Occlusion's fill, Captum Lime /
-KernelShap's ``baselines`` and lime's ``hide_color`` all use it (lime's own default, the superpixel's mean colour,
-would leave the evidence of a thin stroke in place).
+Removed features: an input feature that is "removed" is set to ``baseline`` (Captum's word for the reference value;
+default 0, which is black / "no ink" for the workbench's [0, 1] images and the fill of ``RegionOnlyClassifier``):
+IG's baseline, Occlusion's fill, Captum Lime / KernelShap's ``baselines`` and lime's ``hide_color`` all use it
+(lime's own default, the superpixel's mean colour, would leave the evidence of a thin stroke in place).
 
 Superpixels (shared by ``captum_lime``, ``kernel_shap`` and ``lime``, see :func:`superpixels`): a regular grid by
 default (``cell`` pixels square, ``min(H, W) // 8`` so 2x2 cells and 64 segments at 16x16), since quickshift/SLIC
 find few useful segments on tiny images; ``"quickshift"`` and ``"slic"`` (scikit-image) are selectable.
 
-Captum and lime are optional (``pip install distill-workbench[anchors]``) and imported inside the functions that
-use them. ``forward_func`` maps ``(B, C, H, W)`` to logits ``(B, K)``; the Captum anchors explain the raw output of
+Captum and lime are optional (``pip install distill-workbench[baselines]``) and imported inside the functions that
+use them. ``forward_func`` maps ``(B, C, H, W)`` to logits ``(B, K)``; the Captum baselines explain the raw output of
 the target class (Captum's convention), the lime package gets softmax probabilities (what it expects).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from workbench.validation import check_images, check_target
+from workbench.explainers.base import Explainer, ForwardFunc, require
 
-ForwardFunc = Callable[[torch.Tensor], torch.Tensor]
-ANCHORS: tuple[str, ...] = ("integrated_gradients", "saliency", "occlusion", "gradcam", "captum_lime",
-                            "kernel_shap", "lime", "random")
+BASELINES: tuple[str, ...] = ("integrated_gradients", "saliency", "occlusion", "gradcam", "captum_lime",
+                              "kernel_shap", "lime", "random")
+#: the baselines that sample perturbations (give them the same budget ``n_samples`` as RLD)
+SAMPLING_BASELINES: tuple[str, ...] = ("captum_lime", "kernel_shap", "lime")
 SEGMENTATIONS: tuple[str, ...] = ("grid", "quickshift", "slic")
-
-
-def _require(module: str, anchor: str) -> ModuleType:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        package = module.split(".")[0]
-        raise ImportError(f"the {anchor!r} anchor needs the optional package {package!r}; install the anchors extra: "
-                          "pip install distill-workbench[anchors]") from exc
 
 
 def default_cell(height: int, width: int) -> int:
@@ -99,43 +88,7 @@ def superpixels(image: np.ndarray | torch.Tensor, method: str = "grid", cell: in
     return np.unique(labels, return_inverse=True)[1].reshape(h, w).astype(np.int64)
 
 
-class Anchor:
-    """Base of the anchors: validates the inputs, resolves ``target``, returns a map shaped like ``inputs``."""
-
-    name = "anchor"
-
-    def __init__(self, forward_func: ForwardFunc) -> None:
-        if not callable(forward_func):
-            raise TypeError(f"forward_func must be callable (B, C, H, W) -> logits (B, K); got {type(forward_func)}")
-        self.forward_func = forward_func
-
-    def attribute(self, inputs: torch.Tensor, target: int | list[int] | torch.Tensor | None = None) -> torch.Tensor:
-        """Attributions shaped like ``inputs`` ((B, C, H, W) or (C, H, W)) on the inputs' device.
-
-        ``target``: the class to explain per image (None: the class ``forward_func`` predicts).
-        """
-        squeeze = isinstance(inputs, torch.Tensor) and inputs.dim() == 3
-        x = check_images(inputs, "inputs")
-        with torch.no_grad():
-            logits = self.forward_func(x)
-        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-            raise ValueError(f"forward_func must return logits (B, K) for a batch of {x.shape[0]}; "
-                             f"got shape {tuple(logits.shape)}")
-        tgt = check_target(target, x.shape[0], logits.shape[1])
-        tgt = logits.argmax(-1) if tgt is None else tgt.to(logits.device)
-        attr = self._explain(x, tgt.to(x.device)).detach().float().to(x.device)
-        if attr.shape != x.shape:
-            attr = attr.expand_as(x).contiguous()
-        return attr[0] if squeeze else attr
-
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r})"
-
-
-class IntegratedGradientsAnchor(Anchor):
+class CaptumIntegratedGradients(Explainer):
     """Captum IntegratedGradients from a constant ``baseline`` image (default zeros), ``n_steps`` points."""
 
     name = "integrated_gradients"
@@ -145,14 +98,14 @@ class IntegratedGradientsAnchor(Anchor):
         super().__init__(forward_func)
         self.n_steps, self.baseline, self.internal_batch_size = n_steps, baseline, internal_batch_size
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        attr = _require("captum.attr", self.name)
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        attr = require("captum.attr", self.name)
         return attr.IntegratedGradients(self.forward_func).attribute(
             x, baselines=self.baseline, target=target, n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size)
 
 
-class SaliencyAnchor(Anchor):
+class CaptumSaliency(Explainer):
     """Captum Saliency: the gradient of the target output, absolute by default (Captum's default)."""
 
     name = "saliency"
@@ -161,13 +114,13 @@ class SaliencyAnchor(Anchor):
         super().__init__(forward_func)
         self.abs = abs
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        attr = _require("captum.attr", self.name)
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        attr = require("captum.attr", self.name)
         return attr.Saliency(self.forward_func).attribute(x.clone().requires_grad_(True), target=target,
                                                            abs=self.abs)
 
 
-class OcclusionAnchor(Anchor):
+class CaptumOcclusion(Explainer):
     """Captum Occlusion: a ``window``-pixel square set to ``baseline`` every ``stride`` pixels.
 
     Defaults: ``window = 2 * cell`` and ``stride = cell`` with ``cell = min(H, W) // 8`` (4x4 windows every 2 pixels
@@ -182,8 +135,8 @@ class OcclusionAnchor(Anchor):
         self.window, self.stride, self.baseline = window, stride, baseline
         self.perturbations_per_eval = perturbations_per_eval
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        attr = _require("captum.attr", self.name)
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        attr = require("captum.attr", self.name)
         c, h, w = x.shape[1:]
         cell = default_cell(h, w)
         window = min(self.window or 2 * cell, h, w)
@@ -193,7 +146,7 @@ class OcclusionAnchor(Anchor):
             target=target, perturbations_per_eval=self.perturbations_per_eval)
 
 
-class GradCamAnchor(Anchor):
+class CaptumGradCam(Explainer):
     """Captum LayerGradCam on ``layer`` (default ``forward_func.gradcam_layer``), up-sampled to the input size.
 
     ``relu=True`` is the Grad-CAM paper's ReLU (Captum's own default is off); ``interpolate_mode`` is passed to
@@ -211,16 +164,16 @@ class GradCamAnchor(Anchor):
                              "`gradcam_layer` attribute (SmallCNN and RegionOnlyClassifier have one)")
         self.layer, self.relu, self.interpolate_mode = layer, relu, interpolate_mode
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        attr = _require("captum.attr", self.name)
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        attr = require("captum.attr", self.name)
         cam = attr.LayerGradCam(self.forward_func, self.layer).attribute(
             x, target=target, relu_attributions=self.relu)
         cam = attr.LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode=self.interpolate_mode)
         return cam.expand_as(x)
 
 
-class _SuperpixelAnchor(Anchor):
-    """Shared settings of the sampling anchors: budget, superpixels, baseline, seed; one image at a time."""
+class _SuperpixelExplainer(Explainer):
+    """Shared settings of the sampling baselines: budget, superpixels, baseline, seed; one image at a time."""
 
     def __init__(self, forward_func: ForwardFunc, n_samples: int = 1000, segmentation: str = "grid",
                  cell: int | None = None, segmentation_params: dict[str, Any] | None = None, baseline: float = 0.0,
@@ -235,23 +188,23 @@ class _SuperpixelAnchor(Anchor):
         self.baseline, self.seed, self.batch_size = baseline, seed, batch_size
 
     def segments(self, image: np.ndarray | torch.Tensor) -> np.ndarray:
-        """The superpixels of one image ((H, W) labels), as every sampling anchor sees them."""
+        """The superpixels of one image ((H, W) labels), as every sampling baseline sees them."""
         return superpixels(image, self.segmentation, self.cell, **self.segmentation_params)
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.cat([self._explain_one(x[i:i + 1], int(target[i])) for i in range(x.shape[0])])
 
     def _explain_one(self, x: torch.Tensor, target: int) -> torch.Tensor:
         raise NotImplementedError
 
 
-class _CaptumSamplingAnchor(_SuperpixelAnchor):
+class _CaptumSampling(_SuperpixelExplainer):
     """Captum Lime / KernelShap over superpixels (Captum's default surrogate, kernel and sampling)."""
 
     captum_class = ""
 
     def _explain_one(self, x: torch.Tensor, target: int) -> torch.Tensor:
-        attr = _require("captum.attr", self.name)
+        attr = require("captum.attr", self.name)
         mask = torch.from_numpy(self.segments(x[0])).to(x.device)[None, None]
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -261,21 +214,21 @@ class _CaptumSamplingAnchor(_SuperpixelAnchor):
                                        n_samples=self.n_samples, perturbations_per_eval=self.batch_size)
 
 
-class CaptumLimeAnchor(_CaptumSamplingAnchor):
+class CaptumLime(_CaptumSampling):
     """Captum Lime (Lasso surrogate, exponential cosine kernel) with ``n_samples`` superpixel perturbations."""
 
     name = "captum_lime"
     captum_class = "Lime"
 
 
-class KernelShapAnchor(_CaptumSamplingAnchor):
+class CaptumKernelShap(_CaptumSampling):
     """Captum KernelShap with ``n_samples`` superpixel coalitions."""
 
     name = "kernel_shap"
     captum_class = "KernelShap"
 
 
-class LimePackageAnchor(_SuperpixelAnchor):
+class LimeImage(_SuperpixelExplainer):
     """The ``lime`` package's ``LimeImageExplainer`` (Ridge surrogate, cosine kernel of width 0.25: its defaults).
 
     ``num_samples = n_samples``; ``hide_color = baseline``; the same superpixels as ``captum_lime``; the
@@ -286,7 +239,7 @@ class LimePackageAnchor(_SuperpixelAnchor):
     name = "lime"
 
     def _explain_one(self, x: torch.Tensor, target: int) -> torch.Tensor:
-        lime_image = _require("lime.lime_image", self.name)
+        lime_image = require("lime.lime_image", self.name)
         c = x.shape[1]
         if c not in (1, 3):
             raise ValueError(f"the lime package explains gray or RGB images; got {c} channels")
@@ -312,7 +265,7 @@ class LimePackageAnchor(_SuperpixelAnchor):
         return painted.expand_as(x[0])[None]
 
 
-class RandomAnchor(Anchor):
+class RandomMap(Explainer):
     """Uniform noise in [0, 1) from a generator seeded with ``seed``: the floor of every score."""
 
     name = "random"
@@ -321,23 +274,12 @@ class RandomAnchor(Anchor):
         super().__init__(forward_func)
         self.seed = seed
 
-    def _explain(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed)
         return torch.rand(x.shape, generator=gen).to(x.device)
 
 
-_REGISTRY: dict[str, type[Anchor]] = {cls.name: cls for cls in (
-    IntegratedGradientsAnchor, SaliencyAnchor, OcclusionAnchor, GradCamAnchor, CaptumLimeAnchor, KernelShapAnchor,
-    LimePackageAnchor, RandomAnchor)}
-
-
-def make_anchor(name: str, forward_func: ForwardFunc, **kwargs: Any) -> Anchor:
-    """Build the anchor ``name`` (one of :data:`ANCHORS`) around ``forward_func``; ``kwargs`` go to its class.
-
-    Sampling anchors (``captum_lime``, ``kernel_shap``, ``lime``) take ``n_samples`` (give them RLD's budget),
-    ``segmentation`` (``"grid"``/``"quickshift"``/``"slic"``), ``cell``, ``baseline``, ``seed``; ``gradcam`` takes
-    ``layer``; ``occlusion`` ``window``/``stride``; ``integrated_gradients`` ``n_steps``; ``random`` ``seed``.
-    """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown anchor {name!r}; valid names: {', '.join(ANCHORS)}")
-    return _REGISTRY[name](forward_func, **kwargs)
+#: the baseline explainers by name, in the order the benchmark reports them
+BASELINE_CLASSES: dict[str, type[Explainer]] = {cls.name: cls for cls in (
+    CaptumIntegratedGradients, CaptumSaliency, CaptumOcclusion, CaptumGradCam, CaptumLime, CaptumKernelShap,
+    LimeImage, RandomMap)}

@@ -1,0 +1,36 @@
+"""Re-label distillation (RLD): explain a black-box classifier with a linear student fitted on VAE neighbours.
+
+Paper: Hua, Ge, Zhang, "Interpret the Predictions of Deep Networks via Re-Label Distillation", IEEE ICME 2021
+(arXiv:2409.13137). Only the abstract is public; what it fixes and what this package reconstructs:
+
+* paper: project the image into a VAE subspace, perturb the latent vector at random, decode synthetic images, label
+  each one by whether the network's label shifts, train a linear student on them with the network as teacher; the
+  student is the explanation.
+* ours (reconstruction, every choice a constructor argument): the perturbation ``z = mu_E(x) + sigma * eps``;
+  ``sigma`` found per image by bisection in log space so that the flip rate lands in ``flip_band``; the optional
+  residual ``x - D(mu_E(x))`` added to every sample so samples keep the image's detail; two students — a closed-form
+  ridge regression on a blend of hard and soft labels (fast), and a logistic student trained by full-batch Adam with
+  ``CE(hard) + kd_weight * T^2 * KL(soft^T || student^T) + weight_decay * ||W||^2``; the map is the student's weight
+  (``W_keep - W_shift`` for a two-class student, which is the single logit's weight here), optionally times the input.
+
+Everything runs batched over images and samples on the VAE's device: no per-sample Python loop.
+
+Layout: :mod:`~workbench.relabel.explainer` (the :class:`RelabelDistillation` explainer and its
+:class:`RelabelExplanation`), :mod:`~workbench.relabel.students` (the students, strategy objects: :class:`RidgeStudent`,
+:class:`SGDStudent`), :mod:`~workbench.relabel.sigma` (the sigma strategies: :class:`FlipBandBisection`,
+:class:`FixedSigma`).
+"""
+
+from workbench.relabel.explainer import (
+    MIN_SAMPLES,
+    RelabelDistillation,
+    RelabelExplanation,
+    RelabelWarning,
+    check_n_samples,
+)
+from workbench.relabel.sigma import FixedSigma, FlipBandBisection, SigmaSearch
+from workbench.relabel.students import STUDENTS, LinearStudent, RidgeStudent, SGDStudent, Student
+
+__all__ = ["MIN_SAMPLES", "RelabelDistillation", "RelabelExplanation", "RelabelWarning", "check_n_samples",
+           "FixedSigma", "FlipBandBisection", "SigmaSearch", "STUDENTS", "LinearStudent", "RidgeStudent",
+           "SGDStudent", "Student"]

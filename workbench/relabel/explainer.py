@@ -1,0 +1,310 @@
+"""The re-label distillation explainer: :class:`RelabelDistillation` and the :class:`RelabelExplanation` it reports.
+
+See :mod:`workbench.relabel` for what comes from the paper and what is ours. The stages run batched over images and
+samples on the VAE's device: encode, sigma search (a :class:`~workbench.relabel.sigma.SigmaSearch`), decode the
+perturbed latents, re-label them with the teacher, fit the student (a :class:`~workbench.relabel.students.Student`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from workbench.explainers.base import OK, Explainer, ForwardFunc, TargetType
+from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
+from workbench.relabel.students import LinearStudent, RidgeStudent, SGDStudent, Student
+from workbench.train import synchronize
+from workbench.validation import check_images, check_logits
+
+MIN_SAMPLES = 10
+
+
+class RelabelWarning(UserWarning):
+    """A re-label explanation is degenerate (nothing or everything flipped): its map is all zeros."""
+
+
+@dataclass
+class RelabelExplanation:
+    """Everything one RLD explanation produced, for the views and for reporting.
+
+    ``status`` is ``"ok"``, ``"out_of_band"`` (the flip rate missed ``flip_band`` but the student was fitted),
+    ``"no_flip"`` or ``"all_flip"`` (one class only among all the samples: the student cannot be fitted and the map
+    is all zeros). ``flip_rate`` is the share of all the samples whose label shifted: 0 exactly when ``no_flip``,
+    1 exactly when ``all_flip``. ``fidelity`` is the student's accuracy against the teacher's re-labels on held-out
+    synthetic samples; ``majority_rate`` is what always answering the majority label would score on them.
+    """
+
+    image: torch.Tensor
+    target: int
+    attribution: torch.Tensor
+    samples: torch.Tensor
+    latents: torch.Tensor
+    latent_center: torch.Tensor
+    hard_labels: torch.Tensor
+    soft_labels: torch.Tensor
+    teacher_labels: torch.Tensor
+    student: LinearStudent
+    sigma: float
+    flip_rate: float
+    fidelity: float
+    majority_rate: float
+    status: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def map2d(self) -> torch.Tensor:
+        """The signed channel sum of the attribution, (H, W): the map the views draw."""
+        return self.attribution.sum(0)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str, device: torch.device) -> Iterator[None]:
+    """Add the wall time of the block (queued CUDA work included) to ``timings[stage]``."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    yield
+    synchronize(device)
+    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def check_n_samples(n_samples: object) -> int:
+    """``n_samples`` as an int of at least :data:`MIN_SAMPLES`, or a ValueError naming the expected range."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < MIN_SAMPLES:
+        raise ValueError(f"n_samples must be an integer >= {MIN_SAMPLES} (synthetic samples per image); "
+                         f"got {n_samples!r}")
+    return n_samples
+
+
+class RelabelDistillation(Explainer):
+    """Captum-shaped re-label distillation explainer.
+
+    ``RelabelDistillation(forward_func, vae).attribute(inputs, target=None)`` returns attributions shaped like
+    ``inputs`` (B, C, H, W) on the inputs' device (``last_status``: one status per image, see
+    :class:`RelabelExplanation`); ``.explain(image)`` returns a :class:`RelabelExplanation`.
+
+    Args:
+        forward_func: the black box, ``(B, C, H, W) -> logits (B, K)``; NaN/Inf logits are a ValueError.
+        vae: an object with ``encode(x) -> (mu, logvar)`` and ``decode(z) -> x``, trained on the same domain and
+            image size (``in_channels`` / ``image_size`` attributes are checked when present).
+        n_samples: synthetic samples per image (N >= 10; LIME's default 1000).
+        sigma: ``"auto"`` (:class:`FlipBandBisection` from the next three settings), a fixed latent noise scale
+            (:class:`FixedSigma`) or any :class:`SigmaSearch`.
+        flip_band: the share of label-shifted samples the sigma search aims for (a flip rate outside it is reported
+            as ``"out_of_band"``).
+        sigma_range, search_steps, probe_samples: bisection bounds, number of halvings and samples per probe.
+        residual: add ``x - D(mu_E(x))`` to every decoded sample.
+        student: ``"ridge"`` (:class:`RidgeStudent`: ``ridge_alpha``, ``soft_weight``), ``"sgd"``
+            (:class:`SGDStudent`: ``temperature``, ``kd_weight``, ``sgd_steps``, ``sgd_lr``, ``weight_decay``) or any
+            :class:`Student`.
+        holdout: share of samples kept out of the fit to measure fidelity.
+        map_mode: ``"signed"`` (student weights) or ``"times_input"`` (weights * input).
+        clip: value range the decoded samples are clipped to (None: no clipping).
+        batch_size: images per decode / teacher forward chunk.
+        seed: seed of the latent noise (the same seed gives the same explanation on the same device).
+    """
+
+    name = "relabel"
+
+    def __init__(
+        self,
+        forward_func: ForwardFunc,
+        vae: nn.Module,
+        *,
+        n_samples: int = 1000,
+        sigma: float | Literal["auto"] | SigmaSearch = "auto",
+        flip_band: tuple[float, float] = (0.3, 0.7),
+        sigma_range: tuple[float, float] = (0.02, 20.0),
+        search_steps: int = 8,
+        probe_samples: int = 128,
+        residual: bool = False,
+        student: Literal["ridge", "sgd"] | Student = "ridge",
+        ridge_alpha: float = 1e-2,
+        soft_weight: float = 0.5,
+        temperature: float = 2.0,
+        kd_weight: float = 1.0,
+        sgd_steps: int = 150,
+        sgd_lr: float = 0.05,
+        weight_decay: float = 1e-3,
+        holdout: float = 0.2,
+        map_mode: Literal["signed", "times_input"] = "signed",
+        clip: tuple[float, float] | None = (0.0, 1.0),
+        batch_size: int = 8192,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(forward_func)
+        if isinstance(student, str) and student in ("ridge", "sgd"):
+            student = (RidgeStudent(ridge_alpha, soft_weight) if student == "ridge"
+                       else SGDStudent(temperature, kd_weight, sgd_steps, sgd_lr, weight_decay))
+        if not isinstance(student, Student):
+            raise ValueError(f"student must be 'ridge', 'sgd' or a Student; got {student!r}")
+        if map_mode not in ("signed", "times_input"):
+            raise ValueError(f"map_mode must be 'signed' or 'times_input'; got {map_mode!r}")
+        sigma_search = FlipBandBisection(flip_band, sigma_range, search_steps, probe_samples)  # checks flip_band
+        if not isinstance(sigma, SigmaSearch):
+            sigma_search = sigma_search if isinstance(sigma, str) and sigma == "auto" else FixedSigma(sigma)
+        if not 0.0 < holdout < 0.9:
+            raise ValueError(f"holdout must lie in (0, 0.9); got {holdout}")
+        self.vae, self.n_samples = vae, check_n_samples(n_samples)
+        self.student = student
+        self.sigma_search = sigma if isinstance(sigma, SigmaSearch) else sigma_search
+        self.flip_band, self.residual, self.holdout, self.map_mode = flip_band, residual, holdout, map_mode
+        self.clip = clip
+        self.batch_size, self.seed = batch_size, seed
+
+    # ------------------------------------------------------------------------------------------------ public API
+    def attribute(self, inputs: torch.Tensor, target: TargetType = None,
+                  n_samples: int | None = None) -> torch.Tensor:
+        """Attributions shaped like ``inputs`` (batch first), on the inputs' device.
+
+        ``target``: the class to explain (None: the network's prediction for each image); ``n_samples``: this
+        call's sample budget (None: the constructor's).
+        """
+        return super().attribute(inputs, target, n_samples=n_samples)
+
+    def explain(self, image: torch.Tensor, target: int | None = None,
+                n_samples: int | None = None) -> RelabelExplanation:
+        """Explain one image ((C, H, W) or (1, C, H, W)) and return every intermediate artefact."""
+        if isinstance(image, torch.Tensor) and image.dim() == 4 and image.shape[0] != 1:
+            raise ValueError(f"explain takes one image (C, H, W) or (1, C, H, W); got a batch of {image.shape[0]}; "
+                             "use attribute() for batches")
+        x, tgt = self._prepare(image, target)
+        out = self._run(x, tgt, n_samples, keep_samples=True, stacklevel=4)
+        self.last_status = out["status"]
+        first = {k: v[0].cpu() for k, v in out.items() if isinstance(v, torch.Tensor)}
+        return RelabelExplanation(
+            image=first["inputs"], target=int(first["target"]), attribution=first["attribution"],
+            samples=first["samples"], latents=first["latents"], latent_center=first["z0"],
+            hard_labels=first["hard"], soft_labels=first["soft"], teacher_labels=first["teacher_labels"],
+            student=LinearStudent(first["weight"], float(first["bias"]), self.student.kind),
+            sigma=float(first["sigma"]), flip_rate=float(first["flip_rate"]), fidelity=float(first["fidelity"]),
+            majority_rate=float(first["majority"]), status=out["status"][0], timings=out["timings"],
+        )
+
+    @property
+    def device(self) -> torch.device | None:
+        """RLD runs where the VAE is (None for a parameter-free VAE: then the inputs' device)."""
+        return self._module_device(self.vae)
+
+    # ------------------------------------------------------------------------------------------------ internals
+    def _validate(self, inputs: torch.Tensor) -> torch.Tensor:
+        channels = getattr(self.vae, "in_channels", None)
+        size = getattr(self.vae, "image_size", None)
+        x = check_images(inputs, "inputs", channels=channels, value_range=self.clip)
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            raise ValueError(f"inputs are {x.shape[-2]}x{x.shape[-1]} pixels but the VAE was built for "
+                             f"{size}x{size} images; resize the inputs or use a VAE trained at this size")
+        return x
+
+    def _attribute(self, x: torch.Tensor, target: torch.Tensor,
+                   n_samples: int | None = None) -> tuple[torch.Tensor, list[str]]:
+        out = self._run(x, target, n_samples)
+        return out["attribution"], out["status"]
+
+    def _decode(self, z: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        """Decode (B, M, L) latents to (B, M, C, H, W) samples, in chunks, plus the residual, clipped."""
+        b, m, latent = z.shape
+        flat = z.reshape(b * m, latent)
+        out = torch.cat([self.vae.decode(flat[i:i + self.batch_size]) for i in range(0, b * m, self.batch_size)])
+        out = out.reshape(b, m, *out.shape[1:])
+        if residual is not None:
+            out = out + residual[:, None]
+        if self.clip is not None:
+            out = out.clamp(*self.clip)
+        return out
+
+    def _teacher(self, samples: torch.Tensor) -> torch.Tensor:
+        """Teacher probabilities (B, M, K) for (B, M, C, H, W) samples, in chunks; NaN/Inf logits are an error."""
+        b, m = samples.shape[:2]
+        flat = samples.reshape(b * m, *samples.shape[2:])
+        logits = torch.cat([self.forward_func(flat[i:i + self.batch_size]).float()
+                            for i in range(0, b * m, self.batch_size)])
+        logits = check_logits(logits, b * m, "forward_func (on the synthetic samples)")
+        return logits.softmax(-1).reshape(b, m, -1)
+
+    def _flip_rate(self, z0: torch.Tensor, residual: torch.Tensor | None, target: torch.Tensor) -> FlipRate:
+        """The sigma search's probe: decode ``z0 + sigma * eps`` for the active images, share of shifted labels."""
+        def flip_rate(active: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+            res = residual[active] if residual is not None else None
+            probs = self._teacher(self._decode(z0[active, None] + sigma[:, None, None] * eps, res))
+            return (probs.argmax(-1) != target[active, None]).float().mean(1)
+
+        return flip_rate
+
+    def _fit(self, samples: torch.Tensor, probs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Re-label the samples, fit the student on the first part, score it on the held-out rest.
+
+        Degenerate (one class among all the samples, the same samples ``flip_rate`` counts): zero weight and a
+        constant student that answers the only class.
+        """
+        bsz, n = probs.shape[:2]
+        teacher_labels = probs.argmax(-1)
+        hard = (teacher_labels == target[:, None]).float()
+        soft = probs.gather(-1, target[:, None, None].expand(bsz, n, 1)).squeeze(-1)
+        n_fit = n - max(1, int(round(self.holdout * n)))
+        feats = samples.flatten(2).float()
+        w, b = self.student.fit(feats[:, :n_fit], hard[:, :n_fit], soft[:, :n_fit])
+        kept_share = hard.mean(1)
+        degenerate = (kept_share == 0) | (kept_share == 1)
+        w = torch.where(degenerate[:, None], torch.zeros_like(w), w)
+        b = torch.where(degenerate, self.student.constant(kept_share), b)
+        held_pred = (torch.einsum("bnd,bd->bn", feats[:, n_fit:], w) + b[:, None]) > self.student.threshold
+        held_true = hard[:, n_fit:] > 0.5
+        held_kept = held_true.float().mean(1)
+        return {"weight": w, "bias": b, "hard": hard, "soft": soft, "teacher_labels": teacher_labels,
+                "flip_rate": 1.0 - kept_share, "fidelity": (held_pred == held_true).float().mean(1),
+                "majority": torch.maximum(held_kept, 1 - held_kept)}
+
+    @torch.no_grad()
+    def _run(self, x: torch.Tensor, target: torch.Tensor, n_samples: int | None, keep_samples: bool = False,
+             stacklevel: int = 5) -> dict:
+        """Every stage for a validated batch on the VAE's device; ``stacklevel`` points warnings at the caller."""
+        n = self.n_samples if n_samples is None else check_n_samples(n_samples)
+        timings = {"sigma_search": 0.0, "decode": 0.0, "teacher_forward": 0.0, "student_fit": 0.0}
+        bsz, device = x.shape[0], x.device
+        with _timed(timings, "sigma_search", device):
+            z0 = self.vae.encode(x)[0].float()
+            residual = (x - self.vae.decode(z0)) if self.residual else None
+            sigma = self.sigma_search(z0, self._flip_rate(z0, residual, target),
+                                      torch.Generator().manual_seed(self.seed + 1))
+        with _timed(timings, "decode", device):
+            # one draw shared by every image of the batch: an image's explanation does not depend on its batch-mates
+            eps = torch.randn(1, n, z0.shape[1], generator=torch.Generator().manual_seed(self.seed))
+            latents = z0[:, None] + sigma[:, None, None] * eps.to(device).expand(bsz, -1, -1)
+            samples = self._decode(latents, residual)
+        with _timed(timings, "teacher_forward", device):
+            probs = self._teacher(samples)
+        with _timed(timings, "student_fit", device):
+            fit = self._fit(samples, probs, target)
+        weight = fit["weight"].reshape(bsz, *x.shape[1:])
+        out = {**fit, "inputs": x, "target": target, "weight": weight, "sigma": sigma, "z0": z0, "timings": timings,
+               "attribution": weight * x if self.map_mode == "times_input" else weight}
+        out["status"] = self._status(fit["flip_rate"], sigma, stacklevel)
+        if keep_samples:
+            out.update(samples=samples, latents=latents)
+        else:
+            for key in ("hard", "soft", "teacher_labels"):
+                del out[key]
+        return out
+
+    def _status(self, flip_rate: torch.Tensor, sigma: torch.Tensor, stacklevel: int) -> list[str]:
+        """One status per image from its flip rate over all the samples; a RelabelWarning for each degenerate one."""
+        low, high = self.flip_band
+        status = []
+        for i, fr in enumerate(flip_rate.tolist()):
+            if fr in (0.0, 1.0):
+                status.append("no_flip" if fr == 0.0 else "all_flip")
+                what = "no synthetic sample" if fr == 0.0 else "every synthetic sample"
+                warnings.warn(f"image {i}: {what} changed the label (sigma={float(sigma[i]):.3g}); the student "
+                              "cannot be fitted and the map is zero", RelabelWarning, stacklevel=stacklevel)
+            elif not low <= fr <= high:
+                status.append("out_of_band")
+            else:
+                status.append(OK)
+        return status
