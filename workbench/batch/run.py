@@ -112,7 +112,7 @@ def _run_ray(spec: RunSpec, pending: list[dict], workers: int | None, address: s
         spec = dataclasses.replace(spec, device="cuda" if gpus else "cpu")
         ds = ray.data.from_items(pending).map_batches(
             ExplainWorker, fn_constructor_kwargs={"spec": spec}, batch_size=1, concurrency=n, num_cpus=1,
-            num_gpus=(gpus / n if gpus else 0), max_restarts=3, max_task_retries=3)
+            num_gpus=(gpus / n if gpus else 0))  # Ray Data restarts a dead worker and retries its shard
         yield from ds.iter_rows()
     finally:
         if started_here:
@@ -129,7 +129,9 @@ def _init_ray(address: str | None) -> bool:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
+    else:  # a local Ray for this job: no dashboard, no metrics agent (its start-up races a 15 s raylet timeout on
+        # small busy machines, ray-project/ray#65983)
+        os.environ.setdefault("RAY_enable_metrics_collection", "0")
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours is the one bar
     return True
