@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw, kept_mask  # noqa: F401  (kept_mask: was here)
+from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
 
 DROPPED_GREY = 0.5
 
