@@ -28,6 +28,10 @@ Our reconstruction (the paper's details are not public):
   multiplied over layers; the CLS row scattered back to (B, T, h, w), zero at dropped tokens.
 * ``time_embedding=False`` with ``stem="frame"`` builds the ablation without temporal position: the model is then
   invariant to frame order (joint attention over a set + CLS pooling), which the tests check.
+* ``StdtRecipe`` (a frozen dataclass, presets ``STDT_SMOKE`` / ``STDT_FULL``) is the training recipe, and its
+  ``asdict()`` the cache key of ``stdt_detector``; ``inspect_draw`` scores one clip with every patch and with one STD
+  draw and returns the draw's rollout (what the dashboard draws). P(fake), AUC and the training step are the
+  training kit's (:mod:`workbench.train`).
 """
 
 from __future__ import annotations
