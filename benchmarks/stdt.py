@@ -21,11 +21,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import build_stdt, gpu_check_stdt, predict_video_proba, stdt_config, train_stdt
-from workbench.train import fit, one_thread, resolve_device, smoke_mode
+from workbench.stdt import StdtRecipe, build_stdt, predict_video_proba, stdt_config, step, train_stdt
+from workbench.train import binary_auc, fit, one_thread, resolve_device, smoke_mode, training_throughput
 from workbench.whitening import build_detector, detector_config, make_step, predict_fake_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,20 +66,16 @@ def drop_frames(clips: torch.Tensor, n_drop: int = 3, seed: int = 0) -> torch.Te
     return out
 
 
-def _auc(labels: torch.Tensor, proba: torch.Tensor) -> float:
-    return float(roc_auc_score(labels.numpy(), proba.numpy()))
-
-
 def conditions(test: ClipSet) -> dict[str, torch.Tensor]:
     return {"clean": test.clips, "jpeg40": jpeg(test.clips), "blur0.8": blur(test.clips),
             "noise0.05": noise(test.clips), "drop3frames": drop_frames(test.clips)}
 
 
-def _train_timed(model: torch.nn.Module, config: dict, device: torch.device) -> float:
+def _train_timed(model: torch.nn.Module, config: StdtRecipe, device: torch.device) -> float:
     """Train a recipe model; training clips per second."""
     start = time.perf_counter()
     meta = train_stdt(model, config, device, progress=False)
-    return meta["train_clips"] * config["epochs"] / (time.perf_counter() - start)
+    return meta["train_clips"] * config.epochs / (time.perf_counter() - start)
 
 
 def frame_cnn(train: ClipSet, seed: int, smoke: bool, device: torch.device) -> torch.nn.Module:
@@ -91,14 +86,14 @@ def frame_cnn(train: ClipSet, seed: int, smoke: bool, device: torch.device) -> t
     labels = train.labels.repeat_interleave(train.clips.shape[1])
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(frames, labels), batch_size=64, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed))
-    fit(model, loader, make_step(config["align_every"], None), epochs=max(config["epochs"] // 2, 2), lr=config["lr"],
-        weight_decay=config["weight_decay"], device=device, progress=False, seed=seed)
+    fit(model, loader, make_step(config.align_every, None), epochs=max(config.epochs // 2, 2), lr=config.lr,
+        weight_decay=config.weight_decay, device=device, progress=False, seed=seed)
     return model
 
 
 def run(setting: str, seeds: list[int], device: torch.device) -> pd.DataFrame:
     smoke = setting == "smoke"
-    n = stdt_config(smoke=smoke)["n_per_identity"]
+    n = stdt_config(smoke=smoke).n_per_identity
     test = load_forgery_clips("test", n_per_identity=n)
     train = load_forgery_clips("train", n_per_identity=n)
     perturbed = conditions(test)
@@ -111,19 +106,21 @@ def run(setting: str, seeds: list[int], device: torch.device) -> pd.DataFrame:
             config = stdt_config(std, smoke, seed, stem=stem)
             model = build_stdt(config)
             row = {"model": name, "seed": seed, "train_clips_per_s": _train_timed(model, config, device)}
-            row.update({f"auc_{k}": _auc(test.labels, predict_video_proba(model, v)) for k, v in perturbed.items()})
+            row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
+                        for k, v in perturbed.items()})
             if stem == "tubelet":
                 held_config = stdt_config(std, smoke, seed, stem=stem, train_kinds=TRAIN_KINDS_UNSEEN)
                 held_out = build_stdt(held_config)
                 train_stdt(held_out, held_config, device, progress=False)
-                row[f"auc_unseen_{UNSEEN_KIND}"] = _auc(unseen.labels, predict_video_proba(held_out, unseen.clips))
+                row[f"auc_unseen_{UNSEEN_KIND}"] = binary_auc(unseen.labels,
+                                                              predict_video_proba(held_out, unseen.clips))
             rows.append(row)
             progress(rows)
         cnn = frame_cnn(train, seed, smoke, device)
         row = {"model": "frame CNN (plain whitening architecture, mean over frames)", "seed": seed}
         for k, v in perturbed.items():
             proba = predict_fake_proba(cnn, v.flatten(0, 1)).reshape(len(v), -1).mean(1)
-            row[f"auc_{k}"] = _auc(test.labels, proba)
+            row[f"auc_{k}"] = binary_auc(test.labels, proba)
         rows.append(row)
         progress(rows)
     return pd.DataFrame(rows)
@@ -142,11 +139,20 @@ def cpu_throughput(setting: str, steps: int = 20) -> dict[str, float]:
     with one_thread():
         for _ in range(2):
             for name, std in zip(rates, (True, False), strict=True):
-                rates[name].append(gpu_check_stdt("cpu", steps, std, setting == "smoke")["items_per_s"])
+                rates[name].append(gpu_check("cpu", steps, std, setting == "smoke")["items_per_s"])
     return {name: max(r) for name, r in rates.items()}
 
 
-def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, config: dict,
+def gpu_check(device: str = "cuda", max_steps: int = 50, std: bool = True, smoke: bool = False) -> dict[str, float]:
+    """Train a recipe (default: the full one with STD) for ``max_steps`` steps on ``device``: first/last loss and
+    clips per second (a row of ``benchmarks/gpu_check.py``; ``cpu_throughput`` uses it on the CPU)."""
+    config = stdt_config(std, smoke=smoke, epochs=10_000)
+    train = load_forgery_clips("train", config.size, config.frames, config.n_per_identity)
+    return training_throughput(build_stdt(config), train.loader(config.batch_size), step, max_steps=max_steps,
+                               lr=config.lr, device=device)
+
+
+def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, config: StdtRecipe,
           cpu_rates: dict[str, float]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     df.to_csv(RESULTS / "stdt.csv", index=False)
@@ -156,10 +162,10 @@ def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, conf
              f"{sorted(df.seed.unique().tolist())}, {device_name}"
              f"{'' if np.isnan(seconds) else f', {seconds:.0f} s'})", "",
              "Video AUC on held-out identities of the embedded clips (mean +- std over seeds); `unseen` = trained "
-             f"without `{UNSEEN_KIND}`, tested on it. Setting: {config['n_per_identity']} real + "
-             f"{config['n_per_identity']} fake clips per training face, {config['frames']} frames of "
-             f"{config['size']}x{config['size']}, {config['epochs']} epochs, ViT dim {config['dim']} depth "
-             f"{config['depth']}, STD ratios {config['spatial_ratio']} (space) / {config['temporal_ratio']} "
+             f"without `{UNSEEN_KIND}`, tested on it. Setting: {config.n_per_identity} real + "
+             f"{config.n_per_identity} fake clips per training face, {config.frames} frames of "
+             f"{config.size}x{config.size}, {config.epochs} epochs, ViT dim {config.dim} depth "
+             f"{config.depth}, STD ratios {config.spatial_ratio} (space) / {config.temporal_ratio} "
              "(time).", "",
              "| model | " + " | ".join(m.removeprefix("auc_") for m in metrics) + " | train clips/s |",
              "|---" * (len(metrics) + 2) + "|"]

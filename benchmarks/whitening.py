@@ -18,11 +18,17 @@ import pandas as pd
 import torch
 
 from workbench.data.faces import ForgerySet, load_forgery_faces
+from workbench.train import training_throughput
 from workbench.whitening import (
+    build_detector,
+    detector_config,
     evaluate_detector,
     gradcam_maps,
     layer_correlations,
+    make_step,
+    mean_abs_offdiagonal,
     pointing_game,
+    pointing_per_channel,
     whitening_detector,
 )
 
@@ -30,11 +36,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 UNSEEN_KIND = "swap"
 TRAIN_KINDS_UNSEEN = ("self_blend", "color", "warp")
 MASK_THRESHOLD = 0.3
-
-
-def _offdiag(corr: torch.Tensor) -> float:
-    c = corr.shape[0]
-    return float((corr.abs().sum() - corr.diagonal().abs().sum()) / (c * (c - 1)))
 
 
 def jpeg(images: torch.Tensor, quality: int = 40) -> torch.Tensor:
@@ -52,21 +53,6 @@ def blur(images: torch.Tensor, sigma: float = 0.8) -> torch.Tensor:
 def noise(images: torch.Tensor, sigma: float = 0.05) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     return (images + sigma * torch.randn(images.shape, generator=gen)).clamp(0, 1)
-
-
-def all_channel_maps(model, images: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) IFFD maps of every channel of the layer (sigmoid, upsampled, min-max)."""
-    with torch.no_grad():
-        fmap = torch.sigmoid(model.whitened_features(images).float())
-    up = torch.nn.functional.interpolate(fmap, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    flat = up.flatten(2)
-    lo, hi = flat.min(2, keepdim=True).values, flat.max(2, keepdim=True).values
-    return ((flat - lo) / (hi - lo).clamp(min=1e-8)).view_as(up)
-
-
-def pointing_per_channel(model, images: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
-    maps = all_channel_maps(model, images)
-    return np.array([pointing_game(maps[:, c], masks, MASK_THRESHOLD) for c in range(maps.shape[1])])
 
 
 def _mean_std(row: dict, metric: str) -> str:
@@ -90,10 +76,10 @@ def measure(model, whiten: bool, data: dict[str, ForgerySet]) -> dict[str, float
     test, fakes_val, fakes_test = data["test"], data["fakes_val"], data["fakes_test"]
     row: dict[str, float] = {f"test_{k}": v for k, v in evaluate_detector(model, test).items()}
     corr = layer_correlations(model, test.images)
-    row["offdiag_corr_layer_input"] = _offdiag(corr["before"])
-    row["offdiag_corr_layer_output"] = _offdiag(corr["after"])
-    best = int(pointing_per_channel(model, fakes_val.images, fakes_val.masks).argmax())
-    test_pointing = pointing_per_channel(model, fakes_test.images, fakes_test.masks)
+    row["offdiag_corr_layer_input"] = mean_abs_offdiagonal(corr["before"])
+    row["offdiag_corr_layer_output"] = mean_abs_offdiagonal(corr["after"])
+    best = int(pointing_per_channel(model, fakes_val.images, fakes_val.masks, MASK_THRESHOLD).argmax())
+    test_pointing = pointing_per_channel(model, fakes_test.images, fakes_test.masks, MASK_THRESHOLD)
     row["pointing_best_channel (chosen on val)"] = float(test_pointing[best])
     row["pointing_concept_channel"] = float(test_pointing[model.concepts.index("manipulated")]) if whiten \
         else float("nan")
@@ -105,6 +91,15 @@ def measure(model, whiten: bool, data: dict[str, ForgerySet]) -> dict[str, float
         res = evaluate_detector(model, corrupted)
         row[f"acc_{corruption}"], row[f"auc_{corruption}"] = res["acc"], res["auc"]
     return row
+
+
+def gpu_check(device: str = "cuda", max_steps: int = 50) -> dict[str, float]:
+    """Train the full whitened recipe for ``max_steps`` steps on ``device``: first/last loss and images per second
+    (a row of ``benchmarks/gpu_check.py``)."""
+    config = detector_config(True, smoke=False, epochs=10_000)
+    train = load_forgery_faces("train", config.size, config.n_per_identity)
+    return training_throughput(build_detector(config), train.loader(config.batch_size),
+                               make_step(config.align_every, train), max_steps=max_steps, lr=config.lr, device=device)
 
 
 def main() -> None:

@@ -20,19 +20,11 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from widgets.relabel import figure_outputs
+from widgets._common import figure_outputs, one_thread
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import BagOfPatchesViT, gather_tokens
-from workbench.train import one_thread
+from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
 
 DROPPED_GREY = 0.5
-
-
-def kept_mask(keep: tuple[torch.Tensor, torch.Tensor], frames: int, grid: int) -> np.ndarray:
-    """(T, grid, grid) boolean map of the kept patches of one clip's draw ``keep = (t_idx (K,), n_idx (K,))``."""
-    out = np.zeros(frames * grid * grid, bool)
-    out[(keep[0] * grid * grid + keep[1]).numpy()] = True
-    return out.reshape(frames, grid, grid)
 
 
 def clip_figure(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray, mask: np.ndarray, title: str = ""
@@ -105,28 +97,21 @@ class StdtDashboard(W.VBox):
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The current draw's kept (t_idx, n_idx), each (1, K), from the sliders and the seed."""
-        from workbench.stdt import SpatiotemporalDropout
-
-        std = SpatiotemporalDropout(self.spatial_slider.value, self.temporal_slider.value, seed=self.seed)
-        return std.draw(1, self.model.frames, self.model.grid**2)
+        return dropout_draw(self.model, self.spatial_slider.value, self.temporal_slider.value, self.seed)
 
     def redraw(self) -> None:
         start = time.perf_counter()
         i = int(self.clip_picker.value)
         clip = self.data.clips[i:i + 1]
         keep = self.draw()
-        with one_thread(), torch.no_grad():
-            tok = self.model.tokens(clip)
-            bags = (tok.flatten(1, 2), gather_tokens(tok, *keep))
-            score, drawn = (float(torch.softmax(self.model.forward_head(self.model.encode(bag)), 1)[0, 1])
-                            for bag in bags)
-            roll = self.model.attention_rollout(clip, keep)[0].numpy()
-        kept = kept_mask((keep[0][0], keep[1][0]), self.model.frames, self.model.grid)
+        with one_thread():
+            seen = inspect_draw(self.model, clip, keep)
         label = self.data.classes[int(self.data.labels[i])]
         title = f"clip {i} ({html.escape(self.data.kinds[i])}, true: {label})"
-        fig = clip_figure(clip[0, :, 0].numpy(), kept, roll, self.data.masks[i].numpy(), title)
+        fig = clip_figure(clip[0, :, 0].numpy(), seen.kept, seen.rollout, self.data.masks[i].numpy(), title)
         self.view_out.outputs = figure_outputs(fig)
-        self.stats.value = (f"<b>video P(fake)</b> {score:.3f} (no dropout) &middot; this draw: {drawn:.3f} &middot; "
+        self.stats.value = (f"<b>video P(fake)</b> {seen.score:.3f} (no dropout) &middot; this draw: "
+                            f"{seen.drawn_score:.3f} &middot; "
                             f"kept {keep[0].shape[1]} of {self.model.frames * self.model.grid**2} patches "
                             f"({len(keep[0][0].unique())} frames) &middot; draw seed {self.seed}")
         self.last_redraw_s = time.perf_counter() - start

@@ -20,16 +20,17 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 import torch
-import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from widgets.relabel import figure_outputs
+from widgets._common import figure_outputs, one_thread
 from workbench.data.faces import ForgerySet, load_forgery_faces
-from workbench.train import one_thread
 from workbench.whitening import (
     WhiteningDetector,
-    channel_region_scores,
+    all_channel_maps,
+    channel_gallery,
     layer_correlations,
+    mean_abs_offdiagonal,
+    pointing_game,
     predict_fake_proba,
 )
 
@@ -45,12 +46,10 @@ def channel_label(model: WhiteningDetector, channel: int) -> str:
 def gallery_figure(model: WhiteningDetector, images: torch.Tensor, n_channels: int = 16, cols: int = 8,
                    regions: Sequence[str] = GALLERY_REGIONS) -> go.Figure:
     """Mean map of each of the first ``n_channels`` channels over ``images``, titled with the best facial region."""
-    with torch.no_grad():
-        fmap = model.whitened_features(images).float().mean(0)
+    fmap, best_regions = channel_gallery(model, images, regions)
     n = min(n_channels, fmap.shape[0])
-    scores = channel_region_scores(model, images, regions)
     rows = (n + cols - 1) // cols
-    titles = [f"{channel_label(model, c)}<br>~{regions[int(scores[c].argmax())]}" for c in range(n)]
+    titles = [f"{channel_label(model, c)}<br>~{best_regions[c]}" for c in range(n)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.12)
     for c in range(n):
         fig.add_trace(go.Heatmap(z=fmap[c].numpy()[::-1], colorscale="RdBu_r", zmid=0, showscale=False,
@@ -89,8 +88,8 @@ def pair_figure(real: np.ndarray, fake: np.ndarray, real_map: np.ndarray, fake_m
 def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "layer") -> go.Figure:
     """|correlation| heatmaps of a layer's channels before (input) and after (output), with mean |off-diagonal|."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        f"before ({name} input): mean |off-diag| {mean_offdiag_correlation_of(before):.3f}",
-        f"after ({name} output): mean |off-diag| {mean_offdiag_correlation_of(after):.3f}"))
+        f"before ({name} input): mean |off-diag| {mean_abs_offdiagonal(before):.3f}",
+        f"after ({name} output): mean |off-diag| {mean_abs_offdiagonal(after):.3f}"))
     for col, corr in enumerate((before, after), start=1):
         fig.add_trace(go.Heatmap(z=corr.abs().numpy(), colorscale="Viridis", zmin=0, zmax=1, showscale=col == 2,
                                  hovertemplate="ch %{y} / ch %{x}: |r| = %{z:.2f}<extra></extra>"), row=1, col=col)
@@ -99,20 +98,6 @@ def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "l
     fig.update_xaxes(constrain="domain")  # square matrices, no empty margins beside them
     fig.update_layout(height=380, margin=dict(l=30, r=10, t=50, b=30))
     return fig
-
-
-def mean_offdiag_correlation_of(corr: torch.Tensor) -> float:
-    """Mean |off-diagonal| of a correlation matrix."""
-    c = corr.shape[0]
-    return float((corr.abs().sum() - corr.diagonal().abs().sum()) / max(c * (c - 1), 1))
-
-
-def _upsampled(fmap: torch.Tensor, size: int) -> np.ndarray:
-    """(C, h, w) -> (C, size, size): sigmoid, bilinear up-sampling, min-max per channel (IFFD's map)."""
-    up = F.interpolate(torch.sigmoid(fmap[None].float()), size=(size, size), mode="bilinear", align_corners=False)[0]
-    flat = up.flatten(1)
-    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    return ((flat - lo) / (hi - lo).clamp(min=1e-8)).view_as(up).numpy()
 
 
 class WhiteningDashboard(W.VBox):
@@ -165,9 +150,7 @@ class WhiteningDashboard(W.VBox):
     def pair(self) -> tuple[int, int]:
         """(real index, fake index) of the picked pair: the fake and the nearest real sample of the same person."""
         fake = self.fake_index[self.pair_picker.value]
-        same = torch.nonzero((self.data.identities == self.data.identities[fake]) & (self.data.labels == 0))
-        real = int(same[torch.argmin((same[:, 0] - fake).abs())]) if len(same) else fake
-        return real, fake
+        return self.data.nearest_real(fake), fake
 
     def _on_model(self) -> None:
         with one_thread():
@@ -181,12 +164,11 @@ class WhiteningDashboard(W.VBox):
 
     def _on_pair(self) -> None:
         real, fake = self.pair()
-        with one_thread(), torch.no_grad():
+        with one_thread():
             x = self.data.images[[real, fake]]
-            fmap = self.model.whitened_features(x)
+            maps = all_channel_maps(self.model, x).numpy()
             self._proba = predict_fake_proba(self.model, x).tolist()
-        size = x.shape[-1]
-        self._pair_maps = {"real": _upsampled(fmap[0], size), "fake": _upsampled(fmap[1], size)}
+        self._pair_maps = {"real": maps[0], "fake": maps[1]}
         self.redraw()
 
     def redraw(self) -> None:
@@ -199,8 +181,7 @@ class WhiteningDashboard(W.VBox):
                           self._pair_maps["real"][c], self._pair_maps["fake"][c],
                           self.data.masks[fake, 0].numpy(), title=f"{self.model_picker.value} detector, {label}")
         self.maps_out.outputs = figure_outputs(fig)
-        inside = self._pair_maps["fake"][c].argmax()
-        hit = float(self.data.masks[fake, 0].flatten()[inside]) > 0.3
+        hit = pointing_game(torch.from_numpy(self._pair_maps["fake"][c][None]), self.data.masks[fake]) == 1.0
         self.stats.value = (
             f"<b>{html.escape(label)}</b> of the {html.escape(self.model_picker.value)} detector &middot; "
             f"P(fake): real face {self._proba[0]:.2f}, manipulated face ({html.escape(self.data.kinds[fake])}) "

@@ -28,21 +28,25 @@ Our reconstruction (the paper's details are not public):
   multiplied over layers; the CLS row scattered back to (B, T, h, w), zero at dropped tokens.
 * ``time_embedding=False`` with ``stem="frame"`` builds the ablation without temporal position: the model is then
   invariant to frame order (joint attention over a set + CLS pooling), which the tests check.
+* ``StdtRecipe`` (a frozen dataclass, presets ``STDT_SMOKE`` / ``STDT_FULL``) is the training recipe, and its
+  ``asdict()`` the cache key of ``stdt_detector``; ``inspect_draw`` scores one clip with every patch and with one STD
+  draw and returns the draw's rollout (what the dashboard draws). P(fake), AUC and the training step are the
+  training kit's (:mod:`workbench.train`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.train import cached_model, fit, training_throughput
+from workbench.train import binary_scores, cached_model, classification_step, fit, predict_proba
 
 
 class SpatiotemporalDropout(nn.Module):
@@ -240,73 +244,128 @@ class BagOfPatchesViT(nn.Module):
         return out.reshape(b, t, self.grid, self.grid)
 
 
+# ----------------------------------------------------------------------------------------------------- inspection
+def kept_mask(keep: tuple[torch.Tensor, torch.Tensor], frames: int, grid: int) -> np.ndarray:
+    """(T, grid, grid) boolean map of the kept patches of one clip's draw ``keep = (t_idx (K,), n_idx (K,))``."""
+    out = np.zeros(frames * grid * grid, bool)
+    out[(keep[0] * grid * grid + keep[1]).numpy()] = True
+    return out.reshape(frames, grid, grid)
+
+
+def dropout_draw(model: BagOfPatchesViT, spatial_ratio: float, temporal_ratio: float, seed: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One seeded STD draw for one clip of ``model``'s shape: kept ``(t_idx, n_idx)``, each (1, K)."""
+    std = SpatiotemporalDropout(spatial_ratio, temporal_ratio, seed=seed)
+    return std.draw(1, model.frames, model.grid**2)
+
+
+class DrawInspection(NamedTuple):
+    """What one STD draw of one clip does: the video score without dropout, the draw's score, where it looks."""
+
+    score: float  #: P(fake) of the whole bag (no dropout)
+    drawn_score: float  #: P(fake) of the kept patches only
+    kept: np.ndarray  #: (T, h, w) bool, the kept patches
+    rollout: np.ndarray  #: (T, h, w) attention rollout over the kept patches (0 where dropped)
+
+
+def inspect_draw(model: BagOfPatchesViT, clip: torch.Tensor, keep: tuple[torch.Tensor, torch.Tensor]
+                 ) -> DrawInspection:
+    """Score ``clip`` (1, T, C, H, W) with every patch and with the draw ``keep``; the draw's attention rollout."""
+    model.eval()
+    with torch.no_grad():
+        tok = model.tokens(clip)
+        score, drawn = (float(torch.softmax(model.forward_head(model.encode(bag)), 1)[0, 1])
+                        for bag in (tok.flatten(1, 2), gather_tokens(tok, *keep)))
+    rollout = model.attention_rollout(clip, keep)[0].numpy()
+    return DrawInspection(score, drawn, kept_mask((keep[0][0], keep[1][0]), model.frames, model.grid), rollout)
+
+
 # --------------------------------------------------------------------------------------------------------- training
 def predict_video_proba(model: nn.Module, clips: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """P(fake) per clip (eval mode, on the model's device)."""
-    dev = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        out = [torch.softmax(model(clips[i:i + batch_size].to(dev)).float(), 1)[:, 1].cpu()
-               for i in range(0, len(clips), batch_size)]
-    return torch.cat(out)
+    return predict_proba(model, clips, batch_size)
 
 
-def video_auc(model: nn.Module, data: ClipSet) -> dict[str, float]:
+def video_auc(model: nn.Module, data: ClipSet, batch_size: int = 64) -> dict[str, float]:
     """Video-level ROC AUC and accuracy (threshold 0.5) of P(fake)."""
-    proba = predict_video_proba(model, data.clips).numpy()
-    labels = data.labels.numpy()
-    auc = float(roc_auc_score(labels, proba)) if len(np.unique(labels)) == 2 else float("nan")
-    return {"auc": auc, "acc": float(((proba > 0.5) == labels).mean())}
+    return binary_scores(model, data.clips, data.labels, batch_size)
 
 
-def step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
-    """A ``fit`` step: cross-entropy on the clip labels."""
-    x, y = batch[0].to(device), batch[1].to(device)
-    logits = model(x)
-    return F.cross_entropy(logits.float(), y), {"acc": float((logits.argmax(1) == y).float().mean())}
+#: The ``fit`` step: cross-entropy on the clip labels (the training kit's classification step).
+step = classification_step
 
 
-#: ``full``: 780 training clips, the benchmark and GPU setting (about 3 min on one CPU core, seconds on a GPU);
-#: ``smoke``: 520 clips, 8 epochs, ~40 s on one CPU core (tests, notebooks, dashboards on a CPU); it already learns
-#: the cue (held-out AUC 0.94 with STD, 0.87 without, seed 0).
-SETTINGS: dict[str, dict[str, Any]] = {
-    "smoke": {"n_per_identity": 4, "epochs": 8, "dim": 32, "depth": 2, "heads": 2, "batch_size": 16},
-    "full": {"n_per_identity": 6, "epochs": 24, "dim": 32, "depth": 2, "heads": 2, "batch_size": 16},
-}
+@dataclass(frozen=True)
+class StdtRecipe:
+    """Everything that makes a trained STDT; ``dataclasses.asdict`` of it is the cache key.
+
+    Presets: ``STDT_FULL`` (780 training clips, the benchmark and GPU setting: about 3 min on one CPU core, seconds
+    on a GPU) and ``STDT_SMOKE`` (520 clips, 8 epochs, ~40 s on one CPU core: tests, notebooks, dashboards on a CPU;
+    it already learns the cue, held-out AUC 0.94 with STD, 0.87 without, seed 0). ``spatial_ratio = temporal_ratio
+    = 0`` is the same model without dropout. Change fields with ``dataclasses.replace`` (or ``stdt_config``).
+    """
+
+    n_per_identity: int = 6
+    epochs: int = 24
+    dim: int = 32
+    depth: int = 2
+    heads: int = 2
+    batch_size: int = 16
+    size: int = 32
+    frames: int = 8
+    patch_size: int = 8
+    stem: str = "tubelet"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    spatial_ratio: float = 0.25
+    temporal_ratio: float = 0.25
+    seed: int = 0
+    data_seed: int = 0
+    train_kinds: tuple[str, ...] = ("self_blend", "swap", "color", "warp")
+    flicker: float = 1.0
+    recipe: str = "stdt_detector"
+
+    def __post_init__(self) -> None:  # a list given by a caller becomes a tuple: hashable, the same cache key
+        object.__setattr__(self, "train_kinds", tuple(self.train_kinds))
 
 
-def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """The recipe config (cache key) of ``stdt_detector``; ``std=False`` is the same model without dropout."""
-    config = {"recipe": "stdt_detector", "size": 32, "frames": 8, "patch_size": 8, "stem": "tubelet", "lr": 1e-3,
-              "weight_decay": 0.05,
-              "spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0, "seed": seed,
-              "data_seed": 0,
-              "train_kinds": ["self_blend", "swap", "color", "warp"], "flicker": 1.0,
-              **SETTINGS["smoke" if smoke else "full"]}
-    config.update(overrides)
-    return config
+STDT_FULL = StdtRecipe()
+STDT_SMOKE = StdtRecipe(n_per_identity=4, epochs=8)
 
 
-def build_stdt(config: dict[str, Any]) -> BagOfPatchesViT:
-    """The untrained model of a recipe ``config`` (weights seeded by ``config['seed']``)."""
-    torch.manual_seed(config["seed"])
-    return BagOfPatchesViT(config["size"], config["patch_size"], config["frames"], config["dim"], config["depth"],
-                           config["heads"], config["spatial_ratio"], config["temporal_ratio"], seed=config["seed"],
-                           stem=config["stem"])
+def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, **overrides: Any) -> StdtRecipe:
+    """The recipe of ``stdt_detector``: the smoke or full preset, without dropout when ``std=False``, with
+    ``seed`` and any other field changed (``dataclasses.replace``)."""
+    changes: dict[str, Any] = {"spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0,
+                               "seed": seed, **overrides}
+    return dataclasses.replace(STDT_SMOKE if smoke else STDT_FULL, **changes)
 
 
-def train_stdt(model: BagOfPatchesViT, config: dict[str, Any], device: str = "auto", progress: bool = True,
+def build_stdt(config: StdtRecipe) -> BagOfPatchesViT:
+    """The untrained model of a recipe (weights seeded by ``config.seed``)."""
+    torch.manual_seed(config.seed)
+    return BagOfPatchesViT(config.size, config.patch_size, config.frames, config.dim, config.depth, config.heads,
+                           config.spatial_ratio, config.temporal_ratio, seed=config.seed, stem=config.stem)
+
+
+def training_clips(config: StdtRecipe) -> tuple[ClipSet, ClipSet]:
+    """(train split of ``config.train_kinds``, val split) of the embedded clips for a recipe."""
+    train = load_forgery_clips("train", config.size, config.frames, config.n_per_identity, seed=config.data_seed,
+                               flicker=config.flicker)
+    val = load_forgery_clips("val", config.size, config.frames, config.n_per_identity, seed=config.data_seed,
+                             flicker=config.flicker)
+    return train.with_kinds(config.train_kinds), val
+
+
+def train_stdt(model: BagOfPatchesViT, config: StdtRecipe, device: str = "auto", progress: bool = True,
                max_steps: int | None = None) -> dict[str, Any]:
-    """Train on the embedded clips' train split (``config['train_kinds']``) with ``fit``; validation AUC per epoch.
+    """Train on the embedded clips' train split (``config.train_kinds``) with ``fit``; validation AUC per epoch.
 
     Returns the per-epoch history, the last validation metrics and ``train_clips`` (clips per epoch)."""
-    train = load_forgery_clips("train", config["size"], config["frames"], config["n_per_identity"],
-                               seed=config["data_seed"], flicker=config["flicker"]).with_kinds(config["train_kinds"])
-    val = load_forgery_clips("val", config["size"], config["frames"], config["n_per_identity"],
-                             seed=config["data_seed"], flicker=config["flicker"])
-    hist = fit(model, train.loader(config["batch_size"], seed=config["seed"]), step, epochs=config["epochs"],
-               lr=config["lr"], weight_decay=config["weight_decay"], device=device, progress=progress,
-               max_steps=max_steps, seed=config["seed"], desc="STDT" if config["spatial_ratio"] else "ViT (no STD)",
+    train, val = training_clips(config)
+    hist = fit(model, train.loader(config.batch_size, seed=config.seed), step, epochs=config.epochs, lr=config.lr,
+               weight_decay=config.weight_decay, device=device, progress=progress, max_steps=max_steps,
+               seed=config.seed, desc="STDT" if config.spatial_ratio else "ViT (no STD)",
                evaluate=lambda m: {f"val_{k}": v for k, v in video_auc(m, val).items()})
     return {"history": hist.epochs, "train_clips": len(train),
             **{k: v for k, v in hist.epochs[-1].items() if k.startswith("val_")}}
@@ -319,13 +378,3 @@ def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", r
     name = f"stdt_{'std' if std else 'nostd'}{'_smoke' if smoke else ''}"
     return cached_model(name, lambda: build_stdt(config), lambda m: train_stdt(m, config, device, progress),
                         config, retrain=retrain)
-
-
-def gpu_check_stdt(device: str = "cuda", max_steps: int = 50, std: bool = True, smoke: bool = False
-                   ) -> dict[str, float]:
-    """Train a setting (default: the full one with STD) for ``max_steps`` steps on ``device``; first/last loss and
-    clips per second."""
-    config = stdt_config(std, smoke=smoke, epochs=10_000)
-    train = load_forgery_clips("train", config["size"], config["frames"], config["n_per_identity"])
-    return training_throughput(build_stdt(config), train.loader(config["batch_size"]), step, max_steps=max_steps,
-                               lr=config["lr"], device=device)

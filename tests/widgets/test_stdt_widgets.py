@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from widgets.stdt import StdtDashboard, clip_figure, kept_mask
+from widgets.stdt import StdtDashboard, clip_figure
 from workbench.data.clips import load_forgery_clips
-from workbench.stdt import BagOfPatchesViT
+from workbench.stdt import BagOfPatchesViT, kept_mask
 from workbench.train import one_thread
 
 

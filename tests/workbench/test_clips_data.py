@@ -77,3 +77,25 @@ def test_clip_without_a_face_is_reported(tmp_path):
         cv2.imwrite(str(tmp_path / f"{k}.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
     with pytest.raises(NoFaceError, match=str(tmp_path.name)):
         read_video(tmp_path, n_frames=4)
+
+
+def test_face_and_clip_sets_share_subset_kinds_and_concat():
+    """ForgerySet and ClipSet use one implementation (workbench.data.forgery_sets) that keeps every field aligned."""
+    from workbench.data.faces import load_forgery_faces
+    from workbench.data.forgery_sets import ClipSet, ForgerySet, LabelledSamples
+
+    clips = load_forgery_clips("val", n_per_identity=1, frames=2)
+    faces = load_forgery_faces("val", n_per_identity=1)
+    assert issubclass(ClipSet, LabelledSamples) and issubclass(ForgerySet, LabelledSamples)
+    for data, samples in ((clips, "clips"), (faces, "images")):
+        part = data.subset(data.labels == 1)
+        assert len(part) == int(data.labels.sum()) and set(part.kinds) <= set(data.kinds) - {"real"}
+        assert torch.equal(getattr(part, samples), getattr(data, samples)[data.labels == 1])
+        assert torch.equal(part.identities, data.identities[data.labels == 1])
+        swaps = data.with_kinds(["swap"])
+        assert set(swaps.kinds) == {"real", "swap"}
+        both = type(data).concat([part, part])
+        assert len(both) == 2 * len(part) and both.kinds == part.kinds * 2
+        fake = int(torch.nonzero(data.labels == 1)[0])
+        real = data.nearest_real(fake)
+        assert data.labels[real] == 0 and data.identities[real] == data.identities[fake]

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
+from workbench.cache import config_key
 from workbench.data.clips import load_forgery_clips
-from workbench.stdt import BagOfPatchesViT, SpatiotemporalDropout, stdt_detector, video_auc
+from workbench.stdt import (
+    BagOfPatchesViT,
+    SpatiotemporalDropout,
+    StdtRecipe,
+    dropout_draw,
+    inspect_draw,
+    stdt_config,
+    stdt_detector,
+    video_auc,
+)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -97,3 +111,38 @@ def test_smoke_recipe_with_std_tells_fakes_from_reals_of_unseen_identities():
     model = stdt_detector(True, smoke=True, device="cpu", progress=False)
     test = load_forgery_clips("test", n_per_identity=2)
     assert video_auc(model, test)["auc"] > 0.75
+
+
+def test_recipe_is_a_frozen_dataclass_with_the_cache_key_of_the_old_dict():
+    """Keys computed from the string-keyed config dicts before they became dataclasses (same cached models)."""
+    smoke = stdt_config(True, smoke=True)
+    assert isinstance(smoke, StdtRecipe) and smoke.n_per_identity == 4 and smoke.spatial_ratio == 0.25
+    assert config_key(smoke) == "f695ad9d6d"
+    assert config_key(stdt_config(False, smoke=True)) == "44cb6f017d"
+    assert stdt_config(False).spatial_ratio == stdt_config(False).temporal_ratio == 0.0
+    assert stdt_config(True, spatial_ratio=0.5).spatial_ratio == 0.5  # an override wins over std=True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.epochs = 3
+
+
+def test_inspect_draw_scores_the_clip_and_the_draw():
+    model = BagOfPatchesViT(16, 8, frames=4, dim=16, depth=1, heads=2, seed=0).eval()
+    clip = torch.rand(1, 4, 1, 16, 16)
+    keep = dropout_draw(model, 0.5, 0.5, seed=0)
+    seen = inspect_draw(model, clip, keep)
+    assert seen.kept.shape == (4, 2, 2) and seen.kept.sum() == keep[0].shape[1] == 2 * 2
+    with torch.no_grad():
+        assert abs(seen.score - float(torch.softmax(model(clip), 1)[0, 1])) < 1e-5
+    assert seen.rollout[~seen.kept].sum() == 0 and abs(seen.rollout.sum() - 1) < 1e-5
+
+
+def test_gpu_check_lives_in_the_benchmark_and_reports_loss_and_throughput():
+    import workbench.stdt
+
+    assert not hasattr(workbench.stdt, "gpu_check_stdt")
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "stdt.py"
+    spec = importlib.util.spec_from_file_location("benchmark_stdt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.gpu_check("cpu", max_steps=2, smoke=True)
+    assert set(out) == {"loss_first", "loss_last", "items_per_s"} and out["items_per_s"] > 0

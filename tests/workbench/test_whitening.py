@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+from workbench.cache import config_key
 from workbench.data.faces import load_forgery_faces
 from workbench.models.classifier import SmallCNN
 from workbench.whitening import (
     ConceptRotation,
+    DetectorInternals,
     IterNormWhitening,
     WhiteningBlock,
     WhiteningDetector,
+    WhiteningRecipe,
     channel_correlation,
     channel_maps,
+    detector_config,
     evaluate_detector,
-    gpu_check_whitening,
     mean_offdiag_correlation,
     pointing_game,
     replace_batchnorm,
@@ -104,10 +111,11 @@ def test_replace_batchnorm_in_any_cnn_and_clear_errors():
 def test_detector_reaches_its_channels_without_hooks():
     det = WhiteningDetector(width=8, whiten=True).eval()
     x = torch.rand(3, 1, 32, 32)
-    out = det.forward_intermediates(x)
-    assert out["norm"].shape == (3, 32, 8, 8) and out["pre_norm"].shape == (3, 32, 8, 8)
-    assert torch.allclose(out["logits"], det(x), atol=1e-5)
-    assert torch.equal(det.whitened_features(x), out["norm"])
+    out = det.forward_internals(x)
+    assert isinstance(out, DetectorInternals)
+    assert out.norm.shape == (3, 32, 8, 8) and out.pre_norm.shape == (3, 32, 8, 8)
+    assert torch.allclose(out.logits, det(x), atol=1e-5)
+    assert torch.equal(det.whitened_features(x), out.norm)
     assert isinstance(det.norm_layer, WhiteningBlock)
     plain = WhiteningDetector(width=8, whiten=False)
     assert isinstance(plain.norm_layer, nn.BatchNorm2d)
@@ -148,6 +156,38 @@ def test_smoke_detector_learns_on_held_out_identities_and_its_layer_is_decorrela
     assert not torch.allclose(r, torch.eye(r.shape[0]))  # the concept alignment did rotate
 
 
-def test_gpu_check_reports_loss_and_throughput():
-    out = gpu_check_whitening("cpu", max_steps=2)
+def _benchmark(name: str):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_lives_in_the_benchmark_and_reports_loss_and_throughput():
+    import workbench.whitening
+
+    assert not hasattr(workbench.whitening, "gpu_check_whitening")
+    out = _benchmark("whitening").gpu_check("cpu", max_steps=2)
     assert set(out) == {"loss_first", "loss_last", "items_per_s"} and out["items_per_s"] > 0
+
+
+def test_iternorm_has_no_affine_path():
+    """The unused affine path of IterNormWhitening is gone (the block's own affine remains)."""
+    assert not any(True for _ in IterNormWhitening(8).parameters())
+    with pytest.raises(TypeError):
+        IterNormWhitening(8, affine=True)
+    assert {n for n, _ in WhiteningBlock(8, affine=True).named_parameters()} == {"weight", "bias"}
+
+
+def test_recipe_is_a_frozen_dataclass_with_the_cache_key_of_the_old_dict():
+    """The keys were computed from the string-keyed config dicts before they became dataclasses: a changed field
+    would silently retrain every cached detector and move the benchmark numbers."""
+    smoke = detector_config(True, smoke=True)
+    assert isinstance(smoke, WhiteningRecipe) and smoke.width == 8 and smoke.epochs == 10
+    assert config_key(smoke) == "950b3dfd05"
+    assert config_key(detector_config(False, smoke=True)) == "d253a5e5cb"
+    assert config_key(detector_config(True, smoke=True, train_kinds=["swap"])) == \
+        config_key(dataclasses.replace(smoke, train_kinds=("swap",)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.epochs = 3

@@ -22,68 +22,29 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from workbench.data.faces import (
-    FORGERY_CLASSES,
+from workbench.data.face_crops import detect_face_box, real_faces
+from workbench.data.forgery_sets import (  # noqa: F401  (ClipSet re-exported: it was defined here)
     GRAIN,
-    MANIPULATION_KINDS,
-    ForgeryParams,
-    detect_face_box,
-    make_forgery,
-    real_faces,
-    sample_forgery_params,
-    split_identities,
+    SPLITS,
+    ClipSet,
+    check_set_arguments,
+    pick_donor,
+    split_members,
 )
+from workbench.data.frame_folders import FRAME_SUFFIXES, read_rgb
+from workbench.data.synthesis import MANIPULATION_KINDS, ForgeryParams, make_forgery, sample_forgery_params
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
-FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 class NoFaceError(ValueError):
     """No frame of a clip has a face OpenCV's Haar cascade can find (the clip is reported, never silently dropped)."""
-
-
-@dataclass
-class ClipSet:
-    """Face-forgery clips as tensors.
-
-    ``clips`` (N, T, C, H, W) float in [0, 1]; ``labels`` (N,) long, 0 real / 1 fake; ``masks`` (N, T, H, W) soft
-    per-frame manipulation masks (zero for real clips); ``kinds`` "real" or a manipulation kind; ``identities`` (N,).
-    """
-
-    clips: torch.Tensor
-    labels: torch.Tensor
-    masks: torch.Tensor
-    kinds: tuple[str, ...]
-    identities: torch.Tensor
-    classes: tuple[str, ...] = FORGERY_CLASSES
-
-    def __len__(self) -> int:
-        return int(self.clips.shape[0])
-
-    def subset(self, index: np.ndarray | torch.Tensor | list[int]) -> ClipSet:
-        """The clips at ``index`` (a boolean mask or integer indices)."""
-        idx = torch.as_tensor(np.asarray(index))
-        if idx.dtype == torch.bool:
-            idx = torch.nonzero(idx).flatten()
-        return dataclasses.replace(self, clips=self.clips[idx], labels=self.labels[idx], masks=self.masks[idx],
-                                   kinds=tuple(self.kinds[i] for i in idx.tolist()), identities=self.identities[idx])
-
-    def with_kinds(self, kinds: tuple[str, ...] | list[str]) -> ClipSet:
-        """Real clips plus the fakes of the given manipulation ``kinds``."""
-        return self.subset(np.asarray([k == "real" or k in kinds for k in self.kinds]))
-
-    def loader(self, batch_size: int = 16, shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
-        """Batches of ``(clips, labels)``."""
-        gen = torch.Generator().manual_seed(seed)
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(self.clips, self.labels),
-                                           batch_size=batch_size, shuffle=shuffle, generator=gen)
 
 
 # ------------------------------------------------------------------------------------------------------- generator
@@ -133,8 +94,8 @@ def _finish(frame: np.ndarray, gain: float, offset: float, rng: np.random.Genera
 def _generate(size: int, frames: int, n_per_identity: int, kinds: tuple[str, ...], seed: int, split: str,
               flicker: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
     faces, ids, _ = real_faces(size)
-    members = np.flatnonzero(np.isin(ids, split_identities(ids, seed)[split]))
-    rng = np.random.default_rng([seed, size, frames, n_per_identity, ["train", "val", "test"].index(split)])
+    members = split_members(ids, seed, split)
+    rng = np.random.default_rng([seed, size, frames, n_per_identity, SPLITS.index(split)])
     clips, labels, masks, clip_kinds, clip_ids = [], [], [], [], []
     counter = 0
     for i in members:
@@ -150,12 +111,7 @@ def _generate(size: int, frames: int, n_per_identity: int, kinds: tuple[str, ...
                     kind = kinds[counter % len(kinds)]
                     counter += 1
                     params = sample_forgery_params(kind, rng)
-                    donor = None
-                    if kind == "swap":
-                        others = members[ids[members] != ids[i]]
-                        if len(others) == 0:
-                            raise ValueError(f"split {split!r} has one identity; 'swap' needs a donor of another")
-                        donor = faces[int(rng.choice(others))]
+                    donor = faces[pick_donor(members, ids, i, rng, split)] if kind == "swap" else None
                     made = [make_forgery(face, _flickered(params, rng, flicker), donor) for _ in range(frames)]
                     stills = [m[0] for m in made]
                     frame_masks = [_warp(m[1], mat) for m, mat in zip(made, mats, strict=True)]
@@ -177,25 +133,14 @@ def load_forgery_clips(split: str = "train", size: int = 32, frames: int = 8, n_
     ``split`` in {"train", "val", "test", "all"} by pseudo-identity; ``flicker`` scales the per-frame jitter of
     the manipulation (0: a temporally consistent forgery). Deterministic given the arguments.
     """
-    kinds = tuple(kinds)
-    if not kinds or any(k not in MANIPULATION_KINDS for k in kinds):
-        raise ValueError(f"kinds must be a non-empty subset of {MANIPULATION_KINDS}; got {kinds}")
-    if n_per_identity < 1:
-        raise ValueError(f"n_per_identity must be at least 1; got {n_per_identity}")
+    kinds = check_set_arguments(split, kinds, n_per_identity, size)
     if frames < 1:
         raise ValueError(f"frames must be at least 1; got {frames}")
-    if size < 16:
-        raise ValueError(f"size must be at least 16 pixels; got {size}")
     if flicker < 0:
         raise ValueError(f"flicker must be >= 0; got {flicker}")
     if split == "all":
-        parts = [load_forgery_clips(s, size, frames, n_per_identity, kinds, seed, flicker)
-                 for s in ("train", "val", "test")]
-        return ClipSet(torch.cat([p.clips for p in parts]), torch.cat([p.labels for p in parts]),
-                       torch.cat([p.masks for p in parts]), sum((p.kinds for p in parts), ()),
-                       torch.cat([p.identities for p in parts]))
-    if split not in {"train", "val", "test"}:
-        raise ValueError(f"split must be 'train', 'val', 'test' or 'all'; got {split!r}")
+        return ClipSet.concat([load_forgery_clips(s, size, frames, n_per_identity, kinds, seed, flicker)
+                               for s in SPLITS])
     clips, labels, masks, clip_kinds, ids = _generate(size, frames, n_per_identity, kinds, seed, split, float(flicker))
     return ClipSet(torch.from_numpy(clips.copy()), torch.from_numpy(labels.copy()), torch.from_numpy(masks.copy()),
                    clip_kinds, torch.from_numpy(ids.copy()))
@@ -208,13 +153,7 @@ def _read_frames(path: Path) -> list[np.ndarray]:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
         if not files:
             raise ValueError(f"frame folder {path} holds no frames ({sorted(FRAME_SUFFIXES)})")
-        frames = []
-        for f in files:
-            bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ValueError(f"could not read frame {f} (unreadable or corrupt image file)")
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        return frames
+        return [read_rgb(f) for f in files]
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"{path} is neither a video file ({sorted(VIDEO_SUFFIXES)}) nor a folder of frames")
     cap = cv2.VideoCapture(str(path))
