@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits as _sk_load_digits
-from sklearn.model_selection import train_test_split
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(i) for i in range(10))
 
@@ -40,6 +38,9 @@ def load_digits(size: int = 16, split: str = "train") -> ImageSet:
         raise ValueError(f"split must be 'train', 'test' or 'all'; got {split!r}")
     if size < 8:
         raise ValueError(f"size must be at least the original 8 pixels; got {size}")
+    from sklearn.datasets import load_digits as _sk_load_digits  # imported here: scikit-learn is heavy for kernels
+    from sklearn.model_selection import train_test_split  # that only need ImageSet
+
     raw = _sk_load_digits()
     x = torch.from_numpy(raw.images.astype(np.float32) / 16.0).unsqueeze(1)
     if size != 8:
