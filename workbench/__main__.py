@@ -13,6 +13,9 @@ RECIPES = {
     "digits_vae": "workbench.models.pretrained:digits_vae",
     "patches_classifier": "workbench.models.pretrained:patches_classifier",
     "patches_vae": "workbench.models.pretrained:patches_vae",
+    "whitening_detector": "workbench.whitening:whitening_detector",
+    "stdt_detector": "workbench.stdt:stdt_detector",
+    "tracking_patch_classifier": "workbench.tracking.pretrained:patch_classifier",
 }
 
 
