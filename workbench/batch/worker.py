@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,9 @@ class ExplainWorker:
                       targets: torch.Tensor) -> list[dict[str, Any]]:
         start = time.perf_counter()
         try:
-            maps = explainer.attribute(x, targets)
+            with warnings.catch_warnings():  # per-image problems are in the rows' status, not a flood of warnings
+                warnings.simplefilter("ignore", UserWarning)
+                maps = explainer.attribute(x, targets)
             statuses = list(explainer.last_status)
             seconds = [(time.perf_counter() - start) / len(items)] * len(items)
             reasons = [""] * len(items)
