@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.batch import ModelSpec, explain_dataset  # noqa: E402
+from workbench.batch.run import start_local_ray  # noqa: E402
 
 
 def run(engine: str, workers: int | None, explainers: list[str], images: int, n_samples: int, shard: int) -> dict:
@@ -31,8 +32,7 @@ def run(engine: str, workers: int | None, explainers: list[str], images: int, n_
     startup = 0.0
     if engine == "ray":
         t0 = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        start_local_ray(num_cpus=workers)
         startup = time.perf_counter() - t0
     try:
         t0 = time.perf_counter()

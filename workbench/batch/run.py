@@ -126,15 +126,23 @@ def _init_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:  # a local Ray for this job: no dashboard, no metrics agent (its start-up races a 15 s raylet timeout on
-        # small busy machines, ray-project/ray#65983)
-        os.environ.setdefault("RAY_enable_metrics_collection", "0")
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False  # ours is the one bar
+        ray.data.DataContext.get_current().enable_progress_bars = False  # ours is the one bar
+    else:
+        start_local_ray()
     return True
+
+
+def start_local_ray(num_cpus: int | None = None) -> None:
+    """A local Ray for this job: the machine's CPUs (or ``num_cpus``) and GPUs, no dashboard, no metrics agent (its
+    start-up races a 15 s raylet timeout on small busy machines, ray-project/ray#65983), no Ray Data progress bars."""
+    import ray
+
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def read_results(out: str | Path, columns: Sequence[str] | None = None, filters: list | None = None) -> pd.DataFrame:
