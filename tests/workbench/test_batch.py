@@ -117,15 +117,29 @@ def test_killed_run_resumes_and_every_row_is_written_exactly_once(tmp_path):
     assert int(summary["rows"].sum()) == 48
 
 
-def test_ray_run_matches_the_in_process_run(tmp_path):
-    local = tmp_path / "local"
+def test_ray_run_survives_a_dying_worker_and_matches_the_in_process_run(tmp_path, monkeypatch):
+    """One Ray worker dies on its first shard: Ray restarts it and retries, and every row is written exactly once,
+    with the same maps as the in-process run."""
+    helpers = Path(__file__).parent / "helpers"
+    monkeypatch.syspath_prepend(str(helpers))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(helpers), str(REPO),
+                                                                   os.environ.get("PYTHONPATH")))))
+    marker = tmp_path / "died"
+    monkeypatch.setenv("WB_DIE_MARKER", str(marker))
+    from dying_model import DiesOnce
+
+    torch.manual_seed(0)
+    torch.save(DiesOnce().state_dict(), tmp_path / "w.pt")
+    spec = ModelSpec("dying_model:DiesOnce", (1, 16, 16), str(tmp_path / "w.pt"))
     on_ray = tmp_path / "ray"
-    explain_dataset("digits", SMOKE, ["saliency"], local, shard_size=8, limit=24, engine="local", device="cpu",
+    explain_dataset("digits", spec, ["saliency"], on_ray, shard_size=8, limit=24, engine="ray", workers=2,
                     progress=False)
-    explain_dataset("digits", SMOKE, ["saliency"], on_ray, shard_size=8, limit=24, engine="ray", workers=2,
+    assert marker.exists(), "no worker died: the test did not test a retry"
+    local = tmp_path / "local"
+    explain_dataset("digits", spec, ["saliency"], local, shard_size=8, limit=24, engine="local", device="cpu",
                     progress=False)
     a = read_results(local).set_index("path").sort_index()
     b = read_results(on_ray).set_index("path").sort_index()
-    assert list(a.index) == list(b.index) and len(b) == 24
+    assert list(a.index) == list(b.index) and len(b) == 24 and b.index.is_unique
     np.testing.assert_allclose(np.stack(a["map"]), np.stack(b["map"]), atol=1e-6)
     assert summarize(on_ray)["rows"].tolist() == [24]
