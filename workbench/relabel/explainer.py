@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from workbench.explainers.base import OK, Explainer, ForwardFunc, TargetType
+from workbench.relabel.regions import GridRegions, Regions, mix_regions, paint, region_means
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
 from workbench.relabel.students import LinearStudent, RidgeStudent, SGDStudent, Student
 from workbench.train import synchronize
@@ -57,6 +58,10 @@ class RelabelExplanation:
     majority_rate: float
     status: str
     timings: dict[str, float] = field(default_factory=dict)
+    regions: torch.Tensor | None = None
+    keep: torch.Tensor | None = None
+    region_weight: torch.Tensor | None = None
+    features: str = "pixels"
 
     @property
     def map2d(self) -> torch.Tensor:
@@ -108,6 +113,19 @@ class RelabelDistillation(Explainer):
         clip: value range the decoded samples are clipped to (None: no clipping).
         batch_size: images per decode / teacher forward chunk.
         seed: seed of the latent noise (the same seed gives the same explanation on the same device).
+        keep_share: ours: None (the paper: every sample is a whole decode) or the probability that each region of
+            each sample is kept from the image instead of taken from the decode, drawn independently per region
+            and sample, so that the student can tell the regions the classifier uses from those that merely
+            co-vary with them in the VAE's samples.
+        regions: ours: how the image is split for ``keep_share`` and the region students (a :class:`Regions`;
+            None: :class:`GridRegions` with the lime baselines' grid).
+        features: ours: what the student sees: ``"pixels"`` (the paper), ``"regions"`` (per-channel region means
+            of the samples, painted back as the equivalent pixel weights) or ``"mask"`` (the kept-region indicators,
+            needs ``keep_share``; the map is each region's weight for being the image's rather than the decode's).
+        sigma_scales: ours: the samples cycle through ``sigma * scale`` for these scales (several noise levels per
+            image; ``(1.0,)``: the paper's one sigma). The sigma search probes the same mixture.
+
+    :meth:`paper` builds the paper's variant (whole decodes, pixel student, one sigma) whatever the defaults are.
     """
 
     name = "relabel"
@@ -137,6 +155,10 @@ class RelabelDistillation(Explainer):
         clip: tuple[float, float] | None = (0.0, 1.0),
         batch_size: int = 8192,
         seed: int = 0,
+        keep_share: float | None = None,
+        regions: Regions | None = None,
+        features: Literal["pixels", "regions", "mask"] = "pixels",
+        sigma_scales: tuple[float, ...] = (1.0,),
     ) -> None:
         super().__init__(forward_func)
         if isinstance(student, str) and student in ("ridge", "sgd"):
@@ -157,6 +179,35 @@ class RelabelDistillation(Explainer):
         self.flip_band, self.residual, self.holdout, self.map_mode = flip_band, residual, holdout, map_mode
         self.clip = clip
         self.batch_size, self.seed = batch_size, seed
+        self._set_sampling(keep_share, regions, features, sigma_scales)
+
+    PAPER = {"keep_share": None, "features": "pixels", "sigma_scales": (1.0,)}
+
+    @classmethod
+    def paper(cls, forward_func: ForwardFunc, vae: nn.Module, **kwargs: object) -> RelabelDistillation:
+        """The paper's variant: whole VAE decodes, a student on pixels, one sigma per image (``kwargs`` set the
+        other arguments; the three sampling choices of :attr:`PAPER` cannot be overridden here)."""
+        clash = sorted(set(kwargs) & set(cls.PAPER))
+        if clash:
+            raise ValueError(f"paper() fixes {clash}; use RelabelDistillation(...) to change them")
+        return cls(forward_func, vae, **cls.PAPER, **kwargs)
+
+    def _set_sampling(self, keep_share: float | None, regions: Regions | None, features: str,
+                      sigma_scales: tuple[float, ...]) -> None:
+        """Validate and store the sampling choices that are ours (see the class docstring)."""
+        if keep_share is not None and not (isinstance(keep_share, float | int) and 0.0 < keep_share < 1.0):
+            raise ValueError(f"keep_share must be None or lie in (0, 1); got {keep_share!r}")
+        if features not in ("pixels", "regions", "mask"):
+            raise ValueError(f"features must be 'pixels', 'regions' or 'mask'; got {features!r}")
+        if features == "mask" and keep_share is None:
+            raise ValueError("features='mask' needs keep_share (the kept-region indicators are its features)")
+        if regions is not None and not isinstance(regions, Regions):
+            raise ValueError(f"regions must be None or a Regions; got {regions!r}")
+        scales = tuple(sigma_scales)
+        if not scales or not all(isinstance(v, float | int) and v > 0 for v in scales):
+            raise ValueError(f"sigma_scales must be a non-empty tuple of positive numbers; got {sigma_scales!r}")
+        self.keep_share, self.features, self.sigma_scales = keep_share, features, scales
+        self.regions = regions if regions is not None else GridRegions()
 
     # ------------------------------------------------------------------------------------------------ public API
     def attribute(self, inputs: torch.Tensor, target: TargetType = None,
@@ -177,7 +228,9 @@ class RelabelDistillation(Explainer):
         x, tgt = self._prepare(image, target)
         out = self._run(x, tgt, n_samples, keep_samples=True, stacklevel=4)
         self.last_status = out["status"]
+        labels = out.pop("labels").cpu()
         first = {k: v[0].cpu() for k, v in out.items() if isinstance(v, torch.Tensor)}
+        pixels = self.features == "pixels"
         return RelabelExplanation(
             image=first["inputs"], target=int(first["target"]), attribution=first["attribution"],
             samples=first["samples"], latents=first["latents"], latent_center=first["z0"],
@@ -185,6 +238,8 @@ class RelabelDistillation(Explainer):
             student=LinearStudent(first["weight"], float(first["bias"]), self.student.kind),
             sigma=float(first["sigma"]), flip_rate=float(first["flip_rate"]), fidelity=float(first["fidelity"]),
             majority_rate=float(first["majority"]), status=out["status"][0], timings=out["timings"],
+            regions=None if pixels and self.keep_share is None else labels, keep=first.get("keep"),
+            region_weight=None if pixels else first["region_weight"], features=self.features,
         )
 
     @property
@@ -228,16 +283,45 @@ class RelabelDistillation(Explainer):
         logits = check_logits(logits, b * m, "forward_func (on the synthetic samples)")
         return logits.softmax(-1).reshape(b, m, -1)
 
-    def _flip_rate(self, z0: torch.Tensor, residual: torch.Tensor | None, target: torch.Tensor) -> FlipRate:
-        """The sigma search's probe: decode ``z0 + sigma * eps`` for the active images, share of shifted labels."""
+    def _flip_rate(self, x: torch.Tensor, z0: torch.Tensor, residual: torch.Tensor | None,
+                   target: torch.Tensor, labels: torch.Tensor) -> FlipRate:
+        """The sigma search's probe: decode ``z0 + sigma * eps`` for the active images (mixed with the image and at
+        the sigma scales as the samples will be), share of shifted labels."""
         def flip_rate(active: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
             res = residual[active] if residual is not None else None
-            probs = self._teacher(self._decode(z0[active, None] + sigma[:, None, None] * eps, res))
+            probes = self._decode(z0[active, None] + sigma[:, None, None] * self._scaled(eps), res)
+            keep = self._keep(eps.shape[1], labels, self.seed + 3, x.device)
+            if keep is not None:
+                probes = mix_regions(probes, x[active], keep.expand(len(active), -1, -1), labels)
+            probs = self._teacher(probes)
             return (probs.argmax(-1) != target[active, None]).float().mean(1)
 
         return flip_rate
 
-    def _fit(self, samples: torch.Tensor, probs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _scaled(self, eps: torch.Tensor) -> torch.Tensor:
+        """``eps`` (B, M, L) with sample m scaled by ``sigma_scales[m % len(sigma_scales)]`` (as is for one scale 1)."""
+        if self.sigma_scales == (1.0,):
+            return eps
+        scales = torch.tensor(self.sigma_scales, dtype=eps.dtype, device=eps.device)
+        return eps * scales[torch.arange(eps.shape[1], device=eps.device) % len(scales)][:, None]
+
+    def _keep(self, m: int, labels: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor | None:
+        """(1, M, R) kept-region indicators, 1 with probability ``keep_share`` (None without mixing)."""
+        if self.keep_share is None:
+            return None
+        n_regions = int(labels.max()) + 1
+        draw = torch.rand(1, m, n_regions, generator=torch.Generator().manual_seed(seed))
+        return (draw < self.keep_share).float().to(device)
+
+    def _features(self, samples: torch.Tensor, keep: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
+        """What the student sees, (B, N, D): pixels (the paper), region means or kept-region indicators."""
+        if self.features == "mask":
+            return keep
+        if self.features == "regions":
+            return region_means(samples.float(), labels)
+        return samples.flatten(2).float()
+
+    def _fit(self, feats: torch.Tensor, probs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Re-label the samples, fit the student on the first part, score it on the held-out rest.
 
         Degenerate (one class among all the samples, the same samples ``flip_rate`` counts): zero weight and a
@@ -248,7 +332,6 @@ class RelabelDistillation(Explainer):
         hard = (teacher_labels == target[:, None]).float()
         soft = probs.gather(-1, target[:, None, None].expand(bsz, n, 1)).squeeze(-1)
         n_fit = n - max(1, int(round(self.holdout * n)))
-        feats = samples.flatten(2).float()
         w, b = self.student.fit(feats[:, :n_fit], hard[:, :n_fit], soft[:, :n_fit])
         kept_share = hard.mean(1)
         degenerate = (kept_share == 0) | (kept_share == 1)
@@ -268,26 +351,35 @@ class RelabelDistillation(Explainer):
         n = self.n_samples if n_samples is None else check_n_samples(n_samples)
         timings = {"sigma_search": 0.0, "decode": 0.0, "teacher_forward": 0.0, "student_fit": 0.0}
         bsz, device = x.shape[0], x.device
+        labels = self.regions.labels(*x.shape[-2:]).to(device)
         with _timed(timings, "sigma_search", device):
             z0 = self.vae.encode(x)[0].float()
             residual = (x - self.vae.decode(z0)) if self.residual else None
-            sigma = self.sigma_search(z0, self._flip_rate(z0, residual, target),
+            sigma = self.sigma_search(z0, self._flip_rate(x, z0, residual, target, labels),
                                       torch.Generator().manual_seed(self.seed + 1))
         with _timed(timings, "decode", device):
             # one draw shared by every image of the batch: an image's explanation does not depend on its batch-mates
             eps = torch.randn(1, n, z0.shape[1], generator=torch.Generator().manual_seed(self.seed))
-            latents = z0[:, None] + sigma[:, None, None] * eps.to(device).expand(bsz, -1, -1)
+            latents = z0[:, None] + sigma[:, None, None] * self._scaled(eps.to(device).expand(bsz, -1, -1))
             samples = self._decode(latents, residual)
+            keep = self._keep(n, labels, self.seed + 2, device)
+            if keep is not None:
+                keep = keep.expand(bsz, -1, -1)
+                samples = mix_regions(samples, x, keep, labels)
         with _timed(timings, "teacher_forward", device):
             probs = self._teacher(samples)
         with _timed(timings, "student_fit", device):
-            fit = self._fit(samples, probs, target)
-        weight = fit["weight"].reshape(bsz, *x.shape[1:])
+            fit = self._fit(self._features(samples, keep, labels), probs, target)
+        if self.features == "pixels":
+            weight = fit["weight"].reshape(bsz, *x.shape[1:])
+        else:
+            weight = paint(fit["weight"], labels, x.shape[1], self.features)
         out = {**fit, "inputs": x, "target": target, "weight": weight, "sigma": sigma, "z0": z0, "timings": timings,
-               "attribution": weight * x if self.map_mode == "times_input" else weight}
+               "attribution": weight * x if self.map_mode == "times_input" else weight,
+               "region_weight": fit["weight"], "labels": labels}
         out["status"] = self._status(fit["flip_rate"], sigma, stacklevel)
         if keep_samples:
-            out.update(samples=samples, latents=latents)
+            out.update(samples=samples, latents=latents, keep=keep)
         else:
             for key in ("hard", "soft", "teacher_labels"):
                 del out[key]
