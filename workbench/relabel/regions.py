@@ -49,6 +49,13 @@ def mix_regions(decoded: torch.Tensor, image: torch.Tensor, keep: torch.Tensor, 
     return kept * image[:, None] + (1 - kept) * decoded
 
 
+def pool_regions(decoded: torch.Tensor, source: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Samples (B, M, C, H, W) whose region ``r`` of sample ``m`` comes from decode ``source[0, m, r]`` of the pool:
+    the decoded regions of one sample come from different decodes, so they vary independently of each other."""
+    index = source[..., labels][:, :, None].expand(decoded.shape[0], -1, decoded.shape[2], -1, -1)
+    return torch.gather(decoded, 1, index)
+
+
 def region_means(samples: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-channel region means (B, M, C * R) of samples (B, M, C, H, W)."""
     onehot = F.one_hot(labels.flatten(), int(labels.max()) + 1).to(samples)
