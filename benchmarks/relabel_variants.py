@@ -57,6 +57,7 @@ VARIANTS: dict[str, dict] = {
     "mix 0.5 own, regions, soft, alpha 1": {"keep_share": 0.5, "features": "regions", **STRONG},
     "pool, pixels, soft, alpha 1": {"region_source": "pool", **STRONG},
     "pool, regions, soft, alpha 1": {"region_source": "pool", "features": "regions", **STRONG},
+    # RelabelDistillation's default configuration since issue 12 (chosen from this table)
     "pool + mix 0.5, regions, soft, alpha 1": {"region_source": "pool", "keep_share": 0.5, "features": "regions",
                                                **STRONG},
 }

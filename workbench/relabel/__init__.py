@@ -12,12 +12,12 @@ Paper: Hua, Ge, Zhang, "Interpret the Predictions of Deep Networks via Re-Label 
   ridge regression on a blend of hard and soft labels (fast), and a logistic student trained by full-batch Adam with
   ``CE(hard) + kd_weight * T^2 * KL(soft^T || student^T) + weight_decay * ||W||^2``; the map is the student's weight
   (``W_keep - W_shift`` for a two-class student, which is the single logit's weight here), optionally times the input.
-* ours, issue 12 (identifiable samples; each a constructor argument, the default configuration uses the first,
-  third and fourth): each region of each sample taken from a decode drawn at random from the pool of decodes
-  (``region_source="pool"``), so regions vary independently; each region of each sample kept from the image with
-  probability ``keep_share``; a student on region means (``features="regions"``) or on the kept-region indicators
-  (``"mask"``) whose weights are painted back onto the pixels; a ridge student on soft labels with alpha 1;
-  several sigmas per image (``sigma_scales``). ``RelabelDistillation.paper(...)`` is the paper's variant,
+* ours, issue 12 (identifiable samples; each a constructor argument; the default configuration uses all but the
+  mask student and the sigma scales): each region of each sample taken from a decode drawn at random from the pool
+  of decodes (``region_source="pool"``), so regions vary independently; each region of each sample kept from the
+  image with probability ``keep_share``; a student on region means (``features="regions"``) or on the kept-region
+  indicators (``"mask"``) whose weights are painted back onto the pixels; a ridge student on soft labels with
+  alpha 1; several sigmas per image (``sigma_scales``). ``RelabelDistillation.paper(...)`` is the paper's variant,
   bit-identical to the defaults before issue 12 (whole decodes, pixel student, no residual).
 
 Everything runs batched over images and samples on the VAE's device: no per-sample Python loop.

@@ -98,9 +98,10 @@ class RelabelDistillation(RegionSampling, Explainer):
     The default configuration (ours, issue 12) keeps what RLD is (samples generated around the image through the
     VAE, labelled by the black box, a linear student distilled from those labels) but makes the samples
     identifiable: each grid cell of each sample comes from a decode drawn at random from the pool of decodes
-    (``region_source="pool"``), so cells vary independently instead of together along the latent's few directions;
-    the residual keeps the image's detail; a ridge student (alpha 1, on the teacher's soft labels) is fitted on the
-    cell means and painted back onto the pixels (``features="regions"``). On the benchmark's planted-evidence
+    (``region_source="pool"``), so cells vary independently instead of together along the latent's few directions,
+    and each cell is kept from the image with probability 0.5 (``keep_share``); the residual keeps the image's
+    detail; a ridge student (alpha 1, on the teacher's soft labels) is fitted on the cell means and painted back
+    onto the pixels (``features="regions"``). On the benchmark's planted-evidence
     classifier it puts clearly more of its map on the evidence than the paper's variant (see
     ``benchmarks/results/relabel_variants.md``). :meth:`RelabelDistillation.paper` builds the paper's variant.
 
@@ -124,9 +125,9 @@ class RelabelDistillation(RegionSampling, Explainer):
         clip: value range the decoded samples are clipped to (None: no clipping).
         batch_size: images per decode / teacher forward chunk.
         seed: seed of the latent noise (the same seed gives the same explanation on the same device).
-        keep_share: ours: None (the paper: every sample is a whole decode) or the probability that each region of
-            each sample is kept from the image instead of taken from the decode, drawn independently per region
-            and sample, so that the student can tell the regions the classifier uses from those that merely
+        keep_share: ours: None (the paper: every sample is a whole decode) or (default 0.5) the probability that
+            each region of each sample is kept from the image instead of taken from the decode, drawn independently
+            per region and sample, so that the student can tell the regions the classifier uses from those that merely
             co-vary with them in the VAE's samples.
         regions: ours: how the image is split for ``keep_share`` and the region students (a :class:`Regions`;
             None: :class:`GridRegions` with the lime baselines' grid).
@@ -170,7 +171,7 @@ class RelabelDistillation(RegionSampling, Explainer):
         clip: tuple[float, float] | None = (0.0, 1.0),
         batch_size: int = 8192,
         seed: int = 0,
-        keep_share: float | None = None,
+        keep_share: float | None = 0.5,
         regions: Regions | None = None,
         features: Literal["pixels", "regions", "mask"] = "regions",
         sigma_scales: tuple[float, ...] = (1.0,),
