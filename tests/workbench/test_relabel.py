@@ -287,7 +287,7 @@ def test_pooled_regions_come_from_one_decode_each():
 def test_bad_sampling_settings_get_a_clear_error(digits_models):
     teacher, vae = digits_models
     for kwargs, message in [({"keep_share": 1.5}, "keep_share must be None or lie in"),
-                            ({"features": "mask"}, "needs keep_share"),
+                            ({"features": "mask", "keep_share": None}, "needs keep_share"),
                             ({"features": "edges"}, "features must be"),
                             ({"region_source": "other"}, "region_source must be"),
                             ({"sigma_scales": ()}, "sigma_scales must be"),
