@@ -13,11 +13,13 @@ from workbench.models import RegionOnlyClassifier, box_mask
 from workbench.relabel import (
     FixedSigma,
     FlipBandBisection,
+    GridRegions,
     RelabelDistillation,
     RelabelWarning,
     RidgeStudent,
     SGDStudent,
 )
+from workbench.relabel.regions import pool_regions
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,9 @@ def test_same_seed_same_explanation_and_batch_matches_single(rld, digits_test):
     assert torch.allclose(rld.attribute(x)[0], rld.attribute(x[:1])[0], atol=1e-5)
 
 
-def test_explain_reports_artefacts_and_fits_the_teacher(rld, digits_test):
+def test_explain_reports_artefacts_and_fits_the_teacher(digits_models, digits_test):
+    """The paper's variant (whole decodes, pixel student): its student mimics the teacher on held-out samples."""
+    rld = RelabelDistillation.paper(*digits_models, n_samples=300, residual=True)
     exp = rld.explain(digits_test.images[0])
     n = rld.n_samples
     assert exp.samples.shape == (n, 1, 16, 16) and exp.latents.shape == (n, 16)
@@ -145,7 +149,7 @@ def test_students_and_sigma_searches_are_strategy_objects(digits_models, digits_
     assert torch.equal(flags.attribute(x), objects.attribute(x))
     auto = RelabelDistillation(teacher, vae, n_samples=100)
     assert isinstance(auto.student, RidgeStudent) and isinstance(auto.sigma_search, FlipBandBisection)
-    strategy = RelabelDistillation(teacher, vae, n_samples=100, student=RidgeStudent(1e-2, 0.5),
+    strategy = RelabelDistillation(teacher, vae, n_samples=100, student=RidgeStudent(1.0, 1.0),
                                    sigma=FlipBandBisection((0.3, 0.7)))
     assert torch.equal(auto.attribute(x), strategy.attribute(x))
 
@@ -214,3 +218,79 @@ def test_degeneracy_and_flip_rate_count_the_same_samples():
         e = rld.explain(torch.full((1, 4, 4), 0.5))
     assert e.target == 0 and e.flip_rate == pytest.approx(1 / n)
     assert e.status == "out_of_band" and rld.last_status == ["out_of_band"]
+
+
+def _planted_mass(rld: RelabelDistillation, x: torch.Tensor, mask: torch.Tensor) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RelabelWarning)
+        mass = rld.attribute(x).abs().sum(1)
+    return ((mass * mask).sum((1, 2)) / mass.sum((1, 2)).clamp_min(1e-12)).mean().item()
+
+
+def test_default_puts_more_mass_on_planted_evidence_than_the_paper(digits_models, digits_test):
+    """Issue 12: pooled cells + region student + soft ridge find the evidence the paper's variant smears out."""
+    teacher, vae = digits_models
+    x = digits_test.images[:12]
+    mask = box_mask(16, 4, 4, 8, 8)
+    planted = RegionOnlyClassifier(teacher, mask).eval()
+    default = _planted_mass(RelabelDistillation(planted, vae, n_samples=500), x, mask)
+    paper = _planted_mass(RelabelDistillation.paper(planted, vae, n_samples=500), x, mask)
+    assert default > paper + 0.1 and default > 0.55, (default, paper)
+
+
+def test_paper_preset_is_the_configuration_before_issue_12(digits_models, digits_test):
+    teacher, vae = digits_models
+    x = digits_test.images[:2]
+    paper = RelabelDistillation.paper(teacher, vae, n_samples=100)
+    old = RelabelDistillation(teacher, vae, n_samples=100, residual=False, ridge_alpha=1e-2, soft_weight=0.5,
+                              features="pixels", keep_share=None, region_source="own", sigma_scales=(1.0,))
+    assert torch.equal(paper.attribute(x), old.attribute(x))
+    assert not torch.equal(paper.attribute(x), RelabelDistillation(teacher, vae, n_samples=100).attribute(x))
+    with pytest.raises(ValueError, match="paper\\(\\) fixes \\['features'\\]"):
+        RelabelDistillation.paper(teacher, vae, features="regions")
+
+
+def test_region_student_map_is_painted_on_grid_cells(rld, digits_test):
+    """The default student sees 2x2-pixel cell means; its map is the cell weight / cell size on every pixel."""
+    exp = rld.explain(digits_test.images[0])
+    assert exp.features == "regions" and exp.regions.shape == (16, 16) and exp.region_weight.shape == (64,)
+    assert torch.equal(exp.regions, GridRegions(2).labels(16, 16))
+    painted = exp.region_weight[exp.regions] / 4
+    assert torch.allclose(exp.map2d, painted, atol=1e-7)
+
+
+def test_mixed_samples_keep_the_image_exactly_where_kept(digits_models, digits_test):
+    teacher, vae = digits_models
+    rld = RelabelDistillation(teacher, vae, n_samples=100, keep_share=0.5, features="mask")
+    exp = rld.explain(digits_test.images[0])
+    assert exp.keep.shape == (100, 64) and 0.35 < exp.keep.mean().item() < 0.65
+    kept = exp.keep[:, exp.regions].bool()  # (N, H, W)
+    image = exp.image[0].expand_as(kept)
+    assert torch.equal(exp.samples[:, 0][kept], image[kept])
+    assert (exp.samples[:, 0][~kept] - image[~kept]).abs().max() > 0.05  # decoded cells differ from the image
+    # the mask student's map is its weight per kept cell, the same on every pixel of the cell
+    assert torch.allclose(exp.map2d, exp.region_weight[exp.regions])
+
+
+def test_pooled_regions_come_from_one_decode_each():
+    """Each region of each sample is copied whole from the decode its source index names."""
+    decoded = torch.arange(3.0).view(1, 3, 1, 1, 1).expand(2, 3, 2, 4, 4).clone()  # decode m is constant m
+    labels = GridRegions(2).labels(4, 4)
+    source = torch.tensor([[[2, 0, 1, 1], [0, 0, 0, 0], [1, 2, 2, 0]]])
+    out = pool_regions(decoded, source, labels)
+    assert out.shape == decoded.shape
+    assert torch.equal(out[:, :, :, labels == 0].unique(), torch.tensor([0.0, 1.0, 2.0]))
+    for m in range(3):
+        assert torch.equal(out[0, m, 0], source[0, m][labels].float())
+
+
+def test_bad_sampling_settings_get_a_clear_error(digits_models):
+    teacher, vae = digits_models
+    for kwargs, message in [({"keep_share": 1.5}, "keep_share must be None or lie in"),
+                            ({"features": "mask", "keep_share": None}, "needs keep_share"),
+                            ({"features": "edges"}, "features must be"),
+                            ({"region_source": "other"}, "region_source must be"),
+                            ({"sigma_scales": ()}, "sigma_scales must be"),
+                            ({"regions": 2}, "regions must be None or a Regions")]:
+        with pytest.raises(ValueError, match=message):
+            RelabelDistillation(teacher, vae, **kwargs)

@@ -12,13 +12,20 @@ Paper: Hua, Ge, Zhang, "Interpret the Predictions of Deep Networks via Re-Label 
   ridge regression on a blend of hard and soft labels (fast), and a logistic student trained by full-batch Adam with
   ``CE(hard) + kd_weight * T^2 * KL(soft^T || student^T) + weight_decay * ||W||^2``; the map is the student's weight
   (``W_keep - W_shift`` for a two-class student, which is the single logit's weight here), optionally times the input.
+* ours, issue 12 (identifiable samples; each a constructor argument; the default configuration uses all but the
+  mask student and the sigma scales): each region of each sample taken from a decode drawn at random from the pool
+  of decodes (``region_source="pool"``), so regions vary independently; each region of each sample kept from the
+  image with probability ``keep_share``; a student on region means (``features="regions"``) or on the kept-region
+  indicators (``"mask"``) whose weights are painted back onto the pixels; a ridge student on soft labels with
+  alpha 1; several sigmas per image (``sigma_scales``). ``RelabelDistillation.paper(...)`` is the paper's variant,
+  bit-identical to the defaults before issue 12 (whole decodes, pixel student, no residual).
 
 Everything runs batched over images and samples on the VAE's device: no per-sample Python loop.
 
 Layout: :mod:`~workbench.relabel.explainer` (the :class:`RelabelDistillation` explainer and its
 :class:`RelabelExplanation`), :mod:`~workbench.relabel.students` (the students, strategy objects: :class:`RidgeStudent`,
 :class:`SGDStudent`), :mod:`~workbench.relabel.sigma` (the sigma strategies: :class:`FlipBandBisection`,
-:class:`FixedSigma`).
+:class:`FixedSigma`), :mod:`~workbench.relabel.regions` (the region strategies: :class:`GridRegions`).
 """
 
 from workbench.relabel.explainer import (
@@ -28,9 +35,10 @@ from workbench.relabel.explainer import (
     RelabelWarning,
     check_n_samples,
 )
+from workbench.relabel.regions import GridRegions, Regions
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, SigmaSearch
 from workbench.relabel.students import STUDENTS, LinearStudent, RidgeStudent, SGDStudent, Student
 
 __all__ = ["MIN_SAMPLES", "RelabelDistillation", "RelabelExplanation", "RelabelWarning", "check_n_samples",
            "FixedSigma", "FlipBandBisection", "SigmaSearch", "STUDENTS", "LinearStudent", "RidgeStudent",
-           "SGDStudent", "Student"]
+           "SGDStudent", "Student", "GridRegions", "Regions"]
