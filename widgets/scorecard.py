@@ -15,8 +15,9 @@ trained model's map (a map that does not change explains little of the model).
 
 from __future__ import annotations
 
+import contextlib
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as W
@@ -232,10 +233,9 @@ class ScorecardView(W.VBox):
     # -------------------------------------------------------------------------------------------- work
     def run(self) -> pd.DataFrame:
         """Explain the batch with every explainer and score every map with every metric, then draw."""
-        self.score_button.disabled = True
-        self.progress.layout.visibility = "visible"
-        self.progress.max, self.progress.value = len(self.explainers) + 1, 0
-        try:
+        with self._busy(self.score_button, "Scoring"):
+            self.progress.layout.visibility = "visible"
+            self.progress.max, self.progress.value = len(self.explainers) + 1, 0
             x, self.indices = self._batch()
             x = x.to(self._device())
             t = self._targets(x)
@@ -258,11 +258,18 @@ class ScorecardView(W.VBox):
             self.draw_table()
             self.draw_maps()
             return self.table
+
+    @contextlib.contextmanager
+    def _busy(self, button: W.Button, what: str) -> Iterator[None]:
+        """Disable ``button`` while the work runs; a failure is shown in the status line (and raised)."""
+        button.disabled = True
+        try:
+            yield
         except Exception as exc:
-            self.status.value = f"<span style='color:#b00'>Scoring failed: {html.escape(str(exc))}</span>"
+            self.status.value = f"<span style='color:#b00'>{what} failed: {html.escape(str(exc))}</span>"
             raise
         finally:
-            self.score_button.disabled = False
+            button.disabled = False
             self.progress.layout.visibility = "hidden"
 
     def _explain(self, explainer: Any, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor | None:
@@ -273,10 +280,9 @@ class ScorecardView(W.VBox):
 
     def run_mprt(self) -> MPRTResult:
         """MPRT of the picked explainer on the chosen image: maps under the model randomised top-down."""
-        self.mprt_button.disabled = True
         name = self.explainer_pick.value
         self.status.value = f"<i>Randomising the model layer by layer and re-explaining with {html.escape(name)}…</i>"
-        try:
+        with self._busy(self.mprt_button, "MPRT"):
             x = self.images[self.image][None].to(self._device())
             t = self._targets(x)
             explain = as_explain_fn(self.explainers[name], self.model)
@@ -289,11 +295,6 @@ class ScorecardView(W.VBox):
             self.status.value = (f"MPRT of {html.escape(name)} on #{self.image}: Spearman ρ with the fully randomised "
                                  f"model {last:.2f} ({len(self.mprt.layers) - 1} layers)")
             return self.mprt
-        except Exception as exc:
-            self.status.value = f"<span style='color:#b00'>MPRT failed: {html.escape(str(exc))}</span>"
-            raise
-        finally:
-            self.mprt_button.disabled = False
 
     # -------------------------------------------------------------------------------------------- drawing
     def draw_table(self) -> None:

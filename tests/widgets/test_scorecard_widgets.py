@@ -119,3 +119,13 @@ def test_metrics_may_be_given_as_a_list():
                          metrics=[Sparseness(), RandomLogit()], batch_size=2)
     table = view.run()
     assert list(dict.fromkeys(table["metric"])) == ["Sparseness", "RandomLogit"]
+
+
+def test_a_run_that_cannot_score_says_why_and_frees_the_button():
+    model = digits_classifier(progress=False)
+    view = ScorecardView(model, torch.rand(2, 1, 16, 16), {"saliency": make_explainer("saliency", model)},
+                         metrics=["RelevanceMassAccuracy"], batch_size=2)
+    with pytest.raises(ValueError, match="needs ground-truth masks"):
+        view.run()
+    assert "Scoring failed" in view.status.value and "masks" in view.status.value
+    assert not view.score_button.disabled and view.progress.layout.visibility == "hidden"
