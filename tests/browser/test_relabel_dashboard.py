@@ -87,7 +87,8 @@ def test_relabel_dashboard_renders_reacts_and_explains(relabel_models, driver, v
 def test_gallery_lists_every_method_and_links_relabel(driver, voila_url, open_dashboard, screenshot):
     open_dashboard(driver, voila_url, "index.ipynb", wait_for=".wb-gallery-card")
     cards = driver.find_elements(By.CSS_SELECTOR, ".wb-gallery-card")
-    assert [c.get_attribute("data-dashboard") for c in cards] == ["relabel", "whitening", "stdt", "horkd", "tracking"]
+    assert [c.get_attribute("data-dashboard") for c in cards] == ["relabel", "whitening", "stdt", "horkd", "tracking",
+                                                                   "results"]
     link = cards[0].find_element(By.TAG_NAME, "a")
     assert link.get_attribute("href").endswith("/voila/render/relabel.ipynb")
     print(f"gallery screenshot: {screenshot(driver, 'gallery')}")

@@ -138,11 +138,11 @@ def test_gallery_links_existing_dashboards_and_marks_the_rest_coming_soon(tmp_pa
     (tmp_path / "relabel.ipynb").write_text("{}")
     page = gallery(tmp_path).value
     names = [name for name, _, _ in DASHBOARDS]
-    assert names == ["relabel", "whitening", "stdt", "horkd", "tracking"]
+    assert names == ["relabel", "whitening", "stdt", "horkd", "tracking", "results"]
     assert [page.index(f'data-dashboard="{n}"') for n in names] == sorted(page.index(f'data-dashboard="{n}"')
                                                                           for n in names)
     assert 'href="./relabel.ipynb"' in page and "Re-label distillation" in page
-    assert 'href="./whitening.ipynb"' not in page and page.count("coming soon") == 4
+    assert 'href="./whitening.ipynb"' not in page and page.count("coming soon") == 5
 
 
 def test_scorecard_section_follows_the_picker_and_scores_rld_with_the_baselines(board):
