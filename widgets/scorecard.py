@@ -66,9 +66,11 @@ def goodness(means: pd.DataFrame, direction: Mapping[str, bool]) -> np.ndarray:
     out = np.full(means.shape, np.nan)
     for j, metric in enumerate(means.columns):
         col = means[metric].to_numpy(dtype=float)
-        lo, hi = np.nanmin(col) if np.isfinite(col).any() else np.nan, np.nanmax(col) if np.isfinite(col).any() \
-            else np.nan
-        scaled = np.where(np.isfinite(col), 0.5, np.nan) if not hi > lo else (col - lo) / (hi - lo)
+        finite = col[np.isfinite(col)]
+        if finite.size == 0:
+            continue
+        lo, hi = finite.min(), finite.max()
+        scaled = (col - lo) / (hi - lo) if hi > lo else np.where(np.isfinite(col), 0.5, np.nan)
         out[:, j] = scaled if direction.get(metric, True) else 1 - scaled
     return out
 
