@@ -12,6 +12,9 @@ Columns (mean ± std over the images): deletion AUC with a zeros and a blur subs
 planted-evidence classifier (``RegionOnlyClassifier``: the teacher sees only the central box of half the image
 side, the explainer is re-run on it); median seconds per single-image explanation on the CPU and the ratio to the
 lime package.
+Scores are computed by :func:`workbench.evaluation.scorecard` where it has an equivalent metric, which also adds
+sparseness, relevance mass accuracy and the pointing game on the planted box, and the MPRT sanity check
+(``--mprt-images``).
 Also: RLD's time split, explanations per second for a batch of 1 and of B images (CPU, and CUDA when available),
 the per-image win rate of the best RLD configuration (highest mean insertion AUC) against lime with a paired
 Wilcoxon signed-rank test, and degenerate RLD explanations (no_flip / all_flip, counted from the per-image statuses
@@ -51,6 +54,17 @@ from scipy.stats import wilcoxon
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.data import ImageSet, load_digits, load_patches  # noqa: E402
+from workbench.evaluation import (  # noqa: E402
+    MPRT,
+    Deletion,
+    ExplainFn,
+    Insertion,
+    Metric,
+    PointingGame,
+    RelevanceMassAccuracy,
+    Sparseness,
+    scorecard,
+)
 from workbench.explainers import (  # noqa: E402
     BASELINES,
     DEGENERATE_STATUSES,
@@ -59,7 +73,7 @@ from workbench.explainers import (  # noqa: E402
     default_cell,
     make_explainer,
 )
-from workbench.metrics import deletion_auc, insertion_auc, mass_inside  # noqa: E402
+from workbench.metrics import deletion_auc  # noqa: E402
 from workbench.models import RegionOnlyClassifier, box_mask  # noqa: E402
 from workbench.models.pretrained import (  # noqa: E402
     DIGITS_SIZE,
@@ -163,15 +177,46 @@ def quiet_relabel() -> Iterator[None]:
         yield
 
 
+def fixed(maps: torch.Tensor) -> ExplainFn:
+    """An explain_fn that returns maps already computed for the batch, so the scorecard scores exactly those."""
+    return lambda model, inputs, targets: maps
+
+
+def scored(model, images: torch.Tensor, maps: torch.Tensor, metrics: list[Metric],
+           masks: torch.Tensor | None = None) -> list[np.ndarray]:
+    """Per-image scores of ``maps`` by each metric, through the scorecard (NaN where a row failed)."""
+    table = scorecard(model, images, None, {"maps": fixed(maps)}, metrics, masks=masks, progress=False)
+    return list(table["score"].to_numpy(dtype=float).reshape(len(metrics), -1))  # rows: metric-major, then image
+
+
 def score(teacher, planted, images: torch.Tensor, teacher_map: torch.Tensor, planted_map: torch.Tensor,
           region: torch.Tensor, step: int) -> dict[str, np.ndarray]:
-    """Per-image scores of one method: three causal AUCs on the teacher, mass inside the region on the planted model."""
+    """Per-image scores of one method, computed by the scorecard's metrics where one is equivalent: RISE deletion
+    (zeros) / insertion (blur) AUC and sparseness on the teacher; on the planted classifier the share of |map| inside
+    the region (relevance mass accuracy with abs=True; an all-zero map scores 0, as before), Quantus's signed
+    relevance mass accuracy and the pointing game. Deletion to a blurred copy has no scorecard metric."""
+    deletion, insertion, sparseness = scored(teacher, images, teacher_map,
+                                             [Deletion(step), Insertion(step), Sparseness()])
+    mass, signed_mass, pointing = scored(planted, images, planted_map, [
+        RelevanceMassAccuracy(abs=True), RelevanceMassAccuracy(), PointingGame()], masks=region.bool())
     return {
-        "deletion_zeros": deletion_auc(teacher, images, teacher_map, substrate="zeros", step=step).cpu().numpy(),
+        "deletion_zeros": deletion,
         "deletion_blur": deletion_auc(teacher, images, teacher_map, substrate="blur", step=step).cpu().numpy(),
-        "insertion": insertion_auc(teacher, images, teacher_map, substrate="blur", step=step).cpu().numpy(),
-        "planted_mass": mass_inside(planted_map, region).cpu().numpy(),
+        "insertion": insertion,
+        "planted_mass": np.nan_to_num(mass, nan=0.0),
+        "sparseness": sparseness,
+        "relevance_mass_accuracy": signed_mass,
+        "pointing_game": pointing,
     }
+
+
+def mprt(teacher, images: torch.Tensor, explainer: object) -> np.ndarray:
+    """MPRT (Spearman rank correlation of the map with the map of the fully randomised model, top-down; lower is
+    better) of each image; NaN where it is undefined (an explainer that returns a constant map, e.g. RLD's zero map
+    when no sample or every sample flips)."""
+    with quiet_relabel():
+        table = scorecard(teacher, images, None, {"explainer": explainer}, [MPRT()], progress=False)
+    return table["score"].to_numpy(dtype=float)
 
 
 def cpu_name() -> str:
@@ -186,7 +231,10 @@ def cpu_name() -> str:
 
 
 def pm(values: np.ndarray) -> str:
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+    """Mean ± std over the images where the score is defined (MPRT is undefined for a constant map)."""
+    if not np.isfinite(values).any():
+        return "n/a"
+    return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
 
 
 def paired(rld: np.ndarray, lime: np.ndarray) -> dict[str, float]:
@@ -218,7 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-samples", type=int, default=1000, help="sample budget N of RLD and the sampling baselines")
     parser.add_argument("--timing-images", type=int, default=10, help="images timed one at a time per method")
     parser.add_argument("--metric-step", type=int, default=1, help="pixels switched per deletion/insertion step")
-    parser.add_argument("--quick", action="store_true", help="10 images, N = 200, 3 timed images (smoke)")
+    parser.add_argument("--mprt-images", type=int, default=20,
+                        help="images of the MPRT sanity check (re-explains once per layer of the teacher)")
+    parser.add_argument("--quick", action="store_true", help="10 images, N = 200, 3 timed and 3 MPRT images (smoke)")
     parser.add_argument("--device", default="auto",
                         help="where the table's maps and scores are computed and RLD's extra throughput is measured "
                              "(auto: CUDA when present); single-image timings always run on the CPU")
@@ -229,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = DATASETS[args.dataset]
     args.out = args.out or spec.out
     if args.quick:
-        args.n_images, args.n_samples, args.timing_images = 10, 200, 3
+        args.n_images, args.n_samples, args.timing_images, args.mprt_images = 10, 200, 3, 3
     started = time.perf_counter()
     cpu = torch.device("cpu")
     extra_device = resolve_device(args.device)
@@ -245,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     images, region = cpu_images.to(extra_device), region.to(extra_device)
     planted = RegionOnlyClassifier(bulk_teacher, region).eval()
     n, n_timed = args.n_samples, min(args.timing_images, args.n_images)
+    n_mprt = min(args.mprt_images, args.n_images)
     print(f"{len(images)} images, N = {n}, {torch.get_num_threads()} threads", flush=True)
 
     scores: dict[str, dict[str, np.ndarray]] = {}
@@ -261,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
             name = rld_name(student, residual, map_mode)
             tm, pmap = (t_map, p_map) if map_mode == "signed" else (t_map * images, p_map * images)
             scores[name] = score(bulk_teacher, planted, images, tm, pmap, region, args.metric_step)
+            scores[name]["mprt"] = mprt(bulk_teacher, images[:n_mprt], RelabelDistillation(
+                bulk_teacher, bulk_vae, **kwargs, map_mode=map_mode))
             extra[name] = {"degenerate": f"{t_deg['no_flip']}/{t_deg['all_flip']} · {p_deg['no_flip']}/"
                                          f"{p_deg['all_flip']}", "batch_seconds": t_sec}
         print(f"{rld_name(student, residual, '*')}: {time.perf_counter() - started:.0f}s", flush=True)
@@ -270,6 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         t_map = make_explainer(name, bulk_teacher, **kwargs).attribute(images)
         p_map = make_explainer(name, planted, **kwargs).attribute(images)
         scores[name] = score(bulk_teacher, planted, images, t_map, p_map, region, args.metric_step)
+        scores[name]["mprt"] = mprt(bulk_teacher, images[:n_mprt], make_explainer(name, bulk_teacher, **kwargs))
         print(f"{name}: {time.perf_counter() - started:.0f}s", flush=True)
 
     # Timing: single-image explanations on the CPU, methods interleaved image by image so that the load of a shared
@@ -331,7 +385,9 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
         row = {"method": name, "n_samples": n if name.startswith("RLD") or baseline_kwargs(name, n) else None,
                "images": b}
         for metric, values in s.items():
-            row[f"{metric}_mean"], row[f"{metric}_std"] = float(np.mean(values)), float(np.std(values))
+            defined = values[np.isfinite(values)]
+            row[f"{metric}_mean"], row[f"{metric}_std"] = ((float(np.mean(defined)), float(np.std(defined)))
+                                                           if len(defined) else (float("nan"), float("nan")))
         row.update(seconds_median=med, time_vs_lime=med / lime_sec,
                    degenerate_teacher_planted=extra.get(name, {}).get("degenerate", ""))
         if name in extra:
@@ -376,6 +432,16 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
         f"- Planted mass: share of |map| inside the evidence region of `RegionOnlyClassifier(teacher, box)` whose "
         f"decision depends only on the {spec.region_text}; each explainer re-run on that classifier (its own "
         f"predicted class). A uniform map scores {h * w / spec.size ** 2:.2f}.",
+        "- Scores come from `workbench.evaluation.scorecard` (Quantus's definitions) where one is equivalent: "
+        "deletion (zeros) and insertion are its RISE `Deletion`/`Insertion`, planted mass its "
+        "`RelevanceMassAccuracy(abs=True)` (an all-zero map scores 0); deletion to a blurred copy is "
+        "`workbench.metrics.deletion_auc`. Added scorecard columns: sparseness (Gini index of |map| on the teacher, "
+        "higher = more concise), relevance mass accuracy (Quantus's default: signed map, share inside the box) and "
+        "pointing game (the map's maximum inside the box) on the planted classifier, and MPRT (Spearman correlation "
+        "of |map| with the map of the teacher after randomising every layer top-down; lower = the map depends on "
+        f"what the model learned) on the first {min(args.mprt_images, b)} images, mean over the images where it is "
+        "defined (n/a: the explainer's maps were constant, e.g. RLD's zero map when no sample or every sample flips "
+        "under the randomised teacher).",
         "- RLD: `RelabelDistillation` defaults (sigma by bisection to a 30-70 % flip band, ridge alpha 0.01, "
         "soft_weight 0.5; sgd 150 Adam steps). `times_input` rows are the same fit's weights times the input "
         "(what `map_mode='times_input'` returns). Degenerate = no_flip/all_flip count on the teacher · on the "
@@ -386,15 +452,16 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
         "`× lime` = that time / the lime package's.",
         "",
         "| method | deletion AUC, zeros ↓ | deletion AUC, blur ↓ | insertion AUC ↑ | planted mass ↑ | s / expl. | "
-        "× lime | degenerate |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "× lime | degenerate | sparseness ↑ | relevance mass acc. ↑ | pointing game ↑ | MPRT ↓ |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, s in scores.items():
         med = statistics.median(seconds[name])
         label = f"**{name}**" if name == best else name
         lines.append(f"| {label} | {pm(s['deletion_zeros'])} | {pm(s['deletion_blur'])} | {pm(s['insertion'])} | "
                      f"{pm(s['planted_mass'])} | {med:.3f} | {med / lime_sec:.2f} | "
-                     f"{extra.get(name, {}).get('degenerate', '')} |")
+                     f"{extra.get(name, {}).get('degenerate', '')} | {pm(s['sparseness'])} | "
+                     f"{pm(s['relevance_mass_accuracy'])} | {pm(s['pointing_game'])} | {pm(s['mprt'])} |")
     lines += [
         "",
         f"## Best RLD configuration vs the lime package (paired, {b} images)",

@@ -6,7 +6,9 @@ the linear student (the expensive part); **Compare with baselines** runs the bas
 :mod:`workbench.explainers` (Captum, lime) on the same image. The views: a grid of synthetic samples bordered green
 (label kept) or red (label shifted), the student's signed map beside the baselines' maps, flip rate / sigma /
 fidelity / status, and the deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map
-for the current image. Images are named by their data set's classes ("digit 7" for the digits, "class brick" for the
+for the current image. Below, the scorecard (:class:`widgets.scorecard.ScorecardView`) scores RLD and the baselines
+with the standard metrics of :mod:`workbench.evaluation` on the chosen image and a few more, and draws the MPRT
+sanity check. Images are named by their data set's classes ("digit 7" for the digits, "class brick" for the
 colour photograph patches).
 
 The drawing helpers (:func:`sample_grid`, :func:`map_figure`, :func:`curves_figure`) are pure functions so they can
@@ -28,7 +30,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread, png_bytes
-from workbench.explainers import DEFAULT_BASELINES, baseline_maps
+from widgets.scorecard import ScorecardView
+from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
 from workbench.metrics import causal_curves, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
 from workbench.train import model_device
@@ -157,7 +160,8 @@ class RelabelDashboard(W.VBox):
         self._target = 0
         self._build_controls()
         self._build_views()
-        super().__init__(self._layout())
+        self.scorecard = ScorecardView(self.classifier, self.images, self._scorecard_explainers(), batch_size=4)
+        super().__init__([*self._layout(), self.scorecard])
         self.add_class("wb-relabel-dashboard")
         self._select(0)
 
@@ -232,6 +236,18 @@ class RelabelDashboard(W.VBox):
                 W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
                 self.maps_out, self.curves_out]
 
+    def _scorecard_explainers(self) -> dict[str, Any]:
+        """RLD (the dashboard's settings) and every baseline that can be built here, at the same sample budget."""
+        n = int(self.n_samples.value)
+        explainers: dict[str, Any] = {"RLD": RelabelDistillation(self.classifier, self.vae,
+                                                                 **{**self.explainer_kwargs, "n_samples": n})}
+        for name in self.baseline_names:
+            try:
+                explainers[name] = make_explainer(name, self.classifier, **baseline_kwargs(name, n))
+            except ImportError:  # an optional package (lime, captum) missing: that baseline is left out
+                continue
+        return explainers
+
     # -------------------------------------------------------------------------------------------- computations
     def class_name(self, index: int) -> str:
         """The name of class ``index`` (the index itself when no class names were given)."""
@@ -259,6 +275,7 @@ class RelabelDashboard(W.VBox):
                                  + (f"<br>true {self.noun}: {html.escape(self.class_name(truth))}"
                                     if truth is not None else ""))
         self.explanation, self.baseline_results = None, {}
+        self.scorecard.set_image(index)
         self.samples.value = b""
         self.maps_out.outputs, self.curves_out.outputs = (), ()
         self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"

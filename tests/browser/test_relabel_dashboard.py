@@ -67,11 +67,28 @@ def test_relabel_dashboard_renders_reacts_and_explains(relabel_models, driver, v
         lambda d: "saliency" in d.find_element(By.CSS_SELECTOR, ".wb-relabel-curves").text)
     print(f"relabel dashboard screenshot: {screenshot(driver, 'relabel-dashboard')}")
 
+    # the scorecard section: score, then the heat table and the RLD maps; picking a cell and the scope re-draw
+    run = driver.find_element(By.CSS_SELECTOR, ".wb-scorecard-run")
+    driver.execute_script("arguments[0].scrollIntoView()", run)
+    run.click()
+    WebDriverWait(driver, 300, poll_frequency=0.5).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-scorecard-table .plot-container")
+        and "RLD:" in d.find_element(By.CSS_SELECTOR, ".wb-scorecard-maps").text)
+    assert "scores" in driver.find_element(By.CSS_SELECTOR, ".wb-scorecard-status").text
+    assert "image #3" in driver.find_element(By.CSS_SELECTOR, ".wb-scorecard-table").text
+    Select(driver.find_element(By.CSS_SELECTOR, ".wb-scorecard-explainer select")).select_by_visible_text("saliency")
+    wait.until(lambda d: "saliency:" in d.find_element(By.CSS_SELECTOR, ".wb-scorecard-maps").text)
+    driver.find_element(By.XPATH, "//*[contains(@class, 'wb-scorecard-scope')]//button[contains(., 'batch mean')]"
+                        ).click()
+    wait.until(lambda d: "mean over" in d.find_element(By.CSS_SELECTOR, ".wb-scorecard-table").text)
+    print(f"scorecard screenshot: {screenshot(driver, 'relabel-scorecard')}")
+
 
 def test_gallery_lists_every_method_and_links_relabel(driver, voila_url, open_dashboard, screenshot):
     open_dashboard(driver, voila_url, "index.ipynb", wait_for=".wb-gallery-card")
     cards = driver.find_elements(By.CSS_SELECTOR, ".wb-gallery-card")
-    assert [c.get_attribute("data-dashboard") for c in cards] == ["relabel", "whitening", "stdt", "horkd", "tracking"]
+    assert [c.get_attribute("data-dashboard") for c in cards] == ["relabel", "whitening", "stdt", "horkd", "tracking",
+                                                                   "results"]
     link = cards[0].find_element(By.TAG_NAME, "a")
     assert link.get_attribute("href").endswith("/voila/render/relabel.ipynb")
     print(f"gallery screenshot: {screenshot(driver, 'gallery')}")

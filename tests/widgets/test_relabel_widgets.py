@@ -138,8 +138,20 @@ def test_gallery_links_existing_dashboards_and_marks_the_rest_coming_soon(tmp_pa
     (tmp_path / "relabel.ipynb").write_text("{}")
     page = gallery(tmp_path).value
     names = [name for name, _, _ in DASHBOARDS]
-    assert names == ["relabel", "whitening", "stdt", "horkd", "tracking"]
+    assert names == ["relabel", "whitening", "stdt", "horkd", "tracking", "results"]
     assert [page.index(f'data-dashboard="{n}"') for n in names] == sorted(page.index(f'data-dashboard="{n}"')
                                                                           for n in names)
     assert 'href="./relabel.ipynb"' in page and "Re-label distillation" in page
-    assert 'href="./whitening.ipynb"' not in page and page.count("coming soon") == 4
+    assert 'href="./whitening.ipynb"' not in page and page.count("coming soon") == 5
+
+
+def test_scorecard_section_follows_the_picker_and_scores_rld_with_the_baselines(board):
+    board.image_picker.value = 2
+    assert board.scorecard.image == 2 and board.scorecard.table is None
+    board.scorecard.score_button.click()
+    table = board.scorecard.table
+    assert list(dict.fromkeys(table["explainer"])) == ["RLD", "saliency", "integrated_gradients"]
+    assert board.scorecard.indices[0] == 2 and table["image"].nunique() == board.scorecard.batch_size
+    assert len(board.scorecard.table_out.outputs) == 1
+    board.image_picker.value = 3
+    assert board.scorecard.table is None and board.scorecard.table_out.outputs == ()
