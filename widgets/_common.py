@@ -6,7 +6,10 @@ one dashboard needs, so each dashboard module is about its own method only.
 
 from __future__ import annotations
 
+import contextlib
+import html
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,7 +18,7 @@ from PIL import Image as PILImage
 
 from workbench.train import one_thread, single_threaded
 
-__all__ = ["figure_outputs", "png_bytes", "one_thread", "single_threaded"]
+__all__ = ["busy", "figure_outputs", "png_bytes", "one_thread", "single_threaded"]
 
 
 def figure_outputs(fig: go.Figure) -> tuple[dict, ...]:
@@ -35,3 +38,19 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     buf = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def busy(button: object, progress: object, stats: object, what: str) -> Iterator[None]:
+    """Behind a button: disable it and show ``progress`` while the block runs; if it fails, say so in ``stats``
+    ("<what> failed: ...") and re-raise; always re-enable the button and hide the progress bar."""
+    button.disabled = True
+    progress.layout.visibility = "visible"
+    try:
+        yield
+    except Exception as exc:
+        stats.value = f"<span style='color:#b00'>{html.escape(what)} failed: {html.escape(str(exc))}</span>"
+        raise
+    finally:
+        button.disabled = False
+        progress.layout.visibility = "hidden"

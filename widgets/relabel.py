@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from widgets._common import figure_outputs, one_thread, png_bytes
+from widgets._common import busy, figure_outputs, one_thread, png_bytes
 from widgets.scorecard import ScorecardView
 from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
 from workbench.metrics import causal_curves, curve_auc
@@ -301,10 +301,8 @@ class RelabelDashboard(W.VBox):
 
     def explain(self) -> RelabelExplanation:
         """Run RLD on the current image with the current controls and update every view."""
-        self.explain_button.disabled = True
-        self.progress.layout.visibility = "visible"
         self.progress.value = 0
-        try:
+        with busy(self.explain_button, self.progress, self.stats, "Explain"):
             kwargs = {**self.explainer_kwargs, "n_samples": int(self.n_samples.value),
                       "sigma": "auto" if self.auto_sigma.value else float(self.sigma.value)}
             self.stats.value = (f"<i>Explaining: sigma search, {kwargs['n_samples']} samples decoded and re-labelled, "
@@ -323,13 +321,7 @@ class RelabelDashboard(W.VBox):
             self.progress.value = 3
             self._draw_maps()
             self.progress.value = 4
-            return explanation
-        except Exception as exc:
-            self.stats.value = f"<span style='color:#b00'>Explain failed: {html.escape(str(exc))}</span>"
-            raise
-        finally:
-            self.explain_button.disabled = False
-            self.progress.layout.visibility = "hidden"
+        return explanation
 
     def compare_baselines(self) -> dict[str, torch.Tensor]:
         """Run the baselines on the current image (target: the teacher's label) and re-draw maps and curves."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
-from widgets._common import figure_outputs, png_bytes, single_threaded
+from widgets._common import busy, figure_outputs, png_bytes, single_threaded
 from widgets.tracking_draw import (
     CD_RGB,
     FULL_RGB,
@@ -235,10 +235,8 @@ class TrackingDashboard(W.VBox):
         if self.sequence is None:
             raise RuntimeError("no sequence loaded: pick one or load an OTB folder first")
         n = len(self.sequence)
-        self.run_button.disabled = True
-        self.progress.layout.visibility = "visible"
         self.progress.max, self.progress.value = 2 * n + 1, 0
-        try:
+        with busy(self.run_button, self.progress, self.stats, "Run"):
             self.stats.value = f"<i>Preparing {html.escape(self.feature_choice.value)} features…</i>"
             features = self.features()
             self.records = self._track(features)
@@ -246,13 +244,7 @@ class TrackingDashboard(W.VBox):
             self.progress.value = self.progress.max
             self._show_results(features)
             self.redraw(self.frame.value)
-            return self.records
-        except Exception as exc:
-            self.stats.value = f"<span style='color:#b00'>Run failed: {html.escape(str(exc))}</span>"
-            raise
-        finally:
-            self.run_button.disabled = False
-            self.progress.layout.visibility = "hidden"
+        return self.records
 
     def _track(self, features: FeatureExtractor) -> dict[str, TrackingResult]:
         """The library runner, once with all channels and once with CD, recording each frame's telemetry (and the

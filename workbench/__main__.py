@@ -36,6 +36,11 @@ def _explain(ns: argparse.Namespace) -> int:
 def _train(ns: argparse.Namespace) -> int:
     from workbench.distributed import context
 
+    if ns.recipe == "horkd":  # teacher, assistant and students, in sequence (each cached under its recipe hash)
+        from workbench.horkd import HorkdConfig, default_models
+
+        default_models(HorkdConfig.smoke() if ns.smoke else HorkdConfig.full(), progress=context().is_main)
+        return 0
     module, _, func = RECIPES[ns.recipe].partition(":")
     model = getattr(importlib.import_module(module), func)(smoke=ns.smoke, retrain=True, progress=context().is_main)
     if context().is_main:
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--smoke", action="store_true", help="embedded models' CPU setting")
     ex.set_defaults(run=_explain)
     tr = sub.add_parser("train", help="train a recipe (under torchrun: data-parallel)")
-    tr.add_argument("recipe", choices=sorted(RECIPES))
+    tr.add_argument("recipe", choices=sorted([*RECIPES, "horkd"]))
     tr.add_argument("--smoke", action="store_true")
     tr.set_defaults(run=_train)
     ns = parser.parse_args(argv)

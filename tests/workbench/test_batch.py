@@ -27,14 +27,16 @@ def _keys(rows: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def test_local_run_explains_every_image_once_with_maps_and_metrics(tmp_path):
-    summary = explain_dataset("digits", SMOKE, ["saliency", "random"], tmp_path / "out", metrics=["deletion"],
+    summary = explain_dataset("digits", SMOKE, ["saliency", "random"], tmp_path / "out",
+                              metrics=["deletion", "Sparseness", "RandomLogit"],
                               shard_size=16, limit=40, engine="local", device="cpu", progress=False)
     rows = read_results(tmp_path / "out")
     assert len(rows) == 80 and len(set(_keys(rows))) == 80
     assert set(rows["status"]) == {"ok"}
     first = rows.iloc[0]
     assert list(first["map_shape"]) == [1, 16, 16] and len(first["map"]) == 256
-    assert rows["metric_deletion"].between(0, 1).all()
+    assert rows["metric_deletion"].between(0, 1).all() and rows["metric_Sparseness"].between(0, 1).all()
+    assert rows["metric_RandomLogit"].notna().all()  # a metric that re-explains gets the row's explainer
     assert set(summary["explainer"]) == {"saliency", "random"} and (summary["rows"] == 40).all()
     # saliency is faithful, a random map is not: deletion of its top pixels hurts the class more
     means = rows.groupby("explainer")["metric_deletion"].mean()
@@ -66,6 +68,8 @@ def test_bad_requests_are_refused_before_any_work(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(ValueError, match="unknown explainer.*'anchors'"):
         explain_dataset("digits", SMOKE, ["anchors"], out, engine="local", progress=False)
+    with pytest.raises(ValueError, match="unknown metric.*'PointingGame'"):  # needs ground-truth masks
+        explain_dataset("digits", SMOKE, ["saliency"], out, metrics=["PointingGame"], engine="local")
     with pytest.raises(FileNotFoundError, match="neither an embedded model"):
         explain_dataset("digits", ModelSpec("no_such_model.pt", (1, 16, 16)), ["saliency"], out, engine="local")
     with pytest.raises(ValueError, match="input shape"):

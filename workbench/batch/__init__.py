@@ -7,7 +7,7 @@ chosen, so maps are loaded only for the rows shown). Ray is imported only when t
 from workbench.batch.models import EMBEDDED_MODELS, ModelSpec
 from workbench.batch.run import explain_dataset, read_results, summarize
 from workbench.batch.sources import EMBEDDED, Item, list_items, load_item
-from workbench.batch.worker import METRICS, ExplainWorker, RunSpec
+from workbench.batch.worker import ExplainWorker, RunSpec, available_metrics
 
-__all__ = ["EMBEDDED", "EMBEDDED_MODELS", "METRICS", "ExplainWorker", "Item", "ModelSpec", "RunSpec",
-           "explain_dataset", "list_items", "load_item", "read_results", "summarize"]
+__all__ = ["EMBEDDED", "EMBEDDED_MODELS", "ExplainWorker", "Item", "ModelSpec", "RunSpec",
+           "available_metrics", "explain_dataset", "list_items", "load_item", "read_results", "summarize"]

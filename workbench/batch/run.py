@@ -21,7 +21,7 @@ import pandas as pd
 
 from workbench.batch.models import ModelSpec
 from workbench.batch.sources import list_items
-from workbench.batch.worker import METRICS, ExplainWorker, RunSpec
+from workbench.batch.worker import ExplainWorker, RunSpec, available_metrics
 
 try:
     from tqdm.auto import tqdm
@@ -37,7 +37,8 @@ def explain_dataset(data: str | Path, model: str | ModelSpec, explainers: Sequen
 
     ``data``: ``"digits"``/``"patches"``, an image folder, an ImageFolder tree or an OTB folder; ``model``: an
     embedded model name, TorchScript file or ``module:Class`` (see :class:`ModelSpec`); ``metrics``: names in
-    :data:`~workbench.batch.worker.METRICS`; ``engine``: ``"ray"`` or ``"local"`` (one process, no Ray);
+    :func:`~workbench.batch.worker.available_metrics` (the scorecard's metrics that need no masks); ``engine``:
+    ``"ray"`` or ``"local"`` (one process, no Ray);
     ``workers``: Ray workers (default: one per CPU, or per GPU when there are GPUs).
     Unknown explainers, metrics or models are refused before any work starts.
     """
@@ -48,9 +49,10 @@ def explain_dataset(data: str | Path, model: str | ModelSpec, explainers: Sequen
     if not explainers or unknown:
         raise ValueError(f"unknown explainer(s) {unknown or '(none given)'}; valid: "
                          f"{', '.join(available_explainers())}")
-    bad_metrics = [m for m in metrics if m not in METRICS]
+    bad_metrics = [m for m in metrics if m not in available_metrics()]
     if bad_metrics:
-        raise ValueError(f"unknown metric(s) {bad_metrics}; valid: {', '.join(METRICS)}")
+        raise ValueError(f"unknown metric(s) {bad_metrics}; valid (no ground truth needed): "
+                         f"{', '.join(available_metrics())}")
     if engine not in ("ray", "local"):
         raise ValueError(f"engine must be 'ray' or 'local', got {engine!r}")
     if shard_size < 1:

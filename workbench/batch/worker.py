@@ -23,21 +23,22 @@ import torch
 from workbench.batch.models import ModelSpec
 from workbench.batch.sources import Item, load_item
 
-
-def _deletion(model, x, maps, target):
-    from workbench.metrics import deletion_auc
-
-    return deletion_auc(model, x, maps, target)
+#: lower-case names kept for the RISE metrics (the columns ``metric_deletion`` / ``metric_insertion``)
+_ALIASES = {"deletion": "Deletion", "insertion": "Insertion"}
 
 
-def _insertion(model, x, maps, target):
-    from workbench.metrics import insertion_auc
+def available_metrics() -> tuple[str, ...]:
+    """Metric names a run can add to each row: the scorecard's metrics that need no ground-truth masks
+    (:data:`workbench.evaluation.METRICS`, Quantus's names) and the aliases ``deletion`` / ``insertion``."""
+    from workbench.evaluation import METRICS as SCORECARD
 
-    return insertion_auc(model, x, maps, target)
+    return (*_ALIASES, *(name for name, cls in SCORECARD.items() if not cls.needs_masks))
 
 
-#: metrics a run can add to each row: name -> (model, images, maps, targets) -> (B,) scores (RISE's causal metrics)
-METRICS = {"deletion": _deletion, "insertion": _insertion}
+def _build_metric(name: str):
+    from workbench.evaluation import METRICS as SCORECARD
+
+    return SCORECARD[_ALIASES.get(name, name)]()
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ExplainWorker:
             if name == "relabel":
                 kwargs["vae"] = vae.to(self.device)
             self.explainers[name] = make_explainer(name, self.model, **kwargs)
+        self.metrics = {name: _build_metric(name) for name in spec.metrics}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, list] = {"shard": [], "rows": [], "failed": [], "seconds": [], "skipped": []}
@@ -127,7 +129,7 @@ class ExplainWorker:
             reasons = [""] * len(items)
         except Exception:  # one bad image must not fail its neighbours: explain one at a time to find it
             maps, statuses, reasons, seconds = self._one_by_one(explainer, x, targets)
-        scores = self._metrics(x, maps, targets, statuses)
+        scores = self._metrics(name, x, maps, targets, statuses)
         return [self._row(item, name, int(targets[i]), maps[i], statuses[i], reasons[i], seconds[i],
                           {k: v[i] for k, v in scores.items()}) for i, item in enumerate(items)]
 
@@ -145,16 +147,18 @@ class ExplainWorker:
             seconds.append(time.perf_counter() - start)
         return maps, statuses, reasons, seconds
 
-    def _metrics(self, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor,
+    def _metrics(self, explainer: str, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor,
                  statuses: list[str]) -> dict[str, np.ndarray]:
         ok = torch.tensor([s != "failed" for s in statuses], device=x.device)
         scores = {}
         for name in self.spec.metrics:
             values = np.full(len(x), np.nan)
             if ok.any():
-                with torch.no_grad():
-                    result = METRICS[name](self.model, x[ok], maps[ok].to(x.device), targets[ok])
-                values[ok.cpu().numpy()] = torch.as_tensor(result).float().cpu().numpy()
+                metric = self.metrics[name]
+                result = metric(self.model, x[ok], targets[ok], maps[ok].to(x.device),
+                                explain=self.explainers[explainer] if metric.needs_explain else None,
+                                generator=torch.Generator(device=x.device).manual_seed(0))
+                values[ok.cpu().numpy()] = torch.as_tensor(result).detach().float().cpu().numpy()
             scores[f"metric_{name}"] = values
         return scores
 
