@@ -2,6 +2,11 @@
 
 Writes are atomic (temp file + rename); a corrupt checkpoint is reported, moved aside and retrained, never silently
 used. A recipe is a frozen dataclass (or a mapping); ``dataclasses.asdict`` of it is what the hash is taken of.
+
+Shipped weights: the package folder ``workbench/weights/`` holds ``<name>-<hash>.pt`` files the project trained with
+its own recipes (see :mod:`workbench.weights`); ``cached_model`` loads one when the recipe's hash matches, before it
+looks in the user's cache, so the dashboards open with full-setting models without training. ``WORKBENCH_SHIPPED=0``
+turns that off (to retrain and re-export them).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,34 @@ import torch
 from torch import nn
 
 CACHE_ENV = "WORKBENCH_CACHE"
+SHIPPED_ENV = "WORKBENCH_SHIPPED"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+_RECORDERS: list[list[dict[str, Any]]] = []
+
+
+def shipped_path(name: str, key: str) -> Path | None:
+    """The shipped weights file of recipe ``name`` with hash ``key``; None if none or ``WORKBENCH_SHIPPED=0``."""
+    if os.environ.get(SHIPPED_ENV, "1").strip().lower() in {"0", "false", "no"}:
+        return None
+    path = SHIPPED_DIR / f"{name}-{key}.pt"
+    return path if path.is_file() else None
+
+
+@contextmanager
+def record_models() -> Iterator[list[dict[str, Any]]]:
+    """Collect every ``cached_model`` call made inside the block: ``{name, key, path, source, meta}`` each, where
+    source is "shipped", "cache" or "trained" (``workbench.weights.export`` uses it to find the files to ship)."""
+    calls: list[dict[str, Any]] = []
+    _RECORDERS.append(calls)
+    try:
+        yield calls
+    finally:
+        _RECORDERS.remove(calls)
+
+
+def _record(name: str, key: str, path: Path, source: str, meta: Mapping[str, Any]) -> None:
+    for calls in _RECORDERS:
+        calls.append({"name": name, "key": key, "path": path, "source": source, "meta": dict(meta)})
 
 
 def cache_dir() -> Path:
@@ -88,7 +122,8 @@ def cached_model(
 ) -> nn.Module:
     """Return the model ``name`` from the cache, training it with ``train(model) -> meta`` on first request.
 
-    The file is ``<cache>/<name>-<hash(config)>.pt``. A corrupt file is reported with a warning, moved aside
+    The file is ``<cache>/<name>-<hash(config)>.pt``; a shipped ``workbench/weights/<name>-<hash>.pt`` of the same
+    recipe is loaded first (never when ``retrain``). A corrupt file is reported with a warning, moved aside
     (``.corrupt`` suffix, never deleted) and retrained. ``config`` is the recipe: a frozen dataclass or a mapping.
     The returned model is in eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
     """
@@ -96,17 +131,25 @@ def cached_model(
     from workbench.train import seed_everything
 
     config = recipe_dict(config)
-    path = cache_dir() / f"{name}-{config_key(config)}.pt"
+    key = config_key(config)
+    path = cache_dir() / f"{name}-{key}.pt"
     seed_everything(int(config.get("seed", 0)))  # the same recipe starts from the same weights on every machine
     model = build()
-    if path.exists() and not retrain:
+    shipped = None if retrain else shipped_path(name, key)
+    for source, candidate in (("shipped", shipped), ("cache", path)):
+        if candidate is None or not candidate.exists() or retrain:
+            continue
         try:
-            meta = load_checkpoint(path, model)
+            meta = load_checkpoint(candidate, model)
             model.workbench_meta = meta
+            _record(name, key, candidate, source, meta)
             return model.eval()
         except CorruptCheckpointError as exc:
-            warnings.warn(f"{exc}; moving it aside and retraining", RuntimeWarning, stacklevel=2)
-            path.replace(path.with_suffix(path.suffix + ".corrupt"))
+            if source == "shipped":  # a broken package file is never moved: fall back to the cache / training
+                warnings.warn(f"{exc}; ignoring the shipped file", RuntimeWarning, stacklevel=2)
+            else:
+                warnings.warn(f"{exc}; moving it aside and retraining", RuntimeWarning, stacklevel=2)
+                path.replace(path.with_suffix(path.suffix + ".corrupt"))
             seed_everything(int(config.get("seed", 0)))
             model = build()
     meta = dict(train(model))
@@ -116,6 +159,7 @@ def cached_model(
         save_checkpoint(path, model, meta)
     barrier()
     model.workbench_meta = meta
+    _record(name, key, path, "trained", meta)
     return model
 
 

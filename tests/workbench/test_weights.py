@@ -1,0 +1,111 @@
+"""Shipped weights: a matching recipe loads the package file instead of training; export writes file + sidecar."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+import workbench.cache as cache
+import workbench.weights as weights
+from workbench.cache import cached_model, config_key, record_models, save_checkpoint
+
+
+@dataclass(frozen=True)
+class ToyRecipe:
+    width: int = 4
+    seed: int = 0
+
+
+def _build(width: int = 4) -> nn.Module:
+    return nn.Linear(3, width)
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    shipped, user = tmp_path / "shipped", tmp_path / "cache"
+    shipped.mkdir()
+    monkeypatch.setattr(cache, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(weights, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv("WORKBENCH_CACHE", str(user))
+    monkeypatch.delenv("WORKBENCH_SHIPPED", raising=False)
+    return shipped, user
+
+
+def _ship(shipped, recipe, value: float) -> nn.Module:
+    model = _build(recipe.width)
+    nn.init.constant_(model.weight, value)
+    save_checkpoint(shipped / f"toy-{config_key(recipe)}.pt", model, {"test_acc": 0.9, "name": "toy"})
+    return model
+
+
+def test_a_matching_shipped_file_is_loaded_without_training(dirs):
+    shipped, user = dirs
+    _ship(shipped, ToyRecipe(), 0.5)
+
+    def train(model):
+        raise AssertionError("a shipped recipe must not train")
+
+    with record_models() as calls:
+        model = cached_model("toy", _build, train, ToyRecipe())
+    assert torch.all(model.weight == 0.5) and model.workbench_meta["test_acc"] == 0.9
+    assert [c["source"] for c in calls] == ["shipped"]
+    assert not any(user.glob("*.pt")), "loading a shipped file writes nothing to the user's cache"
+
+
+def test_a_changed_recipe_or_switching_shipping_off_trains(dirs, monkeypatch):
+    shipped, _ = dirs
+    _ship(shipped, ToyRecipe(), 0.5)
+    trained = []
+
+    def train(model):
+        trained.append(True)
+        return {"test_acc": 0.1}
+
+    changed = cached_model("toy", lambda: _build(5), train, ToyRecipe(width=5))
+    assert trained and changed.weight.shape[0] == 5
+    monkeypatch.setenv("WORKBENCH_SHIPPED", "0")
+    own = cached_model("toy", _build, train, ToyRecipe())
+    assert len(trained) == 2 and not torch.all(own.weight == 0.5)
+
+
+def test_a_broken_shipped_file_is_reported_kept_and_the_model_trained(dirs):
+    shipped, _ = dirs
+    path = shipped / f"toy-{config_key(ToyRecipe())}.pt"
+    path.write_bytes(b"not a checkpoint")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cached_model("toy", _build, lambda m: {"test_acc": 0.2}, ToyRecipe())
+    assert any("ignoring the shipped file" in str(w.message) for w in caught)
+    assert path.read_bytes() == b"not a checkpoint", "a package file is never moved or overwritten"
+
+
+def test_export_writes_weights_and_a_sidecar_with_the_metrics(dirs, tmp_path, monkeypatch):
+    def toy_dashboard():
+        cached_model("toy", _build, lambda m: {"test_acc": 0.75, "history": [1, 2]}, ToyRecipe())
+        cached_model("big", lambda: nn.Linear(800, 800), lambda m: {"test_mse": 0.01}, {"recipe": "big"})
+
+    monkeypatch.setattr(weights, "DASHBOARD_MODELS", {"toy": toy_dashboard})
+    out = tmp_path / "export"
+    written = weights.export(out)
+    assert sorted(p.name for p in written) == sorted([f"toy-{config_key(ToyRecipe())}.pt",
+                                                      f"big-{config_key({'recipe': 'big'})}.pt"])
+    toy = json.loads((out / f"toy-{config_key(ToyRecipe())}.json").read_text())
+    assert toy["metrics"] == {"test_acc": 0.75} and toy["recipe_hash"] == config_key(ToyRecipe())
+    assert toy["recipe"] == {"width": 4, "seed": 0} and toy["dashboard"] == "toy"
+    big = json.loads(next(out.glob("big-*.json")).read_text())
+    assert big["stored_dtype"] == "float16" and big["bytes"] <= weights.MAX_FILE_BYTES
+    # installed into the package folder, the exported model is what a matching recipe now loads
+    weights.install(out)
+    model = cached_model("toy", _build, lambda m: pytest.fail("must load the installed file"), ToyRecipe())
+    assert model.workbench_meta["test_acc"] == 0.75
+    assert [e["name"] for e in weights.manifest()] == ["big", "toy"]
+
+
+def test_prepare_names_an_unknown_dashboard():
+    with pytest.raises(ValueError, match="unknown dashboard"):
+        weights.prepare(["nope"])

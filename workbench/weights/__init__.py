@@ -1,0 +1,175 @@
+"""Shipped weights: the full-setting models every dashboard opens with, trained by the project's own recipes.
+
+Each ``<name>-<hash>.pt`` in this folder is what :func:`workbench.cache.cached_model` would have written for the
+recipe whose hash is ``<hash>``; beside it ``<name>-<hash>.json`` records the recipe, its hash, the metrics the
+model reached when it was trained (accuracy, AUC or reconstruction error, as the recipe measures them), where it
+was trained and how long it took. ``cached_model`` loads a shipped file when the recipe matches and trains
+otherwise, so a changed recipe never silently uses stale weights.
+
+Re-make them (on a GPU, a few minutes) with ``python -m workbench.weights export OUT_DIR`` and copy the files here.
+Files over 2 MB are stored in float16 (the sidecar says so and records the metrics of the stored weights where the
+recipe's evaluation is known).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.cache import SHIPPED_DIR, SHIPPED_ENV, record_models
+
+MAX_FILE_BYTES = 2_000_000
+
+
+def _relabel() -> None:
+    from workbench.models import pretrained
+
+    for load in (pretrained.digits_classifier, pretrained.digits_vae, pretrained.patches_classifier,
+                 pretrained.patches_vae):
+        load(smoke=False, progress=False)
+
+
+def _whitening() -> None:
+    from workbench.whitening import whitening_detector
+
+    whitening_detector(True, smoke=False)
+    whitening_detector(False, smoke=False)
+
+
+def _stdt() -> None:
+    from workbench.stdt import stdt_detector
+
+    stdt_detector(True, smoke=False)
+    stdt_detector(False, smoke=False)
+
+
+def _horkd() -> None:
+    from workbench.horkd import default_models
+
+    default_models(smoke=False)
+
+
+def _tracking() -> None:
+    from workbench.tracking.pretrained import tracking_patch_classifier
+
+    tracking_patch_classifier(smoke=False)
+
+
+#: each dashboard's default (full-setting) models, in gallery order
+DASHBOARD_MODELS: dict[str, Callable[[], None]] = {
+    "relabel": _relabel, "whitening": _whitening, "stdt": _stdt, "horkd": _horkd, "tracking": _tracking,
+}
+
+
+def prepare(names: Iterable[str] | None = None, log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
+    """Load (shipped or cached) or train every named dashboard's default models; return the ``cached_model`` calls
+    made, each ``{dashboard, name, key, path, source, meta, seconds}``."""
+    names = list(DASHBOARD_MODELS) if names is None else list(names)
+    unknown = sorted(set(names) - set(DASHBOARD_MODELS))
+    if unknown:
+        raise ValueError(f"unknown dashboard(s) {unknown}; expected some of {sorted(DASHBOARD_MODELS)}")
+    calls: list[dict[str, Any]] = []
+    for dashboard in names:
+        t0 = time.perf_counter()
+        with record_models() as made:
+            DASHBOARD_MODELS[dashboard]()
+        seconds = time.perf_counter() - t0
+        calls += [{**call, "dashboard": dashboard, "seconds": seconds} for call in made]
+        if log:
+            sources = sorted({call["source"] for call in made})
+            log(f"{dashboard}: {len(made)} default model(s) ready ({', '.join(sources)}) in {seconds:.1f} s")
+    return calls
+
+
+def _scalar_metrics(meta: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in meta.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
+    blob = torch.load(call["path"], map_location="cpu", weights_only=True)
+    target = out_dir / f"{call['name']}-{call['key']}.pt"
+    torch.save(blob, target)
+    dtype = "float32"
+    if target.stat().st_size > MAX_FILE_BYTES:  # halve it: the weights of a small VAE lose nothing that matters
+        blob["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+        torch.save(blob, target)
+        dtype = "float16"
+    meta = blob.get("meta", {})
+    sidecar = {"name": call["name"], "recipe_hash": call["key"], "dashboard": call["dashboard"],
+               "recipe": meta.get("config", {}), "metrics": _scalar_metrics(meta), "stored_dtype": dtype,
+               "bytes": target.stat().st_size, "trained_on": device, "train_seconds": round(call["seconds"], 1),
+               "torch": torch.__version__, "python": platform.python_version(),
+               "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    target.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True, default=str) + "\n")
+    return target
+
+
+def export(out_dir: str | Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Train every dashboard's default models from scratch (in a fresh temporary cache, shipped files ignored) on
+    the best device here, and write ``<name>-<hash>.pt`` + ``.json`` for each into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or 'cpu'})"
+    saved_env = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE", SHIPPED_ENV)}
+    with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
+        os.environ["WORKBENCH_CACHE"], os.environ[SHIPPED_ENV] = tmp, "0"
+        try:
+            calls = prepare(names)
+            return [_write_shipped(call, out, device) for call in calls]
+        finally:
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def manifest() -> list[dict[str, Any]]:
+    """The sidecars of the shipped files (recipe, hash, metrics reached, where trained), sorted by name."""
+    return [json.loads(p.read_text()) for p in sorted(SHIPPED_DIR.glob("*.json"))]
+
+
+def install(files_dir: str | Path) -> list[Path]:
+    """Copy exported ``.pt`` + ``.json`` pairs from ``files_dir`` into the package folder (never over a different
+    file of the same name without saying so: an existing file is replaced only by the same recipe hash)."""
+    copied = []
+    for pt in sorted(Path(files_dir).glob("*.pt")):
+        sidecar = pt.with_suffix(".json")
+        if not sidecar.is_file():
+            raise FileNotFoundError(f"{pt} has no sidecar {sidecar.name}: export writes both")
+        for src in (pt, sidecar):
+            shutil.copy2(src, SHIPPED_DIR / src.name)
+        copied.append(SHIPPED_DIR / pt.name)
+    return copied
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.weights", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("export", help="train every dashboard's default models and write shipped files")
+    ex.add_argument("out_dir")
+    ex.add_argument("--only", nargs="*", choices=sorted(DASHBOARD_MODELS))
+    ins = sub.add_parser("install", help="copy exported files into the package folder")
+    ins.add_argument("files_dir")
+    sub.add_parser("list", help="the shipped files and the metrics they reached")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        for path in export(args.out_dir, args.only):
+            print(path, flush=True)
+    elif args.command == "install":
+        for path in install(args.files_dir):
+            print(path)
+    else:
+        for entry in manifest():
+            print(entry["name"], entry["recipe_hash"], entry["metrics"], entry["trained_on"], sep="  ")

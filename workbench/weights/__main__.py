@@ -1,0 +1,7 @@
+"""``python -m workbench.weights export|install|list``: see :mod:`workbench.weights`."""
+
+import sys
+
+from workbench.weights import main
+
+main(sys.argv[1:])
