@@ -108,6 +108,7 @@ SECTIONS = {
     "horkd": section_from_benchmark("horkd", "horkd: three-stream training"),
     "tracking": section_from_benchmark("tracking", "tracking: feature CNN"),
     "stdt": section_from_benchmark("stdt", "stdt: bag-of-patches ViT"),
+    "scorecard": section_from_benchmark("scorecard", "scorecard: 256 digits"),
     "batch": section_batch,
 }
 

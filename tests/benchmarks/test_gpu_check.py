@@ -33,3 +33,21 @@ def test_the_table_marks_a_loss_that_did_not_fall():
     text, failed = _gpu_check().table([{"check": "a", "loss_first": 1.0, "loss_last": 2.0},
                                        {"check": "b", "error": "boom", "ok": False}], "# t")
     assert failed and "| a | 1 | 2 | NO |" in text and text.count("| b |") == 1
+
+
+def test_the_gpu_session_runs_each_section_in_its_own_process_and_reports_it(tmp_path):
+    """The one-shot GPU session script (benchmarks/gpu_session.py) on the CPU with a few seconds per section: each
+    section writes its rows, a broken section is reported in the summary and does not stop the next one."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_session.py"
+    out = tmp_path / "session"
+    done = subprocess.run([sys.executable, str(script), "--out", str(out), "--tiny", "--plan", "weights,nope,check"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = (out / "summary.md").read_text()
+    assert "| weights | 3 |" in summary and "| nope | 3 |" in summary and "| check | 3 |" in summary
+    assert "| nope | 3 | " in summary and "exit 1" in summary.split("| nope |")[1].split("\n")[0]
+    assert (out / "weights" / "rows.json").read_text().strip() == "[]"
+    assert "horkd" in (out / "check" / "gpu_check.md").read_text()
