@@ -92,8 +92,8 @@ class HorkdConfig:
     @classmethod
     def smoke(cls) -> HorkdConfig:
         """One band (22 classes), a width-16 teacher, few patches and epochs: every stream in seconds on a CPU."""
-        return cls(bands=1, teacher_width=16, student_width=4, train_per_class=12, test_per_class=8,
-                   teacher_epochs=5, assistant_epochs=2, student_epochs=5, batch_size=64)
+        return cls(bands=1, teacher_width=16, student_width=4, train_per_class=16, test_per_class=8,
+                   teacher_epochs=6, assistant_epochs=2, student_epochs=12, batch_size=64)
 
     @classmethod
     def preset(cls, smoke: bool) -> HorkdConfig:
