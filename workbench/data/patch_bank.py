@@ -23,7 +23,15 @@ import numpy as np
 import torch
 
 from workbench.data.digits import ImageSet
-from workbench.data.patches import IMAGE_SUFFIXES, PatchBox, _to_square_tensor, downsample, upsample
+from workbench.data.patches import (
+    IMAGE_SUFFIXES,
+    PatchBox,
+    downsample,
+    grid_boxes,
+    read_square_image,
+    split_columns,
+    upsample,
+)
 
 #: scikit-image ``data`` functions whose image ships inside the package (no download)
 SKIMAGE_SOURCES: tuple[str, ...] = (
@@ -74,23 +82,17 @@ def bank_layout(split: str = "train", patch: int = 64, stride: int = 16, bands: 
     """
     if split not in {"train", "test"}:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    if not 0.1 <= train_fraction <= 0.9:
+        raise ValueError(f"train_fraction must lie in [0.1, 0.9]; got {train_fraction}")
     classes = iter(bank_classes(bands))
     rng = np.random.default_rng(seed)
     boxes: list[PatchBox] = []
     for source in BANK_SOURCES:
         h, w = bank_source(source).shape[:2]
-        cut = int(train_fraction * w)
-        lo, hi = (0, cut) if split == "train" else (cut + gap, w)
+        cols = split_columns(w, split, train_fraction, gap)
         for k in range(bands):
-            name, top0, top1 = next(classes), k * h // bands, (k + 1) * h // bands
-            grid = [PatchBox(name, top, left, patch) for top in range(top0, top1 - patch + 1, stride)
-                    for left in range(lo, hi - patch + 1, stride)]
-            if not grid:
-                raise ValueError(f"class {name!r} ({top1 - top0}x{hi - lo} pixels) has no {patch}-pixel {split} "
-                                 "patch; lower patch, stride or bands")
-            if max_per_class is not None and len(grid) > max_per_class:
-                grid = [grid[i] for i in np.sort(rng.choice(len(grid), size=max_per_class, replace=False))]
-            boxes.extend(grid)
+            rows = (k * h // bands, (k + 1) * h // bands)
+            boxes.extend(grid_boxes(next(classes), rows, cols, patch, stride, split, max_per_class, rng))
     return boxes
 
 
@@ -146,15 +148,6 @@ def load_face_identities(root: str | Path, size: int = 32, test_fraction: float 
 
 
 def _face_set(files: dict[str, list[Path]], names: list[str], size: int) -> ImageSet:
-    from skimage import io as skio
-
-    images, labels = [], []
-    for label, name in enumerate(names):
-        for path in files[name]:
-            try:
-                img = np.asarray(skio.imread(path))
-            except Exception as exc:  # truncated/corrupt file, unknown format ...
-                raise ValueError(f"cannot read face image {path}: {exc}") from exc
-            images.append(_to_square_tensor(img, size, path))
-            labels.append(label)
+    images = [read_square_image(path, size, "face image") for name in names for path in files[name]]
+    labels = [label for label, name in enumerate(names) for _ in files[name]]
     return ImageSet(torch.stack(images), torch.tensor(labels, dtype=torch.long), tuple(names))
