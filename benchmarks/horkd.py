@@ -1,16 +1,26 @@
-"""Benchmark of hybrid-order relational KD on the embedded patch set: top-1 of every baseline at 16x16 and 8x8.
+"""Benchmark of hybrid-order relational KD on the patch bank (44 classes): top-1 of every baseline at 16x16 and 8x8
+over five or more seeds, with paired tests across seeds.
 
-Trains (or loads from the cache) the HR teacher, one assistant per resolution and every student baseline for each
-seed, all with ``workbench.horkd`` (``HorkdConfig.full()``), and writes ``benchmarks/results/horkd.md`` and
-``horkd.csv`` (one row per model and seed). Run: ``python benchmarks/horkd.py [--smoke] [--seeds 0 1 2]``.
-``gpu_check(device, max_steps)`` is HORKD's row of ``benchmarks/gpu_check.py`` (student training throughput).
-Torch runs single-threaded: on a shared 2-core machine that is several times faster than two contended threads.
+Trains (or loads from the cache) the HR teacher, one assistant per resolution and every student baseline
+(scratch, Hinton KD, RKD, HORKD without assistant, HORKD) for each seed, all with ``workbench.horkd``, and writes
+``<out>/horkd.md`` (tables: mean ± std over seeds; each distiller vs scratch and HORKD vs each baseline with the
+paired t-test and sign test, marking differences larger than the seed spread) and ``horkd.csv`` (one row per model
+and seed) and ``horkd_pairs.csv``.
+
+Run: ``python benchmarks/horkd.py`` (``HorkdConfig.full()``, seeds 0-4: meant for a GPU, about three minutes on an
+H200) or ``python benchmarks/horkd.py --quick`` (the smoke setting on a CPU in seconds; numbers meaningless).
+``gpu_benchmark(device, out_dir, budget_s)`` is the same run for the lead's GPU session (imports only torch, numpy,
+scipy, scikit-learn, scikit-image, pandas); ``gpu_check(device, max_steps)`` is HORKD's row of
+``benchmarks/gpu_check.py`` (student training throughput). On a CPU torch runs single-threaded: on a shared
+2-core machine that is several times faster than two contended threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +35,7 @@ from workbench.horkd import (  # noqa: E402
     METHOD_LABELS,
     METHODS,
     HorkdConfig,
+    batches,
     build_student,
     build_teacher,
     count_parameters,
@@ -39,39 +50,30 @@ from workbench.horkd import (  # noqa: E402
     student_step,
     teacher_model,
 )
+from workbench.horkd.comparison import paired_comparisons, seed_summary  # noqa: E402
 from workbench.train import classification_step, cosine_schedule, fit, resolve_device, synchronize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ["teacher_upsampled", "assistant", *METHODS]
 
 
-def _summary(rows: pd.DataFrame, resolutions: list[int]) -> pd.DataFrame:
-    table = {}
-    for method in ORDER:
-        cells = {}
-        for r in resolutions:
-            top1 = rows[(rows.method == method) & (rows.resolution == r)].top1
-            if len(top1):
-                cells[f"{r}x{r}"] = (top1.mean(), top1.std(ddof=0), len(top1))
-        table[method] = cells
-    return table
-
-
-def gpu_check(device: str | torch.device = "cuda", max_steps: int = 50) -> dict[str, float]:
+def gpu_check(device: str | torch.device = "cuda", max_steps: int = 50, config: HorkdConfig | None = None
+              ) -> dict[str, float]:
     """Run the full setting's HORKD student training for ``max_steps`` steps on ``device`` (no cache).
 
     The teacher is trained for ``max_steps`` steps first and used as both reference streams (assistant = a copy),
     so the check exercises every loss term. Returns the student's first/last loss and training items per second.
     """
-    config = HorkdConfig.full()
+    config = config or HorkdConfig.full()
     resolution = min(config.resolutions)
     train, _ = load_horkd_data(config)
     teacher = build_teacher(config)
-    fit(teacher, train.loader(config.batch_size), classification_step, optimizer=recipe_optimizer(teacher, config.lr),
+    fit(teacher, batches(torch.utils.data.TensorDataset(train.images, train.labels), config.batch_size, 0, device),
+        classification_step, optimizer=recipe_optimizer(teacher, config.lr),
         scheduler=cosine_schedule, epochs=10**6, max_steps=max_steps, device=device, seed=0, progress=False,
         desc="GPU check teacher")
     dataset = student_dataset(train.images, train.labels, teacher, copy.deepcopy(teacher), resolution, device)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    loader = batches(dataset, config.batch_size, 0, device, drop_last=True)
     inner = student_step(distillation_loss(config, "horkd"), use_assistant=True)
     losses: list[float] = []
 
@@ -91,87 +93,156 @@ def gpu_check(device: str | torch.device = "cuda", max_steps: int = 50) -> dict[
     return {"loss_first": losses[0], "loss_last": losses[-1], "items_per_s": len(losses) * config.batch_size / elapsed}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="tiny setting (seconds); numbers are meaningless")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = HorkdConfig.preset(args.smoke)
-    t0 = time.perf_counter()
-    raw = evaluate_resolutions(config, seeds=args.seeds, device=args.device, progress=False,
-                               teacher_resolutions=sorted({*config.resolutions, config.hr_size}))
-    wall = time.perf_counter() - t0
-    rows = pd.DataFrame(raw)
+def _cell(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f} (n={stats['n']})" if stats["n"] else "-"
+
+
+def _mark(pair: dict[str, Any]) -> str:
+    return "**yes**" if pair["exceeds_spread"] else "no"
+
+
+def report(rows: list[dict[str, Any]], config: HorkdConfig, setting: str, wall: float, pairs: list[dict[str, Any]],
+           sizes: dict[str, Any]) -> list[str]:
+    """The markdown report: accuracy table, paired tests, sizes and the targets of issue 17."""
     resolutions = sorted(config.resolutions, reverse=True)
-    table = _summary(rows, resolutions)
-
-    teacher = teacher_model(config, device=args.device, progress=False)
+    seeds = sorted({r["seed"] for r in rows if r["method"] == "scratch"})
     _, test = load_horkd_data(config)
-    batch = test.images[:256]
-    low = min(config.resolutions)
-    student = student_model(config, "horkd", low, seed=args.seeds[0], device=args.device, progress=False)
-    p_teacher, p_student = count_parameters(build_teacher(config)), count_parameters(build_student(config))
-    t_teacher = inference_seconds(teacher, low_res_input(batch, low, for_teacher_size=True))
-    t_student = inference_seconds(student, low_res_input(batch, low))
-
-    horkd = table["horkd"][f"{low}x{low}"]
-    checks = {m: table[m][f"{low}x{low}"] for m in ("scratch", "hinton")}
-    beats = {m: horkd[0] - c[0] > max(horkd[1], c[1]) for m, c in checks.items()}
-    small_enough = p_teacher / p_student >= 4
-    met = all(beats.values()) and small_enough
-
     lines = [
-        "# Hybrid-order relational KD (HORKD): low-resolution patch classification",
+        "# Hybrid-order relational KD (HORKD): low-resolution recognition on the patch bank",
         "",
-        f"Embedded patch set (10 classes of scikit-image photographs/textures; train = left part, test = right part "
-        f"of each image, {len(test)} test patches), HR {config.hr_size}x{config.hr_size}, LR by Gaussian blur + "
-        f"area down-sampling. Setting: `HorkdConfig.{'smoke' if args.smoke else 'full'}()` (teacher "
-        f"{config.teacher_epochs} epochs, assistant {config.assistant_epochs}, students {config.student_epochs}; "
-        f"{config.train_per_class} train patches per class + flips), sized so the whole run fits in ~10 min on a "
-        f"2-core CPU. Seeds {args.seeds} (student init and data order; teacher and assistants shared). "
-        f"Loss weights alpha={config.alpha}, beta={config.beta}, gamma={config.gamma}, tau={config.temperature}. "
-        f"Training + evaluation wall time of this run: {wall:.0f} s (cached models are reused when present).",
+        f"Task `{config.task}` ({len(config.classes)} classes: every photograph/texture scikit-image and scikit-learn "
+        f"ship, {config.bands} band(s) each; train = left part, test = right part of each band, {len(test)} test "
+        f"patches), HR {config.hr_size}x{config.hr_size}, LR by Gaussian blur + area down-sampling. Setting: "
+        f"`{setting}` (teacher width {config.teacher_width} / {config.teacher_epochs} epochs, assistant "
+        f"{config.assistant_epochs} epochs, students width {config.student_width} / {config.student_epochs} epochs, "
+        f"{config.train_per_class} train patches per class + flips, batch {config.batch_size}). Seeds {seeds} "
+        f"(student initialisation and data order; teacher and assistants shared). Loss weights alpha={config.alpha}, "
+        f"beta={config.beta}, gamma={config.gamma}, tau={config.temperature}. Wall time {wall:.0f} s on "
+        f"{sizes['device']} (cached models are reused when present).",
         "",
-        "Top-1 accuracy on held-out patches, mean ± std over seeds:",
+        "Top-1 on held-out patches, mean ± std (ddof=1) over seeds:",
         "",
         "| model | " + " | ".join(f"{r}x{r}" for r in resolutions) + " |",
         "| --- | " + " | ".join("---" for _ in resolutions) + " |",
     ]
     for method in ORDER:
-        cells = [table[method].get(f"{r}x{r}") for r in resolutions]
-        text = [f"{c[0]:.3f} ± {c[1]:.3f} (n={c[2]})" if c else "-" for c in cells]
-        lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(text) + " |")
-    hr = rows[(rows.method == "teacher_upsampled") & (rows.resolution == config.hr_size)].top1.mean()
-    lines += [
+        lines.append(f"| {METHOD_LABELS[method]} | "
+                     + " | ".join(_cell(seed_summary(rows, method, r)) for r in resolutions) + " |")
+    lines += ["", f"HR teacher on HR input: {seed_summary(rows, 'teacher_upsampled', config.hr_size)['mean']:.3f}.",
+              "", "Paired differences across seeds (Δ = first − second, same seed); *> spread*: |mean Δ| larger than "
+              "the larger of the two methods' seed std:", "",
+              "| resolution | comparison | mean Δ | std Δ | wins/losses | paired t p | sign test p | > spread |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in pairs:
+        lines.append(f"| {p['resolution']}x{p['resolution']} | {METHOD_LABELS[p['method']]} − "
+                     f"{METHOD_LABELS[p['reference']]} | {p['mean_diff']:+.3f} | {p['std_diff']:.3f} | "
+                     f"{p['wins']}/{p['losses']} | {p['t_p']:.3g} | {p['sign_p']:.3g} | {_mark(p)} |")
+    lines += ["", f"Teacher {sizes['p_teacher']:,} parameters, student {sizes['p_student']:,} "
+              f"({sizes['p_teacher'] / sizes['p_student']:.1f}x smaller); CPU inference on 256 patches at "
+              f"{sizes['low']}x{sizes['low']}: teacher {sizes['t_teacher'] * 1e3:.1f} ms, student "
+              f"{sizes['t_student'] * 1e3:.1f} ms.", "", *targets(pairs, min(config.resolutions))]
+    return lines
+
+
+def targets(pairs: list[dict[str, Any]], low: int) -> list[str]:
+    """Issue 17's two targets at the lowest resolution, stated from the paired comparisons."""
+    at = {(p["method"], p["reference"]): p for p in pairs if p["resolution"] == low}
+    vs_scratch = [p for (m, ref), p in at.items() if ref == "scratch"]
+    if not vs_scratch:
+        return [f"Targets at {low}x{low}: not evaluated (need at least 2 seeds)."]
+    best = max(vs_scratch, key=lambda p: p["mean_diff"])
+    separated = best["exceeds_spread"] and best["mean_diff"] > 0
+    beats = {ref: at[("horkd", ref)]["mean_diff"] >= 0 for ref in ("hinton", "rkd") if ("horkd", ref) in at}
+    met = bool(beats) and all(beats.values())
+    return [
+        f"**Target 1** (at {low}x{low}, the best distiller beats scratch by more than the seed spread): "
+        f"**{'met' if separated else 'not met'}**: best is {METHOD_LABELS[best['method']]}, "
+        f"{best['mean_diff']:+.3f} over scratch (spread {best['spread']:.3f}, paired t p = {best['t_p']:.3g}).",
         "",
-        f"HR teacher on HR {config.hr_size}x{config.hr_size} input: {hr:.3f}.",
-        "",
-        "| | parameters | CPU inference, 256 patches at " + f"{low}x{low} | ratio to teacher |",
-        "| --- | --- | --- | --- |",
-        f"| teacher (width {config.teacher_width}, on up-sampled {low}x{low}) | {p_teacher:,} | "
-        f"{t_teacher * 1e3:.1f} ms | 1.00 |",
-        f"| student (width {config.student_width}, on {low}x{low}) | {p_student:,} | {t_student * 1e3:.1f} ms | "
-        f"params {p_student / p_teacher:.3f}, time {t_student / t_teacher:.3f} |",
-        "",
-        f"**Target** (at {low}x{low}, HORKD beats the scratch student and Hinton KD by more than the seed spread, "
-        f"student >= 4x smaller): **{'met' if met else 'not met'}**. "
-        f"HORKD - scratch = {horkd[0] - checks['scratch'][0]:+.3f}, HORKD - Hinton KD = "
-        f"{horkd[0] - checks['hinton'][0]:+.3f} (spread: the larger std of the pair); teacher/student parameters = "
-        f"{p_teacher / p_student:.1f}x.",
-        "",
-        f"Room for distillation at {low}x{low}: the teacher-size assistant fine-tuned on LR reaches "
-        f"{table['assistant'][f'{low}x{low}'][0]:.3f}, the scratch student {checks['scratch'][0]:.3f}; HORKD without "
-        f"the assistant {table['horkd_no_assistant'][f'{low}x{low}'][0]:.3f}. On this small set a small student "
-        "trained from scratch already comes close to what a teacher-size network reaches on the same LR input, so "
-        "the differences between baselines are of the order of the seed spread; three seeds cannot separate them "
-        "reliably.",
+        f"**Target 2** (at {low}x{low}, HORKD ≥ Hinton KD and ≥ RKD): **{'met' if met else 'not met'}**: "
+        + ", ".join(f"HORKD − {METHOD_LABELS[ref]} = {at[('horkd', ref)]['mean_diff']:+.3f}" for ref in beats) + ".",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "horkd_smoke" if args.smoke else "horkd"
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    rows.to_csv(RESULTS / f"{name}.csv", index=False)
+
+
+def run(config: HorkdConfig, seeds: list[int], device: str | torch.device, budget_s: float | None = None
+        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """Train/evaluate every stream (seed by seed, stopping before a seed that would overrun ``budget_s``);
+    return the per-model rows, the paired comparisons and the wall time."""
+    t0 = time.perf_counter()
+    rows = evaluate_resolutions(config, seeds, device=device, budget_s=budget_s, progress=False)
+    return rows, paired_comparisons(rows, sorted(config.resolutions, reverse=True)), time.perf_counter() - t0
+
+
+def _sizes(config: HorkdConfig, seed: int, device: str | torch.device) -> dict[str, Any]:
+    teacher = teacher_model(config, device=device, progress=False)
+    _, test = load_horkd_data(config)
+    low = min(config.resolutions)
+    batch = test.images[:256]
+    student = student_model(config, "horkd", low, seed=seed, device=device, progress=False)
+    with torch.inference_mode():
+        t_teacher = inference_seconds(teacher, low_res_input(batch, low, for_teacher_size=True))
+        t_student = inference_seconds(student, low_res_input(batch, low))
+    name = torch.cuda.get_device_name(device) if resolve_device(device).type == "cuda" else "CPU"
+    return {"p_teacher": count_parameters(build_teacher(config)), "p_student": count_parameters(build_student(config)),
+            "low": low, "t_teacher": t_teacher, "t_student": t_student, "device": name}
+
+
+def write_results(out_dir: Path, name: str, rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
+                  lines: list[str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    pd.DataFrame(rows).to_csv(out_dir / f"{name}.csv", index=False)
+    pd.DataFrame(pairs).to_csv(out_dir / f"{name}_pairs.csv", index=False)
+
+
+@contextlib.contextmanager
+def _model_cache(folder: Path):
+    previous = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("WORKBENCH_CACHE", None)
+        else:
+            os.environ["WORKBENCH_CACHE"] = previous
+
+
+def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, config: HorkdConfig | None = None,
+                  seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> list[dict[str, Any]]:
+    """The full harder benchmark (``HorkdConfig.full()``, seeds 0-4, 8x8 and 16x16, every baseline) on ``device``.
+
+    Models are trained fresh into ``out_dir/models`` (the seed-0 teacher, assistants and students there are the
+    dashboard's default models: ship them); a seed whose training would overrun ``budget_s`` is not started.
+    Writes ``horkd_gpu.md``, ``horkd_gpu.csv``, ``horkd_gpu_pairs.csv`` into ``out_dir`` and returns one row per
+    method and resolution (mean, std, n over seeds). ``config``/``seeds`` shrink it for a CPU test.
+    """
+    config = config or HorkdConfig.full()
+    out_dir = Path(out_dir)
+    with _model_cache(out_dir / "models"):
+        rows, pairs, wall = run(config, list(seeds), device, budget_s)
+        lines = report(rows, config, "HorkdConfig.full()" if config == HorkdConfig.full() else repr(config), wall,
+                       pairs, _sizes(config, seeds[0], device))
+    write_results(out_dir, "horkd_gpu", rows, pairs, lines)
+    return [{"method": m, "resolution": r, **seed_summary(rows, m, r)} for r in config.resolutions for m in ORDER]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", "--smoke", action="store_true",
+                        help="the smoke setting on a CPU, 3 seeds (seconds); numbers meaningless")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0-4 (0-2 with --quick)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    config = HorkdConfig.preset(args.quick)
+    seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
+    if resolve_device(args.device).type == "cpu":
+        torch.set_num_threads(1)
+    rows, pairs, wall = run(config, seeds, args.device)
+    lines = report(rows, config, "HorkdConfig.smoke()" if args.quick else "HorkdConfig.full()", wall, pairs,
+                   _sizes(config, seeds[0], args.device))
+    write_results(args.out, "horkd_quick" if args.quick else "horkd", rows, pairs, lines)
     print("\n".join(lines))
 
 

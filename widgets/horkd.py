@@ -1,9 +1,10 @@
 """Views of hybrid-order relational KD (:mod:`workbench.horkd`): what the student sees, the relational structure of
-the three streams, and accuracy against input resolution for every baseline.
+the three streams, accuracy against input resolution for every baseline, and where the students' errors differ
+(per-class accuracy, the disagreement matrix, images one student gets right and another wrong).
 
-``dashboard()`` trains (first use, cached: under a minute on a CPU in the smoke setting) or loads the default
-teacher, assistants and students, evaluates every baseline over a range of input resolutions once, and then
-re-draws on every move of the resolution slider (no training, a few tens of ms).
+``dashboard()`` loads the full-setting teacher, assistants and students (shipped or cached weights; the smoke
+setting under ``WORKBENCH_SMOKE=1``), evaluates every baseline over a range of input resolutions once, and then
+re-draws on every control move (no training; the error views of a trained resolution are computed once).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from workbench.horkd import (
     TEST_RESOLUTIONS,
     HorkdConfig,
     HorkdModels,
+    StudentErrors,
     accuracy_curves,
     count_parameters,
     default_models,
     distance_gaps,
+    errors_at,
     per_class_batch,
     relational_views,
 )
@@ -93,43 +96,90 @@ def curves_figure(curves: dict[str, list[float]], resolutions: Sequence[int], tr
     return fig
 
 
-class HorkdDashboard(W.VBox):
-    """The HORKD dashboard: resolution slider, student picker, preview, relational matrices, accuracy curves.
+def per_class_figure(errors: StudentErrors) -> go.Figure:
+    """Top-1 of every student (rows) on every class (columns) at the errors' resolution."""
+    names = [METHOD_LABELS[n] for n in errors.names]
+    z = np.stack([errors.per_class[n] for n in errors.names])
+    fig = go.Figure(go.Heatmap(z=z, x=list(errors.classes), y=names, zmin=0, zmax=1, colorscale="Viridis",
+                               colorbar=dict(title="top-1")))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10),
+                      title=dict(text=f"per-class top-1 of each student at {errors.resolution}x{errors.resolution}",
+                                 font_size=13))
+    fig.update_xaxes(tickangle=-60, tickfont_size=9)
+    return fig
 
-    Built from trained streams (``workbench.horkd.default_models``); the accuracy curves are computed once, then
-    every control move only re-draws (inference on one small batch).
+
+def disagreement_figure(errors: StudentErrors) -> go.Figure:
+    """Row student right, column student wrong: the share of held-out images (``disagreement_matrix``)."""
+    names = [METHOD_LABELS[n] for n in errors.names]
+    fig = go.Figure(go.Heatmap(z=errors.disagreement, x=names, y=names, colorscale="Reds", zmin=0,
+                               text=np.round(errors.disagreement * 100, 1), texttemplate="%{text}%",
+                               colorbar=dict(title="share")))
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
+                      title=dict(text="right (row) but wrong (column): share of held-out images", font_size=13))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def examples_figure(images: torch.Tensor, resolution: int, display: int = 72) -> go.Figure:
+    """Held-out patches (top: HR, bottom: the student's low-resolution view); an empty note when there are none."""
+    if len(images) == 0:
+        fig = go.Figure()
+        fig.add_annotation(text="no such image: the first student is never right where the second is wrong",
+                           showarrow=False)
+        fig.update_layout(height=120, margin=dict(l=10, r=10, t=10, b=10))
+        return fig.update_xaxes(visible=False).update_yaxes(visible=False)
+    fig = preview_figure(images, resolution, display)
+    return fig.update_layout(title=dict(text=f"top: HR; bottom: the {resolution}x{resolution} input"))
+
+
+class HorkdDashboard(W.VBox):
+    """The HORKD dashboard: resolution slider, student picker, preview, relational matrices, accuracy curves, and
+    where the students' errors differ (trained-resolution toggle, a right/wrong student pair).
+
+    Built from trained streams (``workbench.horkd.default_models``); the accuracy curves (on ``curve_per_class``
+    test patches per class) are computed once, the error views once per trained resolution, then every control
+    move only re-draws (inference on one small batch at most).
     """
 
-    def __init__(self, models: HorkdModels, per_class: int = 2, n_preview: int = 6) -> None:
+    def __init__(self, models: HorkdModels, per_class: int = 2, n_preview: int = 6, curve_per_class: int = 6) -> None:
         self.models = models
         self.batch, self.batch_labels = per_class_batch(models.test, per_class)
         step = max(1, len(self.batch) // n_preview)
         self.preview_images = self.batch[::step][:n_preview]
         if not models.curves:
-            models.curves = accuracy_curves(models)
+            models.curves = accuracy_curves(models, per_class=curve_per_class)
+        self._errors: dict[int, StudentErrors] = {}
         self.resolution = W.SelectionSlider(options=list(TEST_RESOLUTIONS), value=8, continuous_update=False,
                                             description="resolution", layout=W.Layout(width="420px"))
         self.method = W.Dropdown(options=[(METHOD_LABELS[m], m) for m in METHODS], value="horkd",
                                  description="student", layout=W.Layout(width="360px"))
-        self.stats = W.HTML()
+        trained = sorted(models.config.resolutions)
+        self.compare_at = W.ToggleButtons(options=[(f"{r}x{r}", r) for r in trained], value=trained[0],
+                                          description="trained at")
+        students = [(METHOD_LABELS[m], m) for m in METHODS]
+        self.right = W.Dropdown(options=students, value="horkd", description="right:")
+        self.wrong = W.Dropdown(options=students, value="scratch", description="wrong:")
+        self.stats, self.error_stats = W.HTML(), W.HTML()
         self.preview, self.relations, self.curves = W.Output(), W.Output(), W.Output()
-        for widget, name in ((self.resolution, "resolution"), (self.method, "method"), (self.stats, "stats"),
-                             (self.preview, "preview"), (self.relations, "relations"), (self.curves, "curves")):
-            widget.add_class(f"wb-horkd-{name}")
-        self.resolution.observe(lambda _change: self.redraw(), names="value")
-        self.method.observe(lambda _change: self.redraw(), names="value")
-        title = W.HTML("<h3>Hybrid-order relational KD: a small low-resolution student taught by an HR teacher "
-                       "through an assistant</h3><p>Move the resolution: the preview shows what the student sees, "
-                       "the matrices compare the batch's relational structure (pairwise distances, triplet angles) "
-                       "in the teacher (HR input), the assistant (up-sampled low resolution) and the student (low "
-                       "resolution).</p>")
-        super().__init__([title, W.HBox([self.resolution, self.method]), self.stats, self.preview, self.relations,
-                          self.curves])
+        self.per_class, self.disagreement, self.examples = W.Output(), W.Output(), W.Output()
+        for name in ("resolution", "method", "stats", "preview", "relations", "curves", "compare_at", "right",
+                     "wrong", "error_stats", "per_class", "disagreement", "examples"):
+            getattr(self, name).add_class(f"wb-horkd-{name.replace('_', '-')}")
+        for control in (self.resolution, self.method):
+            control.observe(lambda _change: self.redraw(), names="value")
+        for control in (self.compare_at, self.right, self.wrong):
+            control.observe(lambda _change: self.redraw_errors(), names="value")
+        super().__init__([W.HTML(INTRO), W.HBox([self.resolution, self.method]), self.stats, self.preview,
+                          self.relations, self.curves, W.HTML(ERRORS_INTRO), self.compare_at,
+                          W.HBox([self.right, self.wrong]), self.error_stats, self.examples,
+                          W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")
         self.redraw()
+        self.redraw_errors()
 
     def redraw(self) -> None:
-        """Re-draw every view for the current slider/dropdown values (inference on one small batch only)."""
+        """Re-draw the resolution views for the current slider/dropdown values (inference on one small batch)."""
         r, method, m = int(self.resolution.value), self.method.value, self.models
         near = m.nearest_trained(r)
         student = m.students[(method, near)]
@@ -139,6 +189,28 @@ class HorkdDashboard(W.VBox):
         self.relations.outputs = figure_outputs(relations_figure(views, self.batch_labels))
         self.curves.outputs = figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions, r))
         self.stats.value = self._stats_html(method, r, near, student, distance_gaps(views))
+
+    def errors(self, resolution: int) -> StudentErrors:
+        """The error views of the students trained at ``resolution`` (computed on first request)."""
+        if resolution not in self._errors:
+            self._errors[resolution] = errors_at(self.models, resolution)
+        return self._errors[resolution]
+
+    def redraw_errors(self) -> None:
+        """Re-draw where the students' errors differ for the trained resolution and the right/wrong pair."""
+        errors, right, wrong = self.errors(int(self.compare_at.value)), self.right.value, self.wrong.value
+        picked = errors.examples(right, wrong)
+        self.examples.outputs = figure_outputs(examples_figure(self.models.test.images[picked], errors.resolution))
+        self.disagreement.outputs = figure_outputs(disagreement_figure(errors))
+        self.per_class.outputs = figure_outputs(per_class_figure(errors))
+        i, j = errors.names.index(right), errors.names.index(wrong)
+        names, wrong_guess = errors.classes, errors.predictions[wrong]
+        guesses = ", ".join(f"{names[errors.labels[k]]} (taken for {names[wrong_guess[k]]})" for k in picked)
+        self.error_stats.value = (
+            f"At {errors.resolution}x{errors.resolution}: <b>{METHOD_LABELS[right]}</b> {errors.accuracy(right):.1%}, "
+            f"<b>{METHOD_LABELS[wrong]}</b> {errors.accuracy(wrong):.1%} on {len(errors.labels)} held-out patches. "
+            f"The first is right where the second is wrong on {errors.disagreement[i, j]:.1%} of them, the reverse "
+            f"on {errors.disagreement[j, i]:.1%}. Shown: {guesses or 'none'}.")
 
     def _stats_html(self, method: str, resolution: int, near: int, student: torch.nn.Module,
                     gap: dict[str, float]) -> str:
@@ -151,6 +223,16 @@ class HorkdDashboard(W.VBox):
                 f"student {gap['student']:.3f}.")
 
 
+INTRO = ("<h3>Hybrid-order relational KD: a small low-resolution student taught by an HR teacher through an "
+         "assistant</h3><p>Move the resolution: the preview shows what the student sees, the matrices compare the "
+         "batch's relational structure (pairwise distances, triplet angles) in the teacher (HR input), the assistant "
+         "(up-sampled low resolution) and the student (low resolution).</p>")
+ERRORS_INTRO = ("<h4>Where the students' errors differ</h4><p>Pick a trained resolution and two students: the images "
+                "the first classifies correctly and the second does not, the share of such images for every pair, "
+                "and each student's accuracy per class.</p>")
+
+
 def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
-    """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (trained on first use)."""
+    """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (default: the full
+    setting, ``HorkdConfig.full()``; the smoke one under ``WORKBENCH_SMOKE=1``)."""
     return HorkdDashboard(default_models(config, smoke, device))

@@ -1,11 +1,12 @@
-"""Browser test of the HORKD dashboard in Voilà with headless Chromium (fixtures in conftest.py)."""
+"""Browser test of the HORKD dashboard in Voilà with headless Chromium (fixtures in conftest.py): the resolution
+slider and the right/wrong student pair of the error views."""
 
 from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.browser
 RENDER_TIMEOUT = 300  # a cold cache trains the default models in the kernel first
@@ -46,5 +47,13 @@ def test_horkd_dashboard_resolution_slider_changes_the_views(horkd_models, drive
     assert "fed 6x6" in _text(driver, ".wb-horkd-stats")
     readout = driver.find_element(By.CSS_SELECTOR, ".wb-horkd-resolution .widget-readout").text
     assert readout.strip() == "6"
+
+    # where the students' errors differ: pick another "wrong" student and the comparison follows
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-horkd-disagreement .plot-container"))
+    errors_before = _text(driver, ".wb-horkd-error-stats")
+    assert "student from scratch" in errors_before
+    Select(driver.find_element(By.CSS_SELECTOR, ".wb-horkd-wrong select")).select_by_visible_text("Hinton KD")
+    wait.until(lambda d: _text(d, ".wb-horkd-error-stats") != errors_before)
+    assert "Hinton KD" in _text(driver, ".wb-horkd-error-stats")
     assert not page_errors(driver)
     print(f"horkd dashboard screenshot: {screenshot(driver, 'horkd-dashboard')}")

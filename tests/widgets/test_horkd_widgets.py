@@ -3,7 +3,7 @@
 import pytest
 
 from widgets.horkd import TEST_RESOLUTIONS, HorkdDashboard, default_models
-from workbench.horkd import METHODS, HorkdConfig
+from workbench.horkd import METHOD_LABELS, METHODS, HorkdConfig
 from workbench.train import one_thread
 
 CONFIG = HorkdConfig.smoke().with_(resolutions=(8,))
@@ -25,7 +25,8 @@ def _plot(out):
 def test_dashboard_shows_three_streams_and_every_baseline_curve(board):
     rel = _plot(board.relations)
     assert len(rel["data"]) == 6  # distance + angle for teacher, assistant, student
-    assert all(len(t["y"]) == 20 and len(set(t["y"])) == 20 for t in rel["data"])  # two patches per class, one row each
+    n = 2 * len(CONFIG.classes)  # two patches per class, one row each
+    assert all(len(t["y"]) == n and len(set(t["y"])) == n for t in rel["data"])
     titles = [a["text"] for a in rel["layout"]["annotations"]]
     assert any(t.startswith("teacher") for t in titles) and any(t.startswith("student") for t in titles)
     names = {t["name"] for t in _plot(board.curves)["data"]}
@@ -53,3 +54,19 @@ def test_student_picker_switches_the_student_stream(board):
     assert _plot(board.relations)["data"][4]["z"] != before
     assert "from scratch" in board.stats.value
     board.method.value = "horkd"
+
+
+def test_error_views_follow_the_right_wrong_pair(board):
+    board.right.value, board.wrong.value = "horkd", "scratch"
+    errors = board.errors(8)
+    matrix = _plot(board.disagreement)["data"][0]
+    assert matrix["x"] == matrix["y"] == [METHOD_LABELS[m] for m in METHODS]
+    assert len(_plot(board.per_class)["data"][0]["x"]) == len(CONFIG.classes)
+    before = board.error_stats.value
+    picked = errors.examples("scratch", "horkd")
+    board.right.value, board.wrong.value = "scratch", "horkd"
+    assert board.error_stats.value != before and "taken for" in board.error_stats.value or not len(picked)
+    shown = _plot(board.examples)["data"]
+    assert (len(shown) == 1) == bool(len(picked))  # the mosaic, or an empty note when there is no such image
+    for k in picked:
+        assert errors.classes[errors.labels[k]] in board.error_stats.value

@@ -80,17 +80,30 @@ def patch_layout(split: str = "train", patch: int = 64, stride: int = 16, train_
     boxes: list[PatchBox] = []
     for name in PATCH_CLASSES:
         h, w = _source_image(name).shape[:2]
-        cut = int(train_fraction * w)
-        lo, hi = (0, cut) if split == "train" else (cut + gap, w)
-        grid = [PatchBox(name, top, left, patch)
-                for top in range(0, h - patch + 1, stride) for left in range(lo, hi - patch + 1, stride)]
-        if not grid:
-            raise ValueError(f"class {name!r} ({h}x{w}) has no {patch}-pixel {split} patch; lower patch or stride")
-        if max_per_class is not None and len(grid) > max_per_class:
-            keep = np.sort(rng.choice(len(grid), size=max_per_class, replace=False))
-            grid = [grid[i] for i in keep]
-        boxes.extend(grid)
+        boxes.extend(grid_boxes(name, (0, h), split_columns(w, split, train_fraction, gap), patch, stride, split,
+                                max_per_class, rng))
     return boxes
+
+
+def split_columns(width: int, split: str, train_fraction: float, gap: int) -> tuple[int, int]:
+    """The columns ``[c0, c1)`` of a ``width``-pixel image a split may use: train ``[0, floor(f * W))``, test
+    ``[floor(f * W) + gap, W)``."""
+    cut = int(train_fraction * width)
+    return (0, cut) if split == "train" else (cut + gap, width)
+
+
+def grid_boxes(name: str, rows: tuple[int, int], cols: tuple[int, int], patch: int, stride: int, split: str,
+               max_per_class: int | None, rng: np.random.Generator) -> list[PatchBox]:
+    """Every ``patch``-pixel box on a ``stride`` grid inside rows ``[r0, r1)`` x columns ``[c0, c1)`` of source
+    ``name`` (a seeded random subset of ``max_per_class`` when there are more); an error when none fits."""
+    grid = [PatchBox(name, top, left, patch) for top in range(rows[0], rows[1] - patch + 1, stride)
+            for left in range(cols[0], cols[1] - patch + 1, stride)]
+    if not grid:
+        raise ValueError(f"class {name!r} ({rows[1] - rows[0]}x{cols[1] - cols[0]} pixels) has no {patch}-pixel "
+                         f"{split} patch; lower patch or stride")
+    if max_per_class is not None and len(grid) > max_per_class:
+        grid = [grid[i] for i in np.sort(rng.choice(len(grid), size=max_per_class, replace=False))]
+    return grid
 
 
 def load_patches(size: int = 64, split: str = "train", *, patch: int = 64, stride: int = 16,
@@ -217,7 +230,6 @@ def load_image_folder(root: str | Path, size: int = 64, limit_per_class: int | N
     smaller than ``size``). A missing folder, no class folders, an empty class or an unreadable file raises an
     error that names the path and the expected layout.
     """
-    from skimage import io as skio
 
     layout = "root/<class name>/<image>.png|jpg|... (one sub-folder per class, as torchvision's ImageFolder)"
     root = Path(root).expanduser()
@@ -233,13 +245,21 @@ def load_image_folder(root: str | Path, size: int = 64, limit_per_class: int | N
             raise ValueError(f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                              f"expected layout {layout}")
         for path in files:
-            try:
-                img = np.asarray(skio.imread(path))
-            except Exception as exc:  # truncated/corrupt file, unknown format ...
-                raise ValueError(f"cannot read image {path}: {exc}") from exc
-            images.append(_to_square_tensor(img, size, path))
+            images.append(read_square_image(path, size))
             labels.append(label)
     return ImageSet(torch.stack(images), torch.tensor(labels, dtype=torch.long), tuple(p.name for p in class_dirs))
+
+
+def read_square_image(path: Path, size: int, what: str = "image") -> torch.Tensor:
+    """The image file ``path`` as a (3, size, size) tensor in [0, 1] (centre square crop, anti-aliased resize); an
+    unreadable file raises an error naming it (``what`` says what it was meant to be)."""
+    from skimage import io as skio
+
+    try:
+        img = np.asarray(skio.imread(path))
+    except Exception as exc:  # truncated/corrupt file, unknown format ...
+        raise ValueError(f"cannot read {what} {path}: {exc}") from exc
+    return _to_square_tensor(img, size, path)
 
 
 def _to_square_tensor(img: np.ndarray, size: int, path: Path) -> torch.Tensor:

@@ -23,16 +23,30 @@ smaller, fed the LR image itself. Baselines trained by the same code: ``scratch`
 ``rkd`` (CE + distance + angle to the teacher), ``horkd_no_assistant`` and ``horkd``.
 
 Layout: ``losses`` (the loss modules), ``recipe`` (``HorkdConfig``, the three streams, how each is trained and
-cached), ``evaluation`` (accuracy against resolution, inference time, relational views). Everything public is
+cached), ``evaluation`` (accuracy against resolution, inference time, relational views, the default models),
+``comparison`` (paired tests across seeds; where the students' errors differ). Everything public is
 importable from ``workbench.horkd``.
 """
 
+from workbench.horkd.comparison import (
+    DEFAULT_PAIRS,
+    StudentErrors,
+    disagreement_matrix,
+    paired_comparison,
+    paired_comparisons,
+    per_class_accuracy,
+    right_wrong_examples,
+    seed_summary,
+    student_errors,
+    student_predictions,
+)
 from workbench.horkd.evaluation import (
     TEST_RESOLUTIONS,
     HorkdModels,
     accuracy_curves,
     default_models,
     distance_gaps,
+    errors_at,
     evaluate_resolutions,
     inference_seconds,
     per_class_batch,
@@ -53,8 +67,10 @@ from workbench.horkd.losses import (
 from workbench.horkd.recipe import (
     METHOD_LABELS,
     METHODS,
+    TASKS,
     HorkdConfig,
     assistant_model,
+    batches,
     build_student,
     build_teacher,
     count_parameters,
@@ -73,6 +89,9 @@ from workbench.horkd.recipe import (
 from workbench.train import accuracy  # was defined here; the training kit's is the one
 
 __all__ = [
+    "DEFAULT_PAIRS", "TASKS", "batches", "disagreement_matrix", "paired_comparison", "paired_comparisons",
+    "per_class_accuracy", "right_wrong_examples", "seed_summary", "student_predictions",
+    "StudentErrors", "student_errors", "errors_at",
     "METHODS", "METHOD_LABELS", "TEST_RESOLUTIONS", "EmbeddingMSE", "HorkdConfig", "HorkdModels", "HybridOrderLoss",
     "RKDAngle", "RKDDistance", "RelationalLoss", "SoftLogitKD", "StreamOutput", "accuracy", "accuracy_curves",
     "assistant_model", "build_student", "build_teacher", "count_parameters", "default_models", "distance_gaps",

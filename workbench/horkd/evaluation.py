@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from workbench.data.digits import ImageSet
+from workbench.horkd.comparison import StudentErrors, student_errors
 from workbench.horkd.losses import normalized_distances, triplet_angles
 from workbench.horkd.recipe import (
     METHODS,
@@ -26,16 +28,21 @@ from workbench.horkd.recipe import (
     teacher_model,
     train_students,
 )
-from workbench.train import accuracy, smoke_mode
+from workbench.train import SMOKE_ENV, accuracy, smoke_mode
 
 TEST_RESOLUTIONS: tuple[int, ...] = (4, 6, 8, 12, 16, 24, 32)
 
 
 def evaluate_resolutions(config: HorkdConfig, seeds: Sequence[int] = (0,), methods: Sequence[str] = METHODS,
                          teacher_resolutions: Sequence[int] | None = None, device: str = "auto",
-                         progress: bool = True) -> list[dict[str, Any]]:
+                         progress: bool = True, budget_s: float | None = None) -> list[dict[str, Any]]:
     """Top-1 rows ``{method, resolution, seed, top1}`` for every student/seed at ``config.resolutions``, plus the
-    assistants, and the HR teacher on up-sampled input at ``teacher_resolutions`` (default: those and HR)."""
+    assistants, and the HR teacher on up-sampled input at ``teacher_resolutions`` (default: those and HR).
+
+    Students are trained seed by seed (every resolution and method of a seed, then the next seed); with
+    ``budget_s``, a seed is not started when the time spent so far plus the last seed's time would exceed it.
+    """
+    start = time.perf_counter()
     _, test = load_horkd_data(config)
     teacher = teacher_model(config, device=device, progress=progress)
     rows: list[dict[str, Any]] = []
@@ -46,9 +53,16 @@ def evaluate_resolutions(config: HorkdConfig, seeds: Sequence[int] = (0,), metho
         assistant = assistant_model(config, r, device=device, progress=progress)
         rows.append({"method": "assistant", "resolution": r, "seed": 0,
                      "top1": accuracy(assistant, low_res_input(test.images, r, True), test.labels)})
-        for (method, seed), model in train_students(config, r, methods, seeds, device, progress=progress).items():
-            rows.append({"method": method, "resolution": r, "seed": seed,
-                         "top1": accuracy(model, low_res_input(test.images, r), test.labels)})
+    last = 0.0
+    for seed in seeds:
+        if budget_s is not None and time.perf_counter() - start + last > budget_s:
+            break
+        t0 = time.perf_counter()
+        for r in config.resolutions:
+            for (method, _), model in train_students(config, r, methods, (seed,), device, progress=progress).items():
+                rows.append({"method": method, "resolution": r, "seed": seed,
+                             "top1": accuracy(model, low_res_input(test.images, r), test.labels)})
+        last = time.perf_counter() - t0
     return rows
 
 
@@ -107,9 +121,13 @@ class HorkdModels:
 
 def default_models(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto",
                    progress: bool = True) -> HorkdModels:
-    """Train on first use (cached) or load the streams of ``config`` (default: the smoke setting on a CPU), on the
-    CPU in eval mode."""
-    config = config or HorkdConfig.preset(smoke_mode(smoke))
+    """The dashboard's streams (teacher, assistants, seed-0 students of every method), on the CPU in eval mode.
+
+    Default: ``HorkdConfig.full()`` (the harder 44-class task; shipped or cached weights, trained on first use
+    otherwise); ``smoke=True`` or ``$WORKBENCH_SMOKE=1`` (the tests) picks ``HorkdConfig.smoke()``.
+    """
+    explicit = smoke is not None or os.environ.get(SMOKE_ENV, "").strip() != ""
+    config = config or HorkdConfig.preset(smoke_mode(smoke) if explicit else False)
     teacher = teacher_model(config, device=device, progress=progress)
     assistants, students = {}, {}
     for r in config.resolutions:
@@ -121,10 +139,15 @@ def default_models(config: HorkdConfig | None = None, smoke: bool | None = None,
                        test)
 
 
-def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOLUTIONS) -> dict[str, list[float]]:
+def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOLUTIONS,
+                    per_class: int | None = None) -> dict[str, list[float]]:
     """Top-1 on the test patches at each input resolution, for the teacher (on up-sampled input), the assistant and
-    every student baseline (each served by the model trained at the nearest trained resolution)."""
+    every student baseline (each served by the model trained at the nearest trained resolution). ``per_class``
+    limits the test set to the first ``per_class`` patches of each class (the dashboard's quick curves)."""
     x, y = models.test.images, models.test.labels
+    if per_class is not None:
+        pick = torch.cat([torch.nonzero(y == c).flatten()[:per_class] for c in range(len(models.test.classes))])
+        x, y = x[pick], y[pick]
     curves: dict[str, list[float]] = {name: [] for name in ("teacher_upsampled", "assistant", *METHODS)}
     for r in resolutions:
         near = models.nearest_trained(r)
@@ -135,6 +158,15 @@ def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOL
         for method in METHODS:
             curves[method].append(accuracy(models.students[(method, near)], low_res, y))
     return curves
+
+
+def errors_at(models: HorkdModels, resolution: int) -> StudentErrors:
+    """Where the seed-0 students trained at ``resolution`` (one of ``config.resolutions``) err differently on the
+    held-out set (``comparison.student_errors``)."""
+    if resolution not in models.config.resolutions:
+        raise ValueError(f"students were trained at {models.config.resolutions}; got resolution {resolution}")
+    students = {m: models.students[(m, resolution)] for m in METHODS}
+    return student_errors(students, models.test.images, models.test.labels, models.test.classes, resolution)
 
 
 def per_class_batch(images: ImageSet, per_class: int = 2) -> tuple[torch.Tensor, list[str]]:
