@@ -106,22 +106,24 @@ def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
     meta = blob.get("meta", {})
     sidecar = {"name": call["name"], "recipe_hash": call["key"], "dashboard": call["dashboard"],
                "recipe": meta.get("config", {}), "metrics": _scalar_metrics(meta), "stored_dtype": dtype,
-               "bytes": target.stat().st_size, "trained_on": device, "train_seconds": round(call["seconds"], 1),
+               "bytes": target.stat().st_size, "trained_on": device, "seconds": round(call["seconds"], 1),
+               "source": "trained here" if call["source"] == "trained" else "trained earlier in the same session",
                "torch": torch.__version__, "python": platform.python_version(),
                "date": time.strftime("%Y-%m-%d", time.gmtime())}
     target.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True, default=str) + "\n")
     return target
 
 
-def export(out_dir: str | Path, names: Iterable[str] | None = None) -> list[Path]:
+def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str | Path | None = None) -> list[Path]:
     """Train every dashboard's default models from scratch (in a fresh temporary cache, shipped files ignored) on
-    the best device here, and write ``<name>-<hash>.pt`` + ``.json`` for each into ``out_dir``."""
+    the best device here, and write ``<name>-<hash>.pt`` + ``.json`` for each into ``out_dir``. ``cache`` uses a
+    folder where some were just trained (e.g. by a benchmark on the same machine) instead of a fresh one."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or 'cpu'})"
     saved_env = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE", SHIPPED_ENV)}
     with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
-        os.environ["WORKBENCH_CACHE"], os.environ[SHIPPED_ENV] = tmp, "0"
+        os.environ["WORKBENCH_CACHE"], os.environ[SHIPPED_ENV] = str(cache or tmp), "0"
         try:
             calls = prepare(names)
             return [_write_shipped(call, out, device) for call in calls]
