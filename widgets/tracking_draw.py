@@ -5,7 +5,6 @@ channels' mosaic, channel weights over time and OTB success / precision plots. P
 from __future__ import annotations
 
 import html
-
 from collections.abc import Mapping
 
 import cv2
