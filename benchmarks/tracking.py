@@ -85,14 +85,22 @@ def make_features(name: str) -> Callable[[], FeatureExtractor]:
 CD_VARIANTS = {"CD": ChannelDistillation(), "CD-fast": ChannelDistillation(cost_tolerance=0.1)}
 
 
+#: with CNN features, the "pruned" variant also prunes the layers before the last convolution (approximate)
+PRUNE_TOLERANCE = 0.1
+
+
 def trackers(features: Callable[[], FeatureExtractor]) -> dict[str, Callable[[], object]]:
-    blocks = getattr(features(), "channel_blocks", None) is not None
+    probe = features()
+    blocks = getattr(probe, "channel_blocks", None) is not None
+    pruned = probe.with_pruning(PRUNE_TOLERANCE) if hasattr(probe, "with_pruning") else None
     out: dict[str, Callable[[], object]] = {}
     for base, family in (("DCF", DCFTracker), ("ECO", ECOTracker)):
         out[base] = lambda family=family: family(features())
         for suffix, cd in CD_VARIANTS.items():
             if suffix == "CD" or blocks:
                 out[f"{base}-{suffix}"] = lambda family=family, cd=cd: family(features(), channel_distillation=cd)
+        if pruned is not None:
+            out[f"{base}-CD-pruned"] = lambda family=family: family(pruned, channel_distillation=CD_VARIANTS["CD"])
     out["OpenCV-KCF"] = lambda: OpenCVTracker("KCF")
     out["OpenCV-CSRT"] = lambda: OpenCVTracker("CSRT")
     out["OpenCV-MOSSE"] = lambda: OpenCVTracker("MOSSE")

@@ -50,6 +50,7 @@ class CNNFeatures(FeatureExtractor):
             raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
+        self._settings = (mean, std, device, name)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.name = name
@@ -68,6 +69,11 @@ class CNNFeatures(FeatureExtractor):
         self.channels = int(probe.shape[1])
         self.cell_size = int(cell_size) if cell_size is not None else max(1, round(64 / probe.shape[-1]))
         self.channel_names = [f"{name}{k}" for k in range(self.channels)]
+
+    def with_pruning(self, tolerance: float) -> CNNFeatures:
+        """The same network (shared, not copied) with ``prune_tolerance=tolerance``."""
+        mean, std, device, name = self._settings
+        return CNNFeatures(self.module, mean, std, self.cell_size, device, f"{name}-pruned", tolerance)
 
     def _extract(self, patch: np.ndarray, channels: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(patch)).to(self.device).permute(2, 0, 1)[None] / 255.0

@@ -93,6 +93,8 @@ def test_pruning_earlier_layers_computes_fewer_channels_and_approximates_the_kep
     shapes = [tuple(t[0].shape[:2]) for kind, _, t in plan if kind == "conv"]
     assert shapes[-1][0] == 3 and shapes[-1][1] <= 14 and shapes[1][0] == shapes[-1][1]  # middle conv pruned too
     assert np.linalg.norm(approx - exact) <= 0.05 * np.linalg.norm(exact)
+    shared = CNNFeatures(stack, cell_size=4).with_pruning(0.01)
+    assert shared.module is stack and np.allclose(shared.extract(patch, kept), approx)
     exact_plan = prune_plan(list(stack.children()), torch.as_tensor(kept), 0.0)
     assert [tuple(t[0].shape[:2]) for kind, _, t in exact_plan if kind == "conv"][-1] == (3, 16)
     with pytest.raises(ValueError, match="prune_tolerance"):
