@@ -18,7 +18,10 @@ to the current frame (dropped channels have no model filter), on held-out views 
 slightly different scales) rather than on the sample the filters were fitted to, where every channel fits
 perfectly; ``mu`` is relative to the largest channel-label correlation so that it does not
 depend on feature scale or map size; the top-k weights are re-fitted on their own (undoing the bias of the cut);
-selection re-runs every ``period`` frames, and a new channel set replaces the kept one only if it reaches a lower
+selection is due every ``period`` frames but skipped while the response peak stays near its level after the last
+selection (nothing changed, so the scoring's extra extractions are not spent; at most ``max_skips`` in a row); with an
+extractor whose channels share work in blocks (hand-crafted: gradients, colour), ``cost_tolerance`` trades a little
+fit for leaving whole blocks uncomputed; a new channel set replaces the kept one only if it reaches a lower
 energy on the held-out views (hysteresis against flip-flopping); weights are rescaled so that the kept, weighted
 channels carry the energy all channels had, keeping ``lambda`` meaningful; ``eta`` defaults to 0 (the trackers'
 own model update, a learning rate or a sample space, carries the history; a positive ``eta`` did not help on our
