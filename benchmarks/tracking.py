@@ -170,7 +170,7 @@ def target_lines(rows: list[dict], by_name: dict[str, dict]) -> list[str]:
     """Each CD variant against the same tracker with all channels (FPS ratio, AUC difference), and the best CD
     tracker against OpenCV CSRT on each real sequence."""
     lines = []
-    for base in ("DCF", "ECO"):
+    for base in (b for b in ("DCF", "ECO") if b in by_name):
         full = by_name[base]
         for name in (n for n in by_name if n.startswith(f"{base}-CD")):
             cd = by_name[name]
@@ -188,6 +188,8 @@ def target_lines(rows: list[dict], by_name: dict[str, dict]) -> list[str]:
     real = [r for r in rows if r["kind"] == "real"]
     for seq in sorted({r["sequence"] for r in real}):
         here = {r["tracker"]: r for r in real if r["sequence"] == seq}
+        if "OpenCV-CSRT" not in here or not any("-CD" in n for n in here):
+            continue
         best = max((n for n in here if "-CD" in n), key=lambda n: here[n]["success_auc"])
         csrt = here["OpenCV-CSRT"]["success_auc"]
         ok = here[best]["success_auc"] >= csrt

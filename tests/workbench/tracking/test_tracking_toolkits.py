@@ -166,3 +166,25 @@ def test_otb_folder_with_frames_of_changing_size_fails_at_load(tmp_path):
     (tmp_path / "groundtruth_rect.txt").write_text("5,5,10,10\n" * 3)
     with pytest.raises(ValueError, match="frame 2 is 64x48 but frame 0 is 64x64"):
         load_otb(tmp_path)
+
+
+def test_benchmark_report_holds_the_stage_profile_and_per_kind_targets():
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "tracking.py"
+    spec = importlib.util.spec_from_file_location("tracking_benchmark_report", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    factories = {k: v for k, v in bench.trackers(bench.make_features("hog")).items()
+                 if k in ("DCF", "DCF-CD", "DCF-CD-fast", "OpenCV-CSRT")}
+    seq = make_sequence("scale", n_frames=5, size=(96, 96), seed=0)
+    rows = bench.benchmark_sequence(seq, factories, repeats=1)
+    assert rows[0]["ms_features"] > 0 and np.isnan(rows[-1]["ms_features"])  # OpenCV reports no stages
+    summary = bench.summarise(rows, list(factories))
+    args = argparse.Namespace(quick=True, repeats=1, features="hog", frames=5, size=96)
+    text = bench.report(rows, summary, args, 1.0, (0.0, 0.0, 0.0))
+    assert "## Stage profile (ms per tracked frame)" in text
+    assert "| DCF-CD | generated |" in text and "channel scoring" in text
+    assert "- DCF-CD-fast vs DCF (generated): FPS ratio" in text
