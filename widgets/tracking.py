@@ -5,7 +5,8 @@ of the distilled (CD) tracker against the same tracker with all channels.
 ``dashboard()`` picks a sequence (a generated one by attribute, the real development OTB sequence when it is there,
 or a user's OTB folder), runs the full-channel and the CD tracker once behind **Run trackers** (with a progress bar)
 through the library's :func:`~workbench.tracking.run_sequence`, recording each frame's telemetry (response map,
-channel weights, kept channels and the kept channels' feature maps), and draws every frame once. Moving the frame
+channel weights, kept channels, the kept channels' feature maps and what each stage of each tracker cost on that
+frame: features, FFT, filter solve, scale search, channel scoring), and draws every frame once. Moving the frame
 slider (or pressing play) then only swaps pre-drawn images: no tracking, no encoding.
 
 The drawing helpers live in :mod:`widgets.tracking_draw` (re-exported here) and are reused by the tutorial notebook.
@@ -32,6 +33,7 @@ from widgets.tracking_draw import (
     heat_image,
     responses_image,
     side_by_side,
+    telemetry_html,
     view_scale,
     weights_figure,
 )
@@ -105,6 +107,7 @@ class TrackingDashboard(W.VBox):
         self._frames_png: list[bytes] = []
         self._response_png: list[bytes] = []
         self._maps_png: list[bytes] = []
+        self._telemetry_html: list[str] = []
         self._features: dict[str, FeatureExtractor] = {}
         self._build_sequence_controls()
         self._build_tracking_controls()
@@ -152,6 +155,7 @@ class TrackingDashboard(W.VBox):
         self.info = _tagged(W.HTML(), "info")
         self.response = _tagged(W.Image(format="png"), "response")
         self.channels = _tagged(W.Image(format="png"), "channels")
+        self.telemetry = _tagged(W.HTML(), "telemetry")
         self.weights_out = _tagged(W.Output(), "weights")
         self.curves_out = _tagged(W.Output(), "curves")
         self.frame.observe(self._on_frame, names="value")
@@ -172,7 +176,7 @@ class TrackingDashboard(W.VBox):
                 W.VBox([W.HTML(legend), self.view, self.info]),
                 W.VBox([W.HTML("<b>response maps</b> (all channels | CD)"), self.response,
                         W.HTML("<b>kept channels at this frame</b> (CD tracker's features at the tracked box)"),
-                        self.channels]),
+                        self.channels, self.telemetry]),
             ], layout=W.Layout(flex_flow="row wrap", gap="8px 24px", align_items="flex-start")),
             self.weights_out, self.curves_out,
         ]
@@ -198,7 +202,8 @@ class TrackingDashboard(W.VBox):
         """Show ``sequence`` (ground truth only) and clear the previous run."""
         self.sequence = sequence
         self.records = {}
-        self._frames_png, self._response_png, self._maps_png = [], [], []
+        self._frames_png, self._response_png, self._maps_png, self._telemetry_html = [], [], [], []
+        self.telemetry.value = ""
         description = sequence.metadata.get("description", "")
         self.message.value = (f"<b>{html.escape(sequence.name)}</b>: {len(sequence)} frames"
                               + (f" — {html.escape(str(description))}" if description else ""))
@@ -274,8 +279,11 @@ class TrackingDashboard(W.VBox):
         sequence = self.sequence
         assert sequence is not None and full.telemetry is not None and cd.telemetry is not None
         scale = view_scale(sequence.frame(0).shape[1])
-        self._frames_png, self._response_png, self._maps_png = [], [], []
+        self._frames_png, self._response_png, self._maps_png, self._telemetry_html = [], [], [], []
         for i, (seen_full, seen_cd) in enumerate(zip(full.telemetry, cd.telemetry, strict=True)):
+            kept = [features.channel_names[c] for c in seen_cd.kept_channels]
+            stages = {full.tracker: seen_full.stage_seconds, cd.tracker: seen_cd.stage_seconds}
+            self._telemetry_html.append(telemetry_html(i, stages, kept, features.channels))
             boxes = {full.tracker: (full.boxes[i], FULL_RGB), cd.tracker: (cd.boxes[i], CD_RGB),
                      "truth": (sequence.ground_truth[i], TRUTH_RGB)}  # truth drawn last, on top
             self._frames_png.append(png_bytes(draw_frame(sequence.frame(i), boxes, scale)))
@@ -316,6 +324,7 @@ class TrackingDashboard(W.VBox):
             self.view.value = self._frames_png[index]
             self.response.value = self._response_png[index]
             self.channels.value = self._maps_png[index]
+            self.telemetry.value = self._telemetry_html[index]
             full, cd = self.records.values()
             self.info.value = (
                 f"frame {index}: IoU {full.tracker} <b>{full.score.overlaps[index]:.2f}</b>, "

@@ -4,6 +4,7 @@ channels' mosaic, channel weights over time and OTB success / precision plots. P
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 
 import cv2
@@ -128,3 +129,21 @@ def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> g
     fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25, font_size=11))
     return fig
+
+
+def telemetry_html(index: int, stages: Mapping[str, Mapping[str, float]], kept: list[str], total: int) -> str:
+    """One frame's telemetry as HTML: what each stage cost per tracker (ms, from the runs' ``stage_seconds``) and the
+    names of the channels the CD tracker kept (``total`` channels in all)."""
+    from workbench.tracking import STAGES
+
+    head = "".join(f"<th>{html.escape(stage)}</th>" for stage in STAGES)
+    rows = []
+    for name, seconds in stages.items():
+        cells = "".join(f"<td>{1e3 * seconds.get(stage, 0.0):.2f}</td>" for stage in STAGES)
+        rows.append(f"<tr><td><b>{html.escape(name)}</b></td>{cells}"
+                    f"<td>{1e3 * sum(seconds.values()):.2f}</td></tr>")
+    shown = ", ".join(html.escape(k) for k in kept[:24]) + (" …" if len(kept) > 24 else "")
+    return (f"<div><b>frame {index}: stage costs (ms)</b>"
+            f"<table style='border-collapse:collapse' cellpadding='2'><tr><th>tracker</th>{head}<th>sum</th></tr>"
+            + "".join(rows) + "</table>"
+            f"<b>CD kept {len(kept)} of {total} channels:</b> {shown}</div>")

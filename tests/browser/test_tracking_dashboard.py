@@ -42,4 +42,7 @@ def test_tracking_dashboard_runs_and_the_frame_slider_redraws(driver, voila_url,
     assert int(readout) > 0, f"frame readout {readout!r} did not move"
     assert "IoU" in driver.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text
     assert _src(driver, ".wb-tracking-response") and _src(driver, ".wb-tracking-channels")
+    telemetry = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-telemetry").text
+    assert f"frame {readout}: stage costs (ms)" in telemetry and "channel scoring" in telemetry
+    assert "CD kept" in telemetry
     print(f"tracking dashboard screenshot: {screenshot(driver, 'tracking-dashboard')}")

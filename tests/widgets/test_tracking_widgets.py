@@ -55,6 +55,23 @@ def test_frame_slider_redraws_the_recorded_views(ran):
     assert "frame 15" in ran.info.value and maps is not None
 
 
+def test_frame_telemetry_shows_kept_channels_and_stage_costs(ran):
+    ran.frame.value = 12
+    full, cd = ran.records.values()
+    text = ran.telemetry.value
+    assert "frame 12: stage costs (ms)" in text
+    for stage in ("features", "fft", "solve", "scale search", "channel scoring"):
+        assert f"<th>{stage}</th>" in text
+    kept = cd.telemetry[12].kept_channels
+    assert f"CD kept {len(kept)} of 40 channels" in text
+    names = ran.features().channel_names
+    assert all(names[c] in text for c in kept)
+    features_ms = 1e3 * cd.telemetry[12].stage_seconds["features"]
+    assert f"{features_ms:.2f}" in text  # this frame's own cost, not an average
+    ran.frame.value = 13
+    assert ran.telemetry.value != text and "frame 13" in ran.telemetry.value
+
+
 def test_eco_family_runs_with_and_without_distillation(board):
     board.family.value = "ECO"
     board.run()

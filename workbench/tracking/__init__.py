@@ -7,7 +7,11 @@ Quick start::
     from workbench.tracking import DCFTracker, ChannelDistillation, make_sequence, run_sequence, evaluate
     seq = make_sequence("occlusion", seed=0)
     result = run_sequence(DCFTracker(channel_distillation=ChannelDistillation()), seq, record=True)
-    print(result.score.success_auc, result.fps, result.telemetry[5].kept_channels)
+    print(result.score.success_auc, result.fps, result.telemetry[5].kept_channels, result.profile)
+
+``result.profile`` is the mean cost per frame of each stage (``STAGES``: features, FFT, filter solve, scale search,
+channel scoring); ``GOT10kTracker`` and ``PyTrackingTracker`` (``workbench.tracking.adapters``) put any tracker in
+the got10k toolkit's and pytracking's shapes.
 
 Hyper-parameters are frozen presets (``DCFParams``, ``ECOParams`` and their CD variants ``DCFCDParams``,
 ``ECOCDParams``, in ``workbench.tracking.params``), passed as ``params=``. ``CNNFeatures`` and
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.tracking.base import FrameTelemetry, Tracker, check_box, check_frame
+from workbench.tracking.adapters import GOT10kTracker, PyTrackingTracker
+from workbench.tracking.base import STAGES, FrameTelemetry, Tracker, check_box, check_frame
 from workbench.tracking.dcf import CorrelationTracker, DCFTracker
 from workbench.tracking.distill import ChannelDistillation, select_channels
 from workbench.tracking.eco import ECOTracker
@@ -58,9 +63,12 @@ __all__ = [
     "ECOTracker",
     "FeatureExtractor",
     "FrameTelemetry",
+    "GOT10kTracker",
     "HOGColorFeatures",
     "OPEResult",
     "OpenCVTracker",
+    "PyTrackingTracker",
+    "STAGES",
     "Sequence",
     "Tracker",
     "TrackingResult",

@@ -6,7 +6,10 @@ so a box ``(0, 0, W, H)`` is the whole ``W x H`` frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -61,6 +64,36 @@ def check_box(box: BoxLike, frame_shape: tuple[int, ...] | None = None, name: st
     return arr
 
 
+def check_frame_sizes(sizes: list[tuple[int, ...]], what: str = "frame") -> None:
+    """All ``(height, width)`` in ``sizes`` equal the first; the error names the first frame that differs."""
+    first = tuple(sizes[0])
+    for index, size in enumerate(sizes):
+        if tuple(size) != first:
+            raise ValueError(f"{what} {index} is {size[1]}x{size[0]} but frame 0 is {first[1]}x{first[0]}; all frames "
+                             "of a sequence must have one size")
+
+
+def check_ground_truth(boxes: np.ndarray, frame_shape: tuple[int, ...], allow_missing: bool = False,
+                       where: str = "ground truth") -> np.ndarray:
+    """Validate ``(N, 4)`` ground-truth boxes against the frame size: each row a box overlapping the frame, or (with
+    ``allow_missing``) all NaN for a frame without annotation, which the evaluation leaves out. The first row must
+    be a box (it initialises the trackers). Errors name the row (1-based, as annotation files count lines)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{where} must be (N, 4) boxes (x, y, w, h), got shape {boxes.shape}")
+    if np.isnan(boxes[0]).any():
+        raise ValueError(f"{where}: the first frame needs a box to initialise a tracker, got {boxes[0].tolist()}")
+    for index, box in enumerate(boxes):
+        if allow_missing and np.isnan(box).all():
+            continue
+        try:
+            check_box(box, frame_shape, name=f"box on line {index + 1}")
+        except ValueError as error:
+            hint = "" if allow_missing else " (rows of NaN, frames without annotation, need allow_missing=True)"
+            raise ValueError(f"{where}: {error}{hint}") from None
+    return boxes
+
+
 @runtime_checkable
 class Tracker(Protocol):
     """The pytracking/OpenCV interface every tracker here follows."""
@@ -79,12 +112,57 @@ class FrameTelemetry:
     """What a tracker reports about one frame, for the views: ``response`` the response map it located the target
     with (centred; None at initialisation or for a tracker without one), ``channel_weights`` ``(D,)`` and
     ``kept_channels`` (indices; empty where the tracker has no channels), and, when asked for, ``channel_maps``
-    ``(h, w, k)``: the kept channels' features at the tracked box."""
+    ``(h, w, k)``: the kept channels' features at the tracked box; ``stage_seconds`` what each stage of the tracker
+    (:data:`STAGES`) cost on that frame, in seconds (empty for a tracker that does not say)."""
 
     response: np.ndarray | None
     channel_weights: np.ndarray
     kept_channels: np.ndarray
     channel_maps: np.ndarray | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+#: the stages a correlation-filter tracker's time is split into (each second counted in exactly one of them):
+#: patch sampling and feature extraction, forward and inverse FFTs, the filter solve (closed form or conjugate
+#: gradient, with the model update), the scale search (correlating each scale's sample with the filter and finding
+#: the peak), and channel scoring (the channel-distillation w-step)
+STAGES = ("features", "fft", "solve", "scale search", "channel scoring")
+
+
+class StageClock:
+    """Exclusive wall time per named stage: entering a stage pauses the enclosing one, so nested stages are counted
+    once, in the innermost stage, except inside an ``opaque`` stage, which keeps everything nested in it (the
+    features and FFTs the channel scoring needs are its cost). ``reset()`` starts a frame."""
+
+    opaque = frozenset({"channel scoring"})
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[str] = []
+        self._since = 0.0
+
+    def reset(self) -> None:
+        self.seconds = {}
+        self._stack = []
+
+    def _charge(self, now: float) -> None:
+        if self._stack:
+            stage = self._stack[-1]
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._since
+        self._since = now
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if self._stack and self._stack[-1] in self.opaque:
+            yield
+            return
+        self._charge(time.perf_counter())
+        self._stack.append(stage)
+        try:
+            yield
+        finally:
+            self._charge(time.perf_counter())
+            self._stack.pop()
 
 
 NO_TELEMETRY = FrameTelemetry(None, np.zeros(0), np.zeros(0, dtype=int))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from workbench.tracking.features import FeatureExtractor
+from workbench.tracking.prune import prunable, prune_plan, run_plan
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,7 +30,10 @@ class CNNFeatures(FeatureExtractor):
     to a ``(1, D, h, w)`` feature map. When it is an ``nn.Sequential`` whose last convolution is followed only by
     channel-wise layers (ReLU, pooling, BatchNorm ...), ``extract(patch, channels=...)`` convolves only the selected
     filters; otherwise all channels are computed and then selected (``subset_is_cheap`` tells which).
-    ``cell_size`` is the feature map's stride; ``None`` measures it on a probe input.
+    ``cell_size`` is the feature map's stride; ``None`` measures it on a probe input. When the whole module is a
+    flat stack of convolutions and channel-wise layers, ``prune_tolerance > 0`` also prunes the layers before the
+    last convolution to the channels the kept filters draw on (approximate, see :mod:`workbench.tracking.prune`);
+    ``pruned_fraction`` tells how much of the stack's multiply-adds the last subset skipped.
     """
 
     def __init__(
@@ -40,16 +44,24 @@ class CNNFeatures(FeatureExtractor):
         cell_size: int | None = None,
         device: str | torch.device = "cpu",
         name: str = "cnn",
+        prune_tolerance: float = 0.0,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
+        self._settings = (mean, std, device, name)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.name = name
         self._head, self._conv, self._tail = _split_last_conv(self.module)
         self.subset_is_cheap = self._conv is not None
+        if not 0.0 <= prune_tolerance < 1.0:
+            raise ValueError(f"prune_tolerance must lie in [0, 1), got {prune_tolerance}")
+        self.prune_tolerance = float(prune_tolerance)
+        layers = list(self.module.children()) if isinstance(self.module, nn.Sequential) else []
+        self._layers = layers if prune_tolerance > 0 and prunable(layers) else None
+        self._plans: dict[tuple[int, ...], list] = {}
         with torch.no_grad():
             probe = self.module(torch.zeros(1, 3, 64, 64, device=self.device))
         if probe.ndim != 4 or probe.shape[0] != 1:
@@ -58,12 +70,24 @@ class CNNFeatures(FeatureExtractor):
         self.cell_size = int(cell_size) if cell_size is not None else max(1, round(64 / probe.shape[-1]))
         self.channel_names = [f"{name}{k}" for k in range(self.channels)]
 
+    def with_pruning(self, tolerance: float) -> CNNFeatures:
+        """The same network (shared, not copied) with ``prune_tolerance=tolerance``."""
+        mean, std, device, name = self._settings
+        return CNNFeatures(self.module, mean, std, self.cell_size, device, f"{name}-pruned", tolerance)
+
     def _extract(self, patch: np.ndarray, channels: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(patch)).to(self.device).permute(2, 0, 1)[None] / 255.0
         x = (x - self.mean) / self.std
         with torch.no_grad():
             if channels.size == self.channels and np.array_equal(channels, np.arange(self.channels)):
                 y = self.module(x)
+            elif self._layers is not None:
+                key = tuple(int(c) for c in channels)
+                if key not in self._plans:
+                    if len(self._plans) > 16:  # a handful of kept sets live at a time
+                        self._plans.clear()
+                    self._plans[key] = prune_plan(self._layers, torch.as_tensor(channels), self.prune_tolerance)
+                y = run_plan(self._plans[key], x)
             elif self._conv is not None:
                 index = torch.as_tensor(channels, device=self.device)
                 y = self._sliced_conv(self._head(x), index)

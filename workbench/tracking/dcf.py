@@ -14,6 +14,7 @@ from scipy import fft
 from workbench.tracking.base import (
     BoxLike,
     FrameTelemetry,
+    StageClock,
     check_box,
     check_frame,
     cosine_window,
@@ -67,6 +68,7 @@ class CorrelationTracker:
         elif self.distillation is not None:
             self.name = f"{self.name}-CD"
         self.response: np.ndarray | None = None
+        self.clock = StageClock()
         self.correlations = 0
         self.feature_bytes = 0
 
@@ -76,6 +78,7 @@ class CorrelationTracker:
         """Learn the target in ``box`` = (x, y, w, h), 0-based pixels, of ``frame`` (H x W x 3 or H x W)."""
         frame = check_frame(frame)
         x, y, w, h = check_box(box, frame.shape)
+        self.clock.reset()
         self._frame_shape = frame.shape
         # float frames: 0..1 or 0..255, decided once on the first frame; features expect 0..255
         self._float_scale = 255.0 if frame.dtype != np.uint8 and float(frame.max()) <= 1.0 else 1.0
@@ -98,7 +101,9 @@ class CorrelationTracker:
         self.channel_weights = np.ones(self.features.channels)
         self.kept_channels = np.arange(self.features.channels)
         self.frame_index = 0
-        self._init_model(frame)
+        self._selected_at, self._peak_reference, self._peaks = 0, None, []
+        with self.clock("solve"):
+            self._init_model(frame)
         if self.distillation is not None:
             self._distill(frame)
         self.feature_bytes = self._model_bytes()
@@ -111,12 +116,16 @@ class CorrelationTracker:
         if frame.shape != self._frame_shape:
             raise ValueError(f"frame shape {frame.shape} differs from the first frame's {self._frame_shape}")
         frame = self._to_pixels(frame)
+        self.clock.reset()
         self.frame_index += 1
-        samples = np.stack([self._features(frame, s) for s in self.scale_factors])
-        responses = fft.irfft2(self._response_spectra(self._detection_spectra(samples)), s=self.map_size)
-        peaks = [subpixel_peak(r) for r in responses]
+        with self.clock("scale search"):
+            samples = np.stack([self._features(frame, s) for s in self.scale_factors])
+            spectra = self._response_spectra(self._detection_spectra(samples))
+            with self.clock("fft"):
+                responses = fft.irfft2(spectra, s=self.map_size)
+            peaks = [subpixel_peak(r) for r in responses]
         best = int(np.argmax([p[2] for p in peaks]))
-        dy, dx, _ = peaks[best]
+        dy, dx, peak = peaks[best]
         pixels_per_cell = self.window_size * self.scale * self.scale_factors[best] / np.array(self.map_size)
         self.pos = self.pos + np.array([dy, dx]) * pixels_per_cell
         self.pos = np.clip(self.pos, 0.0, np.array(self._frame_shape[:2], dtype=float))
@@ -124,10 +133,11 @@ class CorrelationTracker:
         self.response = np.fft.fftshift(responses[best])
         self.correlations = len(self.scale_factors) * self._correlated_channels()
         extracted = samples.nbytes
-        if self.distillation is not None and self.frame_index % self.distillation.period == 0:
+        if self._rescore_due(peak):
             extracted += self._distill(frame)
         else:
-            extracted += self._update_model(frame)
+            with self.clock("solve"):
+                extracted += self._update_model(frame)
         self.feature_bytes = extracted + self._model_bytes()
         return self.box
 
@@ -138,7 +148,14 @@ class CorrelationTracker:
         if frame is not None:
             maps = self.features.extract(self._patch(self._to_pixels(check_frame(frame)), 1.0), self.kept_channels)
         response = None if self.frame_index == 0 or self.response is None else self.response.astype(np.float32)
-        return FrameTelemetry(response, self.channel_weights.copy(), self.kept_channels.copy(), maps)
+        return FrameTelemetry(
+            response, self.channel_weights.copy(), self.kept_channels.copy(), maps, dict(self.stage_seconds)
+        )
+
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds each stage (:data:`~workbench.tracking.base.STAGES`) took in the last ``initialize``/``track``."""
+        return self.clock.seconds
 
     @property
     def box(self) -> np.ndarray:
@@ -159,15 +176,17 @@ class CorrelationTracker:
     def _features(self, frame: np.ndarray, scale: float = 1.0, channels: np.ndarray | None = None) -> np.ndarray:
         """Weighted features ``(h, w, k)`` of the kept channels (or of ``channels``, unweighted)."""
         index = self.kept_channels if channels is None else channels
-        feats = self.features.extract(self._patch(frame, scale), index)
+        with self.clock("features"):
+            feats = self.features.extract(self._patch(frame, scale), index)
         if feats.shape[:2] != self.map_size:
             raise ValueError(f"feature map shape {feats.shape[:2]} differs from the first frame's {self.map_size}")
         return feats if channels is not None else feats * self.channel_weights[index].astype(np.float32)
 
     def _spectra(self, feats: np.ndarray) -> np.ndarray:
         """``(..., h, w, k)`` features -> ``(..., k, h, w')`` windowed spectra."""
-        windowed = np.moveaxis(feats, -1, -3) * self.window
-        return fft.rfft2(windowed).astype(np.complex64)
+        with self.clock("fft"):
+            windowed = np.moveaxis(feats, -1, -3) * self.window
+            return fft.rfft2(windowed).astype(np.complex64)
 
     def _correlated_channels(self) -> int:
         """Channels the filter is correlated with per scale (the ECO-style tracker correlates projections)."""
@@ -180,21 +199,45 @@ class CorrelationTracker:
     def _energy(self, spectra: np.ndarray) -> np.ndarray:
         return np.sum(np.abs(spectra) ** 2 * self.column_weights, axis=(-2, -1))
 
+    def _rescore_due(self, peak: float) -> bool:
+        """Whether this frame re-runs the channel selection: every ``period`` frames, unless the response peak has
+        stayed at ``stable`` x or more of its mean over the ``period`` frames after the last selection (nothing
+        changed), for at most ``max_skips`` scheduled selections in a row."""
+        cd = self.distillation
+        if cd is None:
+            return False
+        if self._peak_reference is None:
+            self._peaks.append(peak)
+        if self.frame_index % cd.period != 0:
+            return False
+        if self._peak_reference is None:
+            self._peak_reference = float(np.mean(self._peaks))
+        since = self.frame_index - self._selected_at
+        if cd.stable > 0 and since < cd.period * (cd.max_skips + 1) and peak >= cd.stable * self._peak_reference:
+            return False
+        return True
+
     def _distill(self, frame: np.ndarray) -> int:
         """Run the w-step on all channels and rebuild the model on the kept ones; returns bytes extracted."""
         assert self.distillation is not None
-        all_channels = np.arange(self.features.channels)
-        train = self._spectra(self._features(frame, 1.0, all_channels))
-        views = np.stack([self._spectra(self._features(frame, v, all_channels)) for v in self.distillation.views])
-        filters = self._per_channel_filters(train)
-        previous = self.kept_channels if self.frame_index > 0 else None
-        weights = select_channels(
-            views * filters, self.label_spectrum, self.column_weights, self._energy(train), self.distillation, previous
-        )
+        with self.clock("channel scoring"):
+            all_channels = np.arange(self.features.channels)
+            train = self._spectra(self._features(frame, 1.0, all_channels))
+            views = np.stack(
+                [self._spectra(self._features(frame, v, all_channels)) for v in self.distillation.views]
+            )
+            filters = self._per_channel_filters(train)
+            previous = self.kept_channels if self.frame_index > 0 else None
+            weights = select_channels(
+                views * filters, self.label_spectrum, self.column_weights, self._energy(train), self.distillation,
+                previous, getattr(self.features, "channel_blocks", None),
+            )
         previous_kept, previous_weights = self.kept_channels, self.channel_weights
         self.channel_weights = weights
         self.kept_channels = np.flatnonzero(weights)
-        self._rebuild_model(train, previous_kept, previous_weights)
+        self._selected_at, self._peak_reference, self._peaks = self.frame_index, None, []
+        with self.clock("solve"):
+            self._rebuild_model(train, previous_kept, previous_weights)
         return (1 + len(self.distillation.views)) * train.size * 4
 
     # ------------------------------------------------------------------------------------------------ model hooks

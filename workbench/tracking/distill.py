@@ -18,7 +18,10 @@ to the current frame (dropped channels have no model filter), on held-out views 
 slightly different scales) rather than on the sample the filters were fitted to, where every channel fits
 perfectly; ``mu`` is relative to the largest channel-label correlation so that it does not
 depend on feature scale or map size; the top-k weights are re-fitted on their own (undoing the bias of the cut);
-selection re-runs every ``period`` frames, and a new channel set replaces the kept one only if it reaches a lower
+selection is due every ``period`` frames but skipped while the response peak stays near its level after the last
+selection (nothing changed, so the scoring's extra extractions are not spent; at most ``max_skips`` in a row); with an
+extractor whose channels share work in blocks (hand-crafted: gradients, colour), ``cost_tolerance`` trades a little
+fit for leaving whole blocks uncomputed; a new channel set replaces the kept one only if it reaches a lower
 energy on the held-out views (hysteresis against flip-flopping); weights are rescaled so that the kept, weighted
 channels carry the energy all channels had, keeping ``lambda`` meaningful; ``eta`` defaults to 0 (the trackers'
 own model update, a learning rate or a sample space, carries the history; a positive ``eta`` did not help on our
@@ -40,6 +43,11 @@ class ChannelDistillation:
     ``mu`` is the L1 weight as a fraction of the largest channel-label correlation (at 1 every channel is dropped);
     ``eta`` the temporal term's weight relative to the mean sample energy; ``period`` the frames between selections;
     ``iterations`` the proximal-gradient steps of one w-step; ``views`` the scale factors of the held-out views.
+    ``stable``: a scheduled selection is skipped while the response peak stays at ``stable`` x or more of its mean
+    over the ``period`` frames after the last selection (nothing changed; 0 re-scores every ``period`` frames), at
+    most ``max_skips`` times in a row. ``cost_tolerance``: with an extractor that names its channel blocks and
+    their cost (``channel_blocks``), the cheapest blocks whose best channels reach at least ``1 - cost_tolerance``
+    of the best energy reduction are chosen (0, the default: cost-blind; 0.1 is the benchmark's "fast" variant).
     """
 
     keep_ratio: float = 0.25
@@ -49,6 +57,9 @@ class ChannelDistillation:
     period: int = 10
     iterations: int = 60
     views: tuple[float, ...] = (0.95, 1.05)
+    stable: float = 0.9
+    max_skips: int = 3
+    cost_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         if self.keep is None and not 0.0 < self.keep_ratio <= 1.0:
@@ -61,6 +72,8 @@ class ChannelDistillation:
             raise ValueError(f"eta must be non-negative, got {self.eta}")
         if self.period < 1 or self.iterations < 1:
             raise ValueError("period and iterations must be at least 1")
+        if not 0.0 <= self.stable <= 1.0 or self.max_skips < 0 or not 0.0 <= self.cost_tolerance < 1.0:
+            raise ValueError("stable must lie in [0, 1], max_skips be >= 0 and cost_tolerance lie in [0, 1)")
         if not self.views or any(v <= 0 for v in self.views):
             raise ValueError(f"views must be positive scale factors, got {self.views}")
 
@@ -105,13 +118,17 @@ def select_channels(
     energy: np.ndarray,
     settings: ChannelDistillation,
     previous: np.ndarray | None = None,
+    blocks: list[tuple[np.ndarray, float]] | None = None,
 ) -> np.ndarray:
     """The w-step: channel weights ``(D,)``, zero for dropped channels, at most k non-zero.
 
     ``responses`` ``(S, D, h, w')``: each channel's response spectrum (sample spectrum times that channel's filter)
     on S held-out views; ``label`` ``(h, w')`` the label spectrum; ``column_weights`` the Parseval weights of the
     columns; ``energy`` ``(D,)`` each channel's sample energy, used to rescale the kept weights; ``previous`` the
-    channels kept so far, which stay unless the new top-k set reaches a lower energy on these views.
+    channels kept so far, which stay unless the new top-k set reaches a lower energy on these views; ``blocks``
+    ``[(channels, cost), ...]`` the extractor's groups of channels that share work (computing any channel of a
+    block costs the block's cost): the top-k set is found within every union of blocks, and the cheapest one within
+    ``settings.cost_tolerance`` of the best energy is kept.
     """
     n_views, n_channels = responses.shape[:2]
     root_q = np.sqrt(np.broadcast_to(column_weights, responses.shape[2:])).ravel()
@@ -122,12 +139,7 @@ def select_channels(
     gram = design @ design.T
     corr = design @ np.concatenate([target.real, target.imag])
     mu_abs = settings.mu * max(float(corr.max()), 1e-12)
-    w = nonnegative_lasso(gram, corr, mu_abs, np.ones(n_channels), settings.iterations)
     k = settings.n_keep(n_channels)
-    order = np.argsort(-w, kind="stable")
-    keep = order[:k][w[order[:k]] > 0]
-    if keep.size == 0:  # mu removed everything: keep the channel that correlates best with the label
-        keep = np.array([int(np.argmax(corr))])
 
     def refit(support: np.ndarray) -> tuple[np.ndarray, float]:
         """Lasso restricted to ``support`` (undoes the bias of the top-k cut) and its energy."""
@@ -138,12 +150,34 @@ def select_channels(
         value = 0.5 * v @ gram[sub] @ v - corr[support] @ v + mu_abs * v.sum()
         return v, float(value)
 
-    w_keep, value = refit(keep)
-    if previous is not None and previous.size and not np.array_equal(np.sort(previous), np.sort(keep)):
-        # hysteresis: a new channel set replaces the old one only if it fits the held-out views better
-        w_previous, value_previous = refit(previous)
-        if value_previous <= value:
-            keep, w_keep = previous, w_previous
+    def top_k(allowed: np.ndarray) -> np.ndarray:
+        w = nonnegative_lasso(gram[np.ix_(allowed, allowed)], corr[allowed], mu_abs, np.ones(allowed.size),
+                              settings.iterations)
+        order = np.argsort(-w, kind="stable")
+        keep = allowed[order[:k][w[order[:k]] > 0]]
+        # mu removed everything: keep the channel that correlates best with the label
+        return keep if keep.size else allowed[[int(np.argmax(corr[allowed]))]]
+
+    # candidates: (cost, preference, channels, weights, energy); the previous set is preferred at equal cost
+    block_list = blocks or [(np.arange(n_channels), 1.0)]
+    cost_of = np.zeros(n_channels, dtype=int)
+    for b, (members, _) in enumerate(block_list):
+        cost_of[np.asarray(members)] = b
+
+    def cost(channels: np.ndarray) -> float:
+        return float(sum(block_list[b][1] for b in set(cost_of[channels].tolist())))
+
+    candidates = []
+    for mask in range(1, 2 ** len(block_list)):
+        allowed = np.concatenate([np.asarray(m) for b, (m, _) in enumerate(block_list) if mask >> b & 1])
+        keep = top_k(np.sort(allowed))
+        candidates.append((cost(keep), 1, keep, *refit(keep)))
+    if previous is not None and previous.size:
+        candidates.append((cost(previous), 0, previous, *refit(previous)))
+    best = min(c[4] for c in candidates)
+    tolerance = settings.cost_tolerance if blocks else 0.0
+    good = [c for c in candidates if c[4] <= best + tolerance * abs(best)]
+    _, _, keep, w_keep, _ = min(good, key=lambda c: (c[0], c[1], c[4]))
     w = np.zeros(n_channels)
     w[keep] = w_keep
     keep = keep[w_keep > 0]

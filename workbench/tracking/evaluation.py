@@ -3,7 +3,10 @@
 Follows Wu, Lim, Yang, "Online Object Tracking: A Benchmark" (CVPR 2013): success is the fraction of frames whose
 overlap (IoU) exceeds a threshold, over 21 thresholds 0, 0.05, ..., 1, summarised by the curve's mean (the AUC the
 OTB toolkit reports); precision is the fraction of frames whose centre error is at most a threshold, over
-0..50 px, reported at 20 px. Frames whose ground truth is NaN (no annotation) are left out.
+0..50 px, reported at 20 px. Frames whose ground truth is NaN (no annotation) are left out. The conventions are
+the got10k toolkit's (``ExperimentOTB``): success counts IoU strictly above each of ``linspace(0, 1, 21)``,
+precision centre errors at most each threshold, centres at ``x + (w - 1) / 2`` (a test checks these on the same
+boxes against got10k's formulas).
 """
 
 from __future__ import annotations
@@ -49,7 +52,10 @@ def iou(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def center_error(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Euclidean distance in pixels between box centres, ``(N,)``; NaN where the truth is NaN."""
     p, t = _pair(predicted, truth)
-    return np.hypot(p[:, 0] + p[:, 2] / 2 - t[:, 0] - t[:, 2] / 2, p[:, 1] + p[:, 3] / 2 - t[:, 1] - t[:, 3] / 2)
+    # got10k's centres, x + (w - 1) / 2: the -1/2 cancels in the difference, but the floats then match exactly
+    cp = p[:, :2] + (p[:, 2:] - 1) / 2
+    ct = t[:, :2] + (t[:, 2:] - 1) / 2
+    return np.sqrt(np.sum((cp - ct) ** 2, axis=1))
 
 
 def success_curve(overlaps: np.ndarray, thresholds: np.ndarray = SUCCESS_THRESHOLDS) -> np.ndarray:

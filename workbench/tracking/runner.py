@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from workbench.tracking.base import NO_TELEMETRY, FrameTelemetry, Tracker
+from workbench.tracking.base import NO_TELEMETRY, STAGES, FrameTelemetry, Tracker
 from workbench.tracking.evaluation import OPEResult, evaluate
 from workbench.tracking.sequences import Sequence
 
@@ -39,7 +39,8 @@ class TrackingResult:
     the channel correlations it computed (both 0 where the tracker does not say),
     ``feature_memory_bytes`` the largest per-frame feature footprint it reported (extracted maps plus stored model),
     ``ground_truth`` the sequence's boxes (for :attr:`score`) and ``telemetry`` one
-    :class:`~workbench.tracking.base.FrameTelemetry` per frame when the run recorded it (else None).
+    :class:`~workbench.tracking.base.FrameTelemetry` per frame when the run recorded it (else None);
+    ``stage_seconds`` per frame what each stage cost (empty dicts for trackers that do not say), see :attr:`profile`.
     """
 
     tracker: str
@@ -51,6 +52,21 @@ class TrackingResult:
     feature_memory_bytes: int
     ground_truth: np.ndarray | None = None
     telemetry: list[FrameTelemetry] | None = field(default=None, repr=False)
+    stage_seconds: list[dict[str, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def profile(self) -> dict[str, float]:
+        """Mean milliseconds per tracked frame of each stage (:data:`~workbench.tracking.base.STAGES`), ``other``
+        (the tracker's time outside them: validation, bookkeeping) and ``total``; empty if the tracker reports no
+        stages."""
+        tracked = self.stage_seconds[1:] if len(self.stage_seconds) > 1 else self.stage_seconds
+        if not any(tracked):
+            return {}
+        times = self.times[1:] if len(self.times) > 1 else self.times
+        out = {stage: 1e3 * float(np.mean([s.get(stage, 0.0) for s in tracked])) for stage in STAGES}
+        out["total"] = 1e3 * float(np.mean(times))
+        out["other"] = max(out["total"] - sum(out[stage] for stage in STAGES), 0.0)
+        return out
 
     @property
     def fps(self) -> float:
@@ -113,6 +129,7 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
     channels = np.zeros(n, dtype=int)
     correlations = np.zeros(n, dtype=int)
     telemetry: list[FrameTelemetry] | None = [] if record else None
+    stages: list[dict[str, float]] = []
     memory = 0
     for index in range(n):
         frame = sequence.frame(index)  # loading is outside the timed region
@@ -127,6 +144,7 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
         channels[index] = len(kept) if kept is not None else 0
         correlations[index] = int(getattr(tracker, "correlations", 0)) if index > 0 else 0
         memory = max(memory, int(getattr(tracker, "feature_bytes", 0)))
+        stages.append(dict(getattr(tracker, "stage_seconds", {})))
         report = _record(tracker, frame, channel_maps) if telemetry is not None else None
         if telemetry is not None:
             telemetry.append(report)  # type: ignore[arg-type]
@@ -142,4 +160,5 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
         feature_memory_bytes=memory,
         ground_truth=np.asarray(sequence.ground_truth, dtype=float),
         telemetry=telemetry,
+        stage_seconds=stages,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from workbench.tracking.base import check_box
+from workbench.tracking.base import check_frame_sizes, check_ground_truth
 
 #: What each generated attribute does (OTB attribute names in brackets).
 ATTRIBUTES: dict[str, str] = {
@@ -44,7 +44,10 @@ class Sequence:
     """A tracking sequence: frames (RGB uint8) or lazily loaded image files, and one box per frame.
 
     ``ground_truth`` is ``(N, 4)`` float, ``(x, y, w, h)`` 0-based; rows may be NaN only when the loader was told to
-    accept frames without an annotation (UAV123 marks a fully occluded target that way).
+    accept frames without an annotation (UAV123 marks a fully occluded target that way). In-memory frames are
+    checked when the sequence is made (one box per frame, boxes overlapping the frame, all frames of one size;
+    a grey frame among colour ones is fine, the trackers repeat it to three channels), so that a bad sequence fails
+    before tracking starts, not in the middle of it.
     """
 
     name: str
@@ -59,6 +62,13 @@ class Sequence:
             raise ValueError("a Sequence needs exactly one of frames or frame_paths")
         if len(self) == 0:
             raise ValueError(f"sequence {self.name!r} has no frames")
+        self.ground_truth = np.asarray(self.ground_truth, dtype=np.float64)
+        if len(self.ground_truth) != len(self):
+            raise ValueError(f"sequence {self.name!r}: {len(self.ground_truth)} boxes for {len(self)} frames")
+        if self.frames is not None:
+            check_frame_sizes([np.shape(f)[:2] for f in self.frames], f"sequence {self.name!r}: frame")
+            check_ground_truth(self.ground_truth, np.shape(self.frames[0]), allow_missing=True,
+                               where=f"sequence {self.name!r}")
 
     def __len__(self) -> int:
         return len(self.frames) if self.frames is not None else len(self.frame_paths or [])
@@ -338,17 +348,27 @@ def load_otb(folder: str | Path, allow_missing: bool = False) -> Sequence:
             f"{gt_path} has {len(boxes)} boxes but {img_dir} has {len(paths)} frames; the counts must match"
         )
     first = read_image(paths[0])
+    _check_sizes(paths)
     boxes[:, :2] -= 1.0
-    for index, box in enumerate(boxes):
-        if allow_missing and np.isnan(box).all():
-            continue
-        try:
-            check_box(box, first.shape, name=f"box on line {index + 1}")
-        except ValueError as error:
-            raise ValueError(f"{gt_path}: {error} (0-based after converting from OTB's 1-based)") from None
-    if np.isnan(boxes[0]).any():
-        raise ValueError(f"{gt_path}: the first frame needs a box to initialise a tracker")
+    where = f"{gt_path} (0-based after converting from OTB's 1-based)"
+    check_ground_truth(boxes, first.shape, allow_missing=allow_missing, where=where)
     return Sequence(name=folder.name, frame_paths=paths, ground_truth=boxes, metadata={"folder": str(folder)})
+
+
+def _check_sizes(paths: list[Path]) -> None:
+    """Every image file has the first one's size (read from the file headers where PIL is there)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - PIL ships with torchvision; without it, decode
+        Image = None
+
+    def size(path: Path) -> tuple[int, ...]:
+        if Image is None:
+            return read_image(path).shape[:2]
+        with Image.open(path) as image:
+            return (image.height, image.width)
+
+    check_frame_sizes([size(p) for p in paths], f"{paths[0].parent}: frame")
 
 
 def load_otb_dataset(root: str | Path, names: SequenceABC[str] | None = None) -> list[Sequence]:

@@ -70,3 +70,32 @@ def test_gpu_check_in_the_benchmark_trains_and_reports():
     report = module.gpu_check("cpu", max_steps=6)
     assert set(report) == {"loss_first", "loss_last", "items_per_s"}
     assert report["items_per_s"] > 0 and np.isfinite(report["loss_first"]) and np.isfinite(report["loss_last"])
+
+
+def test_pruning_earlier_layers_computes_fewer_channels_and_approximates_the_kept_ones():
+    from torch import nn
+
+    from workbench.tracking.cnn import CNNFeatures
+    from workbench.tracking.prune import prune_plan
+
+    torch.manual_seed(0)
+    stack = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.Conv2d(16, 12, 3, stride=2, padding=1), nn.ReLU()).eval()
+    with torch.no_grad():  # two of the middle layer's channels feed kept filters only weakly
+        stack[5].weight[:, :2] *= 1e-3
+    patch = np.random.default_rng(0).integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    kept = np.array([1, 4, 7])
+    exact = CNNFeatures(stack, cell_size=4).extract(patch)[:, :, kept]
+    pruned = CNNFeatures(stack, cell_size=4, prune_tolerance=0.01)
+    approx = pruned.extract(patch, kept)
+    plan = prune_plan(list(stack.children()), torch.as_tensor(kept), 0.01)
+    shapes = [tuple(t[0].shape[:2]) for kind, _, t in plan if kind == "conv"]
+    assert shapes[-1][0] == 3 and shapes[-1][1] <= 14 and shapes[1][0] == shapes[-1][1]  # middle conv pruned too
+    assert np.linalg.norm(approx - exact) <= 0.05 * np.linalg.norm(exact)
+    shared = CNNFeatures(stack, cell_size=4).with_pruning(0.01)
+    assert shared.module is stack and np.allclose(shared.extract(patch, kept), approx)
+    exact_plan = prune_plan(list(stack.children()), torch.as_tensor(kept), 0.0)
+    assert [tuple(t[0].shape[:2]) for kind, _, t in exact_plan if kind == "conv"][-1] == (3, 16)
+    with pytest.raises(ValueError, match="prune_tolerance"):
+        CNNFeatures(stack, cell_size=4, prune_tolerance=1.5)
