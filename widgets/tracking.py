@@ -22,6 +22,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._common import busy, figure_outputs, png_bytes, single_threaded
+from widgets.placeholder import placeholder_png
 from widgets.tracking_draw import (
     CD_RGB,
     FULL_RGB,
@@ -203,7 +204,8 @@ class TrackingDashboard(W.VBox):
         self.message.value = (f"<b>{html.escape(sequence.name)}</b>: {len(sequence)} frames"
                               + (f" — {html.escape(str(description))}" if description else ""))
         self.stats.value = "<i>Press <b>Run trackers</b> to track this sequence with all channels and with CD.</i>"
-        self.response.value, self.channels.value = b"", b""
+        self.response.value = placeholder_png(290, 140, "response maps appear after Run trackers")
+        self.channels.value = placeholder_png(290, 72, "kept channels appear after Run trackers")
         self.weights_out.outputs, self.curves_out.outputs = (), ()
         last = len(sequence) - 1
         self.frame.unobserve(self._on_frame, names="value")
