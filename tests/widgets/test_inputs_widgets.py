@@ -95,26 +95,6 @@ def test_video_with_no_face_is_reported_and_the_clips_kept(stdt_board, tmp_path)
     assert "no face found" in row.message.value and len(stdt_board.data) == n
 
 
-def test_a_frame_folder_of_faces_becomes_a_clip(stdt_board, tmp_path):
-    from workbench.data.clips import read_video  # noqa: F401  (the loader the row calls)
-
-    clips = load_forgery_clips("test", n_per_identity=1)
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for k, frame in enumerate(clips.clips[0, :, 0]):
-        cv2.imwrite(str(folder / f"{k:03d}.png"), (frame.numpy() * 255).astype(np.uint8))
-    row = _rows(stdt_panel(stdt_board))["video"]
-    stdt_board.model.frames  # the clip length the row samples
-    n = len(stdt_board.data)
-    loaded = row.load(str(folder))
-    if not loaded:  # the embedded clips are synthetic faces: OpenCV may find none; the row must still say so
-        assert "no face found" in row.message.value
-    else:
-        assert len(stdt_board.data) == n + 1 and "unknown" not in row.message.value
-        assert "true: unknown" in stdt_board.view_out.outputs[0]["data"]["application/vnd.plotly.v1+json"][
-            "layout"]["title"]["text"]
-
-
 def test_placeholder_is_a_png_of_the_asked_size():
     import io
 
