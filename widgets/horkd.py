@@ -17,6 +17,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs
+from widgets.export import with_save_bar
 from workbench.data.patches import downsample
 from workbench.horkd import (
     METHOD_LABELS,
@@ -153,4 +154,4 @@ class HorkdDashboard(W.VBox):
 
 def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (trained on first use)."""
-    return HorkdDashboard(default_models(config, smoke, device))
+    return with_save_bar(HorkdDashboard(default_models(config, smoke, device)), "horkd")

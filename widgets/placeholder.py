@@ -18,8 +18,10 @@ from collections.abc import Iterator
 import ipywidgets as W
 from PIL import Image as PILImage
 from PIL import ImageDraw
+from PIL.PngImagePlugin import PngInfo
 
 PANEL_GREY = 244
+MARK = b"workbench placeholder"
 TEXT_GREY = 120
 
 
@@ -32,9 +34,16 @@ def placeholder_png(width: int = 360, height: int = 48, text: str = "") -> bytes
         draw = ImageDraw.Draw(image)
         left, top, right, bottom = draw.textbbox((0, 0), text)
         draw.text(((width - (right - left)) / 2, (height - (bottom - top)) / 2), text, fill=TEXT_GREY)
+    info = PngInfo()
+    info.add_text("Comment", MARK.decode())
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def is_placeholder(png: bytes | memoryview) -> bool:
+    """Whether ``png`` is a :func:`placeholder_png` (nothing a user would want to save)."""
+    return MARK in bytes(png[:256])
 
 
 def _in_kernel() -> bool:

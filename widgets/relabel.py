@@ -30,6 +30,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import busy, figure_outputs, one_thread, png_bytes
+from widgets.export import with_save_bar
 from widgets.inputs import relabel_panel
 from widgets.placeholder import placeholder_png
 from widgets.scorecard import ScorecardView
@@ -428,4 +429,4 @@ def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | 
     board = RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
                              noun=DATASET_NOUNS[dataset])
     board.children = (*board.children, relabel_panel(board))
-    return board
+    return with_save_bar(board, "rld", lambda: board.image_picker.label)

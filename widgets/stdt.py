@@ -21,6 +21,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
+from widgets.export import with_save_bar
 from widgets.inputs import stdt_panel
 from widgets.placeholder import progress_in_page
 from workbench.data.clips import ClipSet, load_forgery_clips
@@ -133,4 +134,4 @@ def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None,
         data = load_forgery_clips("test", n_per_identity=1)
     board = StdtDashboard(model, data)
     board.children = (*board.children, stdt_panel(board))
-    return board
+    return with_save_bar(board, "stdt", lambda: board.clip_picker.label)

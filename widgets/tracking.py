@@ -22,6 +22,7 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._common import busy, figure_outputs, png_bytes, single_threaded
+from widgets.export import with_save_bar
 from widgets.placeholder import placeholder_png
 from widgets.tracking_draw import (
     CD_RGB,
@@ -356,4 +357,5 @@ def dashboard(sequence: Sequence | None = None, trackers: Mapping[str, TrackerFa
     attribute, the real development OTB sequence (:func:`~workbench.tracking.development_sequence_path`) when
     present, or a user's OTB folder; ``trackers`` maps a family name to
     ``factory(features, channel_distillation_or_None) -> tracker`` (default :data:`TRACKERS`: DCF and ECO)."""
-    return TrackingDashboard(sequence, trackers, n_frames=n_frames)
+    board = TrackingDashboard(sequence, trackers, n_frames=n_frames)
+    return with_save_bar(board, "cd", lambda: f"{board.source.value}_frame{board.frame.value}")

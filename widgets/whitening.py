@@ -23,6 +23,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
+from widgets.export import with_save_bar
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.whitening import (
     WhiteningDetector,
@@ -201,5 +202,5 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
         plain = whitening_detector(False, smoke=smoke)
     if data is None:
         data = load_forgery_faces("test")
-    return WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
+    return with_save_bar(WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data), "whitening")
 
