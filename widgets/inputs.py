@@ -57,9 +57,11 @@ class PathRow(W.VBox):
             return False
         try:
             said = self.handler(str(path).strip())
-        except Exception as exc:  # any failure of a user's file is reported, the dashboard keeps its state
-            self.show_error(f"{type(exc).__name__ if not isinstance(exc, (ValueError, OSError)) else ''}"
-                            f"{': ' if not isinstance(exc, (ValueError, OSError)) else ''}{exc}")
+        except (ValueError, OSError) as exc:  # the loaders' own errors name the file and what was expected
+            self.show_error(str(exc))
+            return False
+        except Exception as exc:  # anything else a user's file triggers is reported too: the session goes on
+            self.show_error(f"{type(exc).__name__}: {exc}")
             return False
         self.message.value = f"<span style='{OK_STYLE}'>{html.escape(said)}</span>"
         return True
