@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 pytestmark = pytest.mark.browser
-RENDER_TIMEOUT = 480  # the kernel trains the smoke STDT first (about a minute on two free cores)
+RENDER_TIMEOUT = 900  # the kernel trains the smoke STDT first: about a minute on two free cores, 8+ on a shared box
 
 
 @pytest.fixture

@@ -65,12 +65,12 @@ def test_relabel_refuses_a_colour_image_and_a_text_model_and_keeps_working(defau
     wait.until(lambda d: "Cannot use this model" in _text(d, ".wb-yours-model-message"))
     assert "not a TorchScript file" in _text(driver, ".wb-yours-model-message")
 
-    before = driver.find_element(By.CSS_SELECTOR, ".wb-relabel-latent img").get_attribute("src")  # still alive
+    before = driver.find_element(By.CSS_SELECTOR, ".wb-relabel-latent").get_attribute("src")  # still alive
     handle = driver.find_element(By.CSS_SELECTOR, ".wb-relabel-latent-slider .noUi-handle")
     handle.click()
     for _ in range(10):
         handle.send_keys(Keys.ARROW_RIGHT)
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".wb-relabel-latent img").get_attribute("src") != before)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".wb-relabel-latent").get_attribute("src") != before)
     print(f"relabel your-data screenshot: {screenshot(driver, 'relabel-your-data')}")
 
 
