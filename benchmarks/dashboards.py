@@ -307,7 +307,7 @@ def table(rows: list[dict], settings: ServeSettings) -> str:
 
 
 # --------------------------------------------------------------------------------------- kernel cost, no browser
-#: per dashboard: how to build it (module, factory) and which control a re-draw-only move changes
+#: per dashboard: its module (whose ``dashboard()`` builds it), the control a re-draw-only move changes, its range
 KERNEL_MOVES = {
     "relabel": ("widgets.relabel", "latent_sliders[0]", (-3.0, 3.0)),
     "whitening": ("widgets.whitening", "channel_slider", None),
