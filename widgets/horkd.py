@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs
 from widgets.export import with_save_bar
+from widgets.placeholder import progress_in_page
 from workbench.data.patches import downsample
 from workbench.horkd import (
     METHOD_LABELS,
@@ -154,4 +155,6 @@ class HorkdDashboard(W.VBox):
 
 def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (trained on first use)."""
-    return with_save_bar(HorkdDashboard(default_models(config, smoke, device)), "horkd")
+    with progress_in_page():  # first use trains: its bars must not outlive the training in the page
+        models = default_models(config, smoke, device)
+    return with_save_bar(HorkdDashboard(models), "horkd")

@@ -32,7 +32,7 @@ from plotly.subplots import make_subplots
 from widgets._common import busy, figure_outputs, one_thread, png_bytes
 from widgets.export import with_save_bar
 from widgets.inputs import relabel_panel
-from widgets.placeholder import placeholder_png
+from widgets.placeholder import placeholder_png, progress_in_page
 from widgets.scorecard import ScorecardView
 from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
 from workbench.metrics import causal_curves, curve_auc
@@ -424,8 +424,9 @@ def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | 
     test, make_classifier, make_vae = _default_data(dataset)
     labels = test.labels.tolist() if images is None else None
     images = test.images if images is None else images
-    classifier = make_classifier() if classifier is None else classifier
-    vae = make_vae() if vae is None else vae
+    with progress_in_page():  # first use trains: its bars must not outlive the training in the page
+        classifier = make_classifier() if classifier is None else classifier
+        vae = make_vae() if vae is None else vae
     board = RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
                              noun=DATASET_NOUNS[dataset])
     board.children = (*board.children, relabel_panel(board))
