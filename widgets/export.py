@@ -123,7 +123,7 @@ def save_views(widget: W.Widget, folder: str | Path, image: str, method: str) ->
 class SaveBar(W.HBox):
     """``[folder] [Save views]`` and a message: saves every view of ``board`` (see :func:`save_views`)."""
 
-    def __init__(self, board: W.Widget, method: str, image: Callable[[], str], folder: str = "workbench-exports"
+    def __init__(self, board: W.Widget, method: str, image: Callable[[], str], folder: str = "~/workbench-exports"
                  ) -> None:
         self.board, self.method, self.image = board, method, image
         self.folder = W.Text(value=folder, description="save to", layout=W.Layout(width="360px"))
