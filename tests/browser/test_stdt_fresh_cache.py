@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -45,8 +46,12 @@ def test_stdt_dashboard_from_empty_cache_shows_no_widget_error(patient_driver, t
     driver = patient_driver
     try:
         driver.get(f"{base}/voila/render/stdt.ipynb")
-        WebDriverWait(driver, RENDER_TIMEOUT, poll_frequency=1.0).until(
-            lambda d: "P(fake)" in _text(d, ".wb-stdt-stats"))
+        try:
+            WebDriverWait(driver, RENDER_TIMEOUT, poll_frequency=1.0).until(
+                lambda d: "P(fake)" in _text(d, ".wb-stdt-stats"))
+        except TimeoutException:
+            pytest.fail(f"no STDT stats after {RENDER_TIMEOUT} s; model cached: {any(empty_cache.iterdir())}; "
+                        f"screenshot {screenshot(driver, 'stdt-fresh-cache-timeout')}")
         WebDriverWait(driver, 30, poll_frequency=0.5).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-stdt-view .plot-container"))
         body = driver.find_element(By.TAG_NAME, "body").text
