@@ -13,6 +13,15 @@ the sampler stops with the run) and only 127.0.0.1 is contacted::
     .venv/bin/python benchmarks/dashboards.py [--sessions 3] [--only relabel tracking] [--out FILE.md]
 
 The default models must be cached first (``python -m widgets.prepare``), or the first render trains them.
+
+``--kernels`` measures, without a browser, what one dashboard costs its kernel: each dashboard is built in a fresh
+Python process (as its Voilà kernel does, less ipykernel's ~30 MB), which reports its memory (USS: private, what
+closing the page frees; RSS) after the imports and after the build, the heavy packages it imported, and the time of
+a control move that only re-draws (no model trained, no explanation fitted: the relabel latent slider, the whitening
+channel slider, STDT's spatial ratio, HORKD's resolution, the tracking frame slider), median and max of
+``--moves`` moves, against the 100 ms goal::
+
+    .venv/bin/python benchmarks/dashboards.py --kernels [--moves 10] [--out benchmarks/results/dashboard_kernels.md]
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -295,14 +306,124 @@ def table(rows: list[dict], settings: ServeSettings) -> str:
     return "\n".join(lines + ([""] + errors if errors else [])) + "\n"
 
 
+# --------------------------------------------------------------------------------------- kernel cost, no browser
+#: per dashboard: its module (whose ``dashboard()`` builds it), the control a re-draw-only move changes, its range
+KERNEL_MOVES = {
+    "relabel": ("widgets.relabel", "latent_sliders[0]", (-3.0, 3.0)),
+    "whitening": ("widgets.whitening", "channel_slider", None),
+    "stdt": ("widgets.stdt", "spatial_slider", (0.0, 0.9)),
+    "horkd": ("widgets.horkd", "resolution", None),
+    "tracking": ("widgets.tracking", "frame", None),
+}
+HEAVY = ("captum", "lime", "quantus", "ray", "pandas", "sklearn", "scipy", "skimage", "cv2", "torchvision",
+         "matplotlib")
+
+
+def _own_memory() -> dict[str, float]:
+    uss = memory_mb(os.getpid())["uss"]
+    rss = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmRSS")) / 1024
+    return {"uss": uss, "rss": rss}
+
+
+def _move_values(control, span: tuple[float, float] | None, moves: int) -> list:
+    options = getattr(control, "options", None)
+    if options:
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+    else:
+        lo, hi = span or (control.min, control.max)
+        values = list(np.linspace(lo, hi, max(moves, 2)))
+        values = [type(control.value)(v) if isinstance(control.value, int) else float(v) for v in values]
+    values = [v for v in values if v != control.value] or values
+    return [values[k % len(values)] for k in range(moves)]
+
+
+def measure_kernel(name: str, moves: int) -> dict:
+    """Build dashboard ``name`` in this process, then move its re-draw-only control ``moves`` times."""
+    import importlib
+    import operator
+
+    module_name, control_path, span = KERNEL_MOVES[name]
+    t0 = time.perf_counter()
+    module = importlib.import_module(module_name)
+    after_import = _own_memory()
+    board = module.dashboard()
+    build_s = time.perf_counter() - t0
+    after_build = _own_memory()
+    attr, _, index = control_path.partition("[")
+    control = operator.attrgetter(attr)(board)
+    control = control[int(index.rstrip("]"))] if index else control
+    times = []
+    for value in _move_values(control, span, moves):
+        t1 = time.perf_counter()
+        control.value = value  # the observers run synchronously: this is the kernel's share of a re-draw
+        times.append((time.perf_counter() - t1) * 1000)
+    return {"dashboard": name, "import_uss": after_import["uss"], "uss": after_build["uss"],
+            "rss": after_build["rss"], "build_s": build_s, "heavy": [h for h in HEAVY if h in sys.modules],
+            "redraw_ms": statistics.median(times), "redraw_max_ms": max(times), "moves": len(times),
+            "control": control_path}
+
+
+def kernel_rows(names: list[str], moves: int) -> list[dict]:
+    """:func:`measure_kernel` for each dashboard, each in a fresh process (so imports and models are its own)."""
+    import json
+
+    rows = []
+    for name in names:
+        proc = subprocess.run([sys.executable, __file__, "--measure-one", name, "--moves", str(moves)],
+                              capture_output=True, text=True, cwd=REPO, timeout=900,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                  filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))))
+        if proc.returncode != 0:
+            rows.append({"dashboard": name, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(kernel_table(rows[-1:]).splitlines()[-1], flush=True)
+    return rows
+
+
+def kernel_table(rows: list[dict]) -> str:
+    lines = [f"# Dashboard kernels (`benchmarks/dashboards.py --kernels`, {os.cpu_count()} CPUs, one fresh process "
+             "per dashboard, models from the cache)", "",
+             "| dashboard | MB private (USS) after imports / after build | MB RSS | build s | heavy packages "
+             "imported | control moved | re-draw ms median / max | under 100 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['dashboard']} | failed: {r['error'][0][:100]} |||||||")
+            continue
+        lines.append(f"| {r['dashboard']} | {r['import_uss']:.0f} / {r['uss']:.0f} | {r['rss']:.0f} | "
+                     f"{r['build_s']:.1f} | {', '.join(r['heavy']) or '-'} | {r['control']} ({r['moves']}x) | "
+                     f"{r['redraw_ms']:.0f} / {r['redraw_max_ms']:.0f} | "
+                     f"{'yes' if r['redraw_max_ms'] < 100 else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=list(PAGES), choices=list(PAGES))
     parser.add_argument("--cull-idle-timeout", type=int, default=ServeSettings().cull_idle_timeout)
     parser.add_argument("--timeout", type=float, default=300, help="seconds a page may take to render")
-    parser.add_argument("--out", default="benchmarks/results/dashboards.md")
+    parser.add_argument("--out", default=None, help="default benchmarks/results/dashboards.md "
+                        "(dashboard_kernels.md with --kernels)")
+    parser.add_argument("--kernels", action="store_true", help="kernel memory and re-draw time, no browser")
+    parser.add_argument("--moves", type=int, default=10, help="control moves per dashboard with --kernels")
+    parser.add_argument("--measure-one", choices=list(KERNEL_MOVES), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure_one:
+        import json
+
+        print(json.dumps(measure_kernel(args.measure_one, args.moves)))
+        return 0
+    if args.kernels:
+        text = kernel_table(kernel_rows(args.only, args.moves))
+        print(text)
+        out = Path(args.out or "benchmarks/results/dashboard_kernels.md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        return 0
+    args.out = args.out or "benchmarks/results/dashboards.md"
     if args.sessions < 1:
         parser.error("--sessions must be at least 1")
     settings = ServeSettings(cull_idle_timeout=args.cull_idle_timeout)

@@ -18,6 +18,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs
+from widgets.export import with_save_bar
+from widgets.placeholder import progress_in_page
 from workbench.data.patches import downsample
 from workbench.horkd import (
     METHOD_LABELS,
@@ -234,5 +236,7 @@ ERRORS_INTRO = ("<h4>Where the students' errors differ</h4><p>Pick a trained res
 
 def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (default: the full
-    setting, ``HorkdConfig.full()``; the smoke one under ``WORKBENCH_SMOKE=1``)."""
-    return HorkdDashboard(default_models(config, smoke, device))
+    setting, ``HorkdConfig.full()``; the smoke one under ``WORKBENCH_SMOKE=1``; trained on first use)."""
+    with progress_in_page():  # first use trains: its bars must not outlive the training in the page
+        models = default_models(config, smoke, device)
+    return with_save_bar(HorkdDashboard(models), "horkd")

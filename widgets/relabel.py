@@ -30,6 +30,9 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import busy, figure_outputs, one_thread, png_bytes
+from widgets.export import with_save_bar
+from widgets.inputs import relabel_panel
+from widgets.placeholder import placeholder_png, progress_in_page
 from widgets.scorecard import ScorecardView
 from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
 from workbench.metrics import causal_curves, curve_auc
@@ -276,7 +279,7 @@ class RelabelDashboard(W.VBox):
                                     if truth is not None else ""))
         self.explanation, self.baseline_results = None, {}
         self.scorecard.set_image(index)
-        self.samples.value = b""
+        self.samples.value = placeholder_png(480, 96, "re-labelled samples appear here after Explain")
         self.maps_out.outputs, self.curves_out.outputs = (), ()
         self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"
         self._on_reset()
@@ -421,7 +424,10 @@ def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | 
     test, make_classifier, make_vae = _default_data(dataset)
     labels = test.labels.tolist() if images is None else None
     images = test.images if images is None else images
-    classifier = make_classifier() if classifier is None else classifier
-    vae = make_vae() if vae is None else vae
-    return RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
-                            noun=DATASET_NOUNS[dataset])
+    with progress_in_page():  # first use trains: its bars must not outlive the training in the page
+        classifier = make_classifier() if classifier is None else classifier
+        vae = make_vae() if vae is None else vae
+    board = RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
+                             noun=DATASET_NOUNS[dataset])
+    board.children = (*board.children, relabel_panel(board))
+    return with_save_bar(board, "rld", lambda: board.image_picker.label)

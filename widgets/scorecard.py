@@ -18,11 +18,10 @@ from __future__ import annotations
 import contextlib
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -43,6 +42,9 @@ from workbench.evaluation import (
     as_explain_fn,
     scorecard,
 )
+
+if TYPE_CHECKING:  # pandas is needed once a scorecard has run, not to open a dashboard
+    import pandas as pd
 
 SCOPES = (("chosen image", "image"), ("batch mean", "batch"))
 

@@ -21,6 +21,9 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
+from widgets.export import with_save_bar
+from widgets.inputs import stdt_panel
+from widgets.placeholder import progress_in_page
 from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
 
@@ -106,7 +109,7 @@ class StdtDashboard(W.VBox):
         keep = self.draw()
         with one_thread():
             seen = inspect_draw(self.model, clip, keep)
-        label = self.data.classes[int(self.data.labels[i])]
+        label = self.data.classes[int(self.data.labels[i])] if int(self.data.labels[i]) >= 0 else "unknown"
         title = f"clip {i} ({html.escape(self.data.kinds[i])}, true: {label})"
         fig = clip_figure(clip[0, :, 0].numpy(), seen.kept, seen.rollout, self.data.masks[i].numpy(), title)
         self.view_out.outputs = figure_outputs(fig)
@@ -125,7 +128,10 @@ def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None,
     from workbench.train import smoke_mode
 
     if model is None:
-        model = stdt_detector(True, smoke=smoke_mode(smoke))
+        with progress_in_page():  # first use trains: its bar must not outlive the training in the page
+            model = stdt_detector(True, smoke=smoke_mode(smoke))
     if data is None:
         data = load_forgery_clips("test", n_per_identity=1)
-    return StdtDashboard(model, data)
+    board = StdtDashboard(model, data)
+    board.children = (*board.children, stdt_panel(board))
+    return with_save_bar(board, "stdt", lambda: board.clip_picker.label)

@@ -23,6 +23,8 @@ import ipywidgets as W
 import numpy as np
 
 from widgets._common import busy, figure_outputs, png_bytes, single_threaded
+from widgets.export import with_save_bar
+from widgets.placeholder import placeholder_png
 from widgets.tracking_draw import (
     CD_RGB,
     FULL_RGB,
@@ -208,7 +210,8 @@ class TrackingDashboard(W.VBox):
         self.message.value = (f"<b>{html.escape(sequence.name)}</b>: {len(sequence)} frames"
                               + (f" — {html.escape(str(description))}" if description else ""))
         self.stats.value = "<i>Press <b>Run trackers</b> to track this sequence with all channels and with CD.</i>"
-        self.response.value, self.channels.value = b"", b""
+        self.response.value = placeholder_png(290, 140, "response maps appear after Run trackers")
+        self.channels.value = placeholder_png(290, 72, "kept channels appear after Run trackers")
         self.weights_out.outputs, self.curves_out.outputs = (), ()
         last = len(sequence) - 1
         self.frame.unobserve(self._on_frame, names="value")
@@ -363,4 +366,5 @@ def dashboard(sequence: Sequence | None = None, trackers: Mapping[str, TrackerFa
     attribute, the real development OTB sequence (:func:`~workbench.tracking.development_sequence_path`) when
     present, or a user's OTB folder; ``trackers`` maps a family name to
     ``factory(features, channel_distillation_or_None) -> tracker`` (default :data:`TRACKERS`: DCF and ECO)."""
-    return TrackingDashboard(sequence, trackers, n_frames=n_frames)
+    board = TrackingDashboard(sequence, trackers, n_frames=n_frames)
+    return with_save_bar(board, "cd", lambda: f"{board.source.value}_frame{board.frame.value}")

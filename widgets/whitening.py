@@ -23,6 +23,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
+from widgets.export import with_save_bar
+from widgets.placeholder import progress_in_page
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.whitening import (
     WhiteningDetector,
@@ -195,11 +197,10 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
     use, about a minute each on a CPU; ``smoke=True``: seconds) and the embedded test faces (held-out identities)."""
     from workbench.whitening import whitening_detector
 
-    if whitened is None:
-        whitened = whitening_detector(True, smoke=smoke)
-    if plain is None:
-        plain = whitening_detector(False, smoke=smoke)
+    with progress_in_page():  # first use trains: its bars must not outlive the training in the page
+        whitened = whitening_detector(True, smoke=smoke) if whitened is None else whitened
+        plain = whitening_detector(False, smoke=smoke) if plain is None else plain
     if data is None:
         data = load_forgery_faces("test")
-    return WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
+    return with_save_bar(WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data), "whitening")
 

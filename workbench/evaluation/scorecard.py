@@ -13,15 +13,17 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 from torch import nn
 
 from workbench.evaluation import complexity, faithfulness, localisation, randomisation, robustness
 from workbench.evaluation.base import ExplainFn, Metric, as_explain_fn, check_maps, check_masks
 from workbench.validation import check_images, check_target
+
+if TYPE_CHECKING:  # pandas (~35 MB) is imported when a scorecard is built, not by every dashboard kernel
+    import pandas as pd
 
 try:  # a widget in notebooks, text in a terminal; optional on a bare GPU box
     from tqdm.auto import tqdm
@@ -179,6 +181,8 @@ def scorecard(model: nn.Module, inputs: torch.Tensor, targets: int | Sequence[in
                     bar.update(1)
         if bar is not None:
             bar.close()
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -1,0 +1,81 @@
+"""A user's own model and data for the dashboards, the tutorials and scripts: load them and check they fit.
+
+The loaders of batch runs (:mod:`workbench.batch.models`, :mod:`workbench.batch.sources`) already read a TorchScript
+file or an importable ``module:Class`` plus a state dict, and image files; this module adds the checks a dashboard
+needs before it swaps the user's model or image in: the number of classes the view expects, and the image's channels
+(a colour image given to a grey model is refused, not silently averaged). Every error names the file and what was
+expected, so a view can show it as it is. Videos (:func:`workbench.data.clips.read_video`, faces found by OpenCV) and
+OTB folders (:func:`workbench.tracking.load_otb`) have their own loaders with the same kind of errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from workbench.batch.models import ModelSpec
+from workbench.batch.sources import IMAGE_SUFFIXES, Item, load_item
+
+CHANNEL_NAMES = {1: "grey", 3: "colour (RGB)"}
+
+
+def load_classifier(model: str | Path, input_shape: tuple[int, int, int], n_classes: int | None = None,
+                    weights: str | Path | None = None) -> torch.nn.Module:
+    """A user's classifier (eval mode, CPU): a TorchScript file, or ``"package.module:Class"`` built with no
+    arguments and loaded from the state-dict file ``weights``.
+
+    Checked on a zero batch shaped ``(1, *input_shape)``: it must run and return ``(1, n_classes)`` logits (any
+    number of classes when ``n_classes`` is None). ValueError / FileNotFoundError naming the file otherwise.
+    """
+    name = str(model).strip()
+    if not name:
+        raise ValueError("no model given: type a TorchScript file path or package.module:Class")
+    spec = ModelSpec(name, input_shape=tuple(int(v) for v in input_shape),
+                     weights=str(weights).strip() if weights not in (None, "") else None)
+    classifier, _ = spec.load()
+    if n_classes is not None:
+        with torch.no_grad():
+            classes = int(classifier(torch.zeros(1, *spec.resolved_shape())).shape[1])
+        if classes != n_classes:
+            raise ValueError(f"model {name!r} gives {classes} classes; this view's images have {n_classes} "
+                             f"classes (a classifier of {_shape_text(input_shape)} images into {n_classes} classes "
+                             "is expected)")
+    return classifier
+
+
+def load_image(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
+    """The (C, H, W) float image in [0, 1] at ``path`` for a model of input ``shape`` (C, H, W).
+
+    Refused with a ValueError naming the file: an unreadable or non-image file, a colour image for a grey model
+    (averaging it would explain an image the user did not give: convert it first), a size other than the model's.
+    A grey image for a colour model is repeated to three channels (nothing is lost).
+    """
+    path = Path(str(path).strip()).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist (expected a {'/'.join(IMAGE_SUFFIXES)} file)")
+    channels = _file_channels(path)
+    want = int(shape[0])
+    if channels != want and not (channels == 1 and want == 3):
+        raise ValueError(f"{path.name}: a {CHANNEL_NAMES.get(channels, f'{channels}-channel')} image, but the model "
+                         f"takes {CHANNEL_NAMES.get(want, f'{want}-channel')} images of {_shape_text(shape)}; "
+                         "convert it first")
+    return load_item(Item(str(path)), (want, int(shape[1]), int(shape[2])))
+
+
+def _file_channels(path: Path) -> int:
+    import cv2
+
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError(f"{path.name}: unreadable image (not a decodable {'/'.join(IMAGE_SUFFIXES)} file)")
+    if raw.ndim == 2:
+        return 1
+    colour = raw[..., :3]
+    grey_stored_as_colour = bool((colour == colour[..., :1]).all())
+    return 1 if grey_stored_as_colour else 3
+
+
+def _shape_text(shape: tuple[int, int, int]) -> str:
+    channels, height, width = (int(v) for v in shape)
+    return f"{width}x{height} pixels, {channels} channel{'s' if channels != 1 else ''}"
