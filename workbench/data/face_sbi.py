@@ -228,12 +228,13 @@ def self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
 def poisson_swap(target: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The unseen kind: ``donor``'s face region Poisson-blended onto ``target`` (``cv2.seamlessClone``)."""
     size = target.shape[0]
-    hard = (sbi_mask(size, rng) > 0).astype(np.uint8) * 255
+    soft = sbi_mask(size, rng)
+    hard = (soft > 0.5 * soft.max()).astype(np.uint8) * 255
     hard[:2], hard[-2:], hard[:, :2], hard[:, -2:] = 0, 0, 0, 0
     ys, xs = np.nonzero(hard)
     centre = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
     to_u8 = lambda img: (np.clip(img, 0, 1) * 255).round().astype(np.uint8)  # noqa: E731
-    out = cv2.seamlessClone(to_u8(donor), to_u8(target), hard, centre, cv2.NORMAL_CLONE)
+    out = cv2.seamlessClone(to_u8(donor), to_u8(target), hard.copy(), centre, cv2.NORMAL_CLONE)  # it edits the mask
     return out.astype(np.float32) / 255.0, cv2.GaussianBlur(hard.astype(np.float32) / 255, (0, 0), 1.0)
 
 
@@ -310,15 +311,16 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
 
 # ------------------------------------------------------------------------------------------------------ clips
 def _clip_motion(img: np.ndarray, frames: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``frames`` affine 2x3 warps: a smooth drift of up to ~2 % of the size, scale 0.97-1.03, rotation <= 3 deg."""
+    """``frames`` affine 2x3 warps: a smooth drift (half a sine period over the clip) of up to 2 % of the size,
+    scale 0.97-1.03, rotation <= 3 degrees."""
     size = img.shape[0]
     t = np.linspace(0, 1, frames)
     phase = rng.uniform(0, 2 * np.pi, 4)
     mats = []
     for k in range(frames):
-        mat = cv2.getRotationMatrix2D((size / 2, size / 2), 3 * np.sin(2 * np.pi * t[k] + phase[2]),
-                                      1 + 0.03 * np.sin(2 * np.pi * t[k] + phase[3]))
-        mat[:, 2] += 0.02 * size * np.sin(2 * np.pi * t[k] + phase[:2])
+        mat = cv2.getRotationMatrix2D((size / 2, size / 2), 3 * np.sin(np.pi * t[k] + phase[2]),
+                                      1 + 0.03 * np.sin(np.pi * t[k] + phase[3]))
+        mat[:, 2] += 0.02 * size * np.sin(np.pi * t[k] + phase[:2])
         mats.append(mat)
     return mats
 
