@@ -170,6 +170,8 @@ def run_sbi(seeds: list[int], faces: str, smoke: bool) -> pd.DataFrame:
                    **measure_sbi(model.eval(), test, unseen)}
             rows.append(row)
             print(row, flush=True)
+            RESULTS.mkdir(parents=True, exist_ok=True)  # rows so far, so that a run cut short leaves them
+            pd.DataFrame(rows).to_csv(RESULTS / f"whitening_sbi{'_smoke' if smoke else ''}.csv", index=False)
     return pd.DataFrame(rows)
 
 
