@@ -336,12 +336,12 @@ STDT_SBI_SMOKE = dataclasses.replace(STDT_SBI, n_per_identity=1, epochs=3)
 def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, data: str = "embedded", **overrides: Any
                 ) -> StdtRecipe:
     """The recipe of ``stdt_detector``: the smoke or full preset of ``data`` ("embedded" or "sbi"), without dropout
-    when ``std=False``, with ``seed`` and any other field changed (``dataclasses.replace``)."""
+    when ``std=False``, with ``seed`` and any other field changed."""
     presets = {"embedded": (STDT_FULL, STDT_SMOKE), "sbi": (STDT_SBI, STDT_SBI_SMOKE)}
     if data not in presets:
         raise ValueError(f"data must be 'embedded' or 'sbi'; got {data!r}")
-    return dataclasses.replace(presets[data][smoke], spatial_ratio=0.25 if std else 0.0,
-                               temporal_ratio=0.25 if std else 0.0, seed=seed, **overrides)
+    changes = {"spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0, "seed": seed}
+    return dataclasses.replace(presets[data][smoke], **{**changes, **overrides})  # an override wins over ``std``
 
 
 def build_stdt(config: StdtRecipe) -> BagOfPatchesViT:
