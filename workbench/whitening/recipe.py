@@ -69,7 +69,7 @@ class SbiWhiteningRecipe(WhiteningRecipe):
 WHITENING_FULL = WhiteningRecipe()
 WHITENING_SMOKE = WhiteningRecipe(n_per_identity=6, epochs=10, width=8)
 #: Self-blended images at real resolution (64 px colour; 128 px on a GPU: ``dataclasses.replace(..., size=128)``).
-WHITENING_SBI = SbiWhiteningRecipe(size=64, n_per_identity=3, epochs=6, width=16, lr=3e-3,
+WHITENING_SBI = SbiWhiteningRecipe(size=64, n_per_identity=4, epochs=10, width=16, lr=3e-3,
                                 train_kinds=("self_blend",))
 WHITENING_SBI_SMOKE = dataclasses.replace(WHITENING_SBI, n_per_identity=1, epochs=3, width=8)
 
