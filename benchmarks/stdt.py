@@ -189,6 +189,91 @@ def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, conf
     (RESULTS / "stdt.md").write_text("\n".join(lines) + "\n")
 
 
+# ------------------------------------------------------------------ self-blended colour clips (real resolution)
+def _colour_per_frame(clips: torch.Tensor, fn) -> torch.Tensor:
+    frames = clips.permute(0, 1, 3, 4, 2).numpy()
+    out = np.stack([[fn(f) for f in clip] for clip in frames])
+    return torch.from_numpy(out.astype(np.float32)).permute(0, 1, 4, 2, 3).contiguous()
+
+
+def sbi_conditions(test: ClipSet) -> dict[str, torch.Tensor]:
+    """Clean, JPEG 40, blur 0.8 px (at 64 px) and noise 0.05 versions of colour clips."""
+    from workbench.data.face_sbi import jpeg_colour
+
+    scale = test.clips.shape[-1] / 64
+    return {"clean": test.clips, "jpeg40": _colour_per_frame(test.clips, lambda f: jpeg_colour(f, 40)),
+            "blur0.8": _colour_per_frame(test.clips, lambda f: cv2.GaussianBlur(f, (0, 0), 0.8 * scale)),
+            "noise0.05": noise(test.clips)}
+
+
+def run_sbi(seeds: list[int], faces: str, smoke: bool, device: torch.device) -> pd.DataFrame:
+    """STD vs no STD trained on self-blended colour clips of ``faces``; AUC on held-out faces (clean / perturbed)."""
+    from workbench.data.face_sbi import load_sbi_clips
+
+    config = stdt_config(True, smoke, data="sbi", face_source=faces)
+    test = load_sbi_clips("test", config.size, config.frames, config.n_per_identity, faces or None, config.data_seed)
+    perturbed = sbi_conditions(test)
+    rows = []
+    for seed in seeds:
+        for name, std in (("STDT (STD)", True), ("ViT (no STD)", False)):
+            config = stdt_config(std, smoke, seed, data="sbi", face_source=faces)
+            model = build_stdt(config)
+            row = {"model": name, "seed": seed, "train_clips_per_s": _train_timed(model, config, device)}
+            row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
+                        for k, v in perturbed.items()})
+            rows.append(row)
+            print(row, flush=True)
+    return pd.DataFrame(rows)
+
+
+def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool) -> str:
+    config = stdt_config(True, smoke, data="sbi", face_source=faces)
+    metrics = [c for c in df.columns if c.startswith("auc_")] + ["train_clips_per_s"]
+    summary = df.groupby("model", sort=False)[metrics].agg(["mean", "std"])
+    lines = [f"# STDT on self-blended colour clips ({config.size} px, {config.frames} frames, patches "
+             f"{config.patch_size} px, seeds {sorted(df.seed.unique().tolist())}, {seconds:.0f} s)", "",
+             f"Faces: {faces or 'embedded colour faces'} (file-disjoint test split); {config.n_per_identity} real + "
+             f"{config.n_per_identity} fake clips per training face, {config.epochs} epochs; JPEG / resize / blur / "
+             "noise augmentation in training. Mean +- std over seeds.", "",
+             "| model | " + " | ".join(m.removeprefix("auc_") for m in metrics) + " |", "|---" * (len(metrics) + 1)
+             + "|"]
+    for model, r in summary.iterrows():
+        lines.append(f"| {model} | " + " | ".join(f"{r[(m, 'mean')]:.3f} +- {np.nan_to_num(r[(m, 'std')]):.3f}"
+                                                  for m in metrics) + " |")
+    std, nostd = summary.iloc[0], summary.iloc[1]
+    perturbed = [m for m in metrics if m.startswith("auc_") and m != "auc_clean"]
+    gain = np.mean([std[(m, "mean")] - nostd[(m, "mean")] for m in perturbed])
+    verdict = "STD better" if gain > 0 else "STD NOT better"
+    lines += ["", f"STD minus no STD, mean perturbed AUC: {gain:+.3f} ({verdict})."]
+    return "\n".join(lines) + "\n"
+
+
+def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: int = 128, max_steps: int = 200
+                  ) -> list[dict]:
+    """The GPU training cell of the STDT with and without STD on self-blended colour clips of the embedded faces at
+    ``size`` px (16 px patches): ``max_steps`` steps each, first / last loss, clips per second; stops starting a
+    model once ``budget_s`` is spent. Writes ``stdt_sbi_gpu.csv`` / ``.md`` into ``out_dir``."""
+    from workbench.data.face_sbi import load_sbi_clips
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows = []
+    for std in (True, False):
+        if time.perf_counter() - start > budget_s:
+            break
+        config = stdt_config(std, False, data="sbi", size=size, patch_size=16, n_per_identity=1)
+        train = load_sbi_clips("train", size, config.frames, config.n_per_identity, None, config.data_seed)
+        result = training_throughput(build_stdt(config), train.loader(config.batch_size), step,
+                                     max_steps=max_steps, lr=config.lr, device=device)
+        rows.append({"check": f"stdt SBI {'STD' if std else 'no STD'} {size}px", "device": str(device),
+                     "steps": max_steps, **result, "loss_fell": result["loss_last"] < result["loss_first"]})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out_dir / "stdt_sbi_gpu.csv", index=False)
+    (out_dir / "stdt_sbi_gpu.md").write_text(frame.to_string(index=False) + "\n")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", choices=("smoke", "full"), default=None,
@@ -198,8 +283,21 @@ def main() -> None:
     parser.add_argument("--from-csv", action="store_true", help="only rewrite stdt.md from an existing stdt.csv "
                         "(rows of several runs, e.g. seeds split over two GPU calls) and re-measure CPU throughput")
     parser.add_argument("--device-note", default="", help="with --from-csv: where and how the rows were measured")
+    parser.add_argument("--sbi-faces", default=None, help="train on self-blended colour clips of this face folder "
+                        "('' = the embedded colour faces) and write stdt_sbi.md instead")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.sbi_faces is not None:
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        smoke = args.setting == "smoke"
+        df = run_sbi(args.seeds, args.sbi_faces, smoke, device)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        df.to_csv(RESULTS / "stdt_sbi.csv", index=False)
+        text = write_sbi(df, args.sbi_faces, time.perf_counter() - start, smoke)
+        (RESULTS / "stdt_sbi.md").write_text(text)
+        print(text)
+        return
     setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
     if device.type == "cpu":
         torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster and steadier

@@ -4,6 +4,12 @@ Writes ``benchmarks/results/whitening.md`` and ``.csv``: test ACC / AUC, AUC on 
 training, mean |off-diagonal correlation| of the layer's channels, pointing game of channel maps and Grad-CAM
 against the true masks, and ACC / AUC under JPEG, blur and noise. Both detectors are the cached full-setting recipes
 (``workbench.whitening.whitening_detector``), trained on first use. Run: ``python benchmarks/whitening.py``.
+
+``--sbi``: both detectors trained on self-blended colour images at 64 px (``detector_config(data="sbi")``) of
+``--faces`` (default ``../shared/realdata/faces_dev`` when present, else the embedded colour faces), per seed, and
+measured on held-out files: AUC clean / JPEG 40 / blur / noise, the unseen kind (Poisson-blended face swaps), the
+layer's decorrelation, pointing game of the concept channel and of Grad-CAM -> ``results/whitening_sbi.md``.
+``gpu_benchmark(device, out_dir, budget_s)``: the 128 px SBI training cell of both detectors on a GPU.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.data.face_sbi import UNSEEN_KIND as SBI_UNSEEN_KIND
+from workbench.data.face_sbi import jpeg_colour, load_sbi_faces
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.train import training_throughput
 from workbench.whitening import (
@@ -29,6 +37,7 @@ from workbench.whitening import (
     mean_abs_offdiagonal,
     pointing_game,
     pointing_per_channel,
+    train_detector,
     whitening_detector,
 )
 
@@ -102,12 +111,157 @@ def gpu_check(device: str = "cuda", max_steps: int = 50) -> dict[str, float]:
                                make_step(config.align_every, train), max_steps=max_steps, lr=config.lr, device=device)
 
 
+# ------------------------------------------------------------- self-blended images at real resolution (SBI)
+DEV_FACES = RESULTS.parents[2] / "shared" / "realdata" / "faces_dev"
+CONDITIONS = ("clean", "jpeg40", "blur0.8", "noise0.05")
+
+
+def sbi_corrupt(data: ForgerySet, condition: str, seed: int = 0) -> ForgerySet:
+    """A copy of ``data`` with every image JPEG-compressed (quality 40), blurred (0.8 px at 64 px) or noised."""
+    if condition == "clean":
+        return data
+    rng = np.random.default_rng(seed)
+    scale = data.images.shape[-1] / 64
+
+    def one(img: np.ndarray) -> np.ndarray:
+        if condition == "jpeg40":
+            return jpeg_colour(img, 40)
+        if condition == "blur0.8":
+            return cv2.GaussianBlur(img, (0, 0), 0.8 * scale)
+        return np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1).astype(np.float32)
+
+    out = data.subset(np.arange(len(data)))
+    hwc = data.images.permute(0, 2, 3, 1).numpy()
+    out.images = torch.from_numpy(np.stack([one(i) for i in hwc])).permute(0, 3, 1, 2).contiguous()
+    return out
+
+
+def peak_masks(masks: torch.Tensor) -> torch.Tensor:
+    """Masks normalised per image (a blend ratio of 0.25 still marks its region), for the pointing game."""
+    return masks / masks.flatten(1).amax(1).clamp(min=1e-6)[:, None, None, None]
+
+
+def measure_sbi(model, test: ForgerySet, unseen: ForgerySet) -> dict[str, float]:
+    """Every metric of one trained detector on the held-out faces."""
+    row = {f"auc_{c}": evaluate_detector(model, sbi_corrupt(test, c))["auc"] for c in CONDITIONS}
+    row[f"auc_unseen_{SBI_UNSEEN_KIND}"] = evaluate_detector(model, unseen)["auc"]
+    row["offdiag_corr_layer_output"] = mean_abs_offdiagonal(layer_correlations(model, test.images)["after"])
+    fakes = test.subset(test.labels == 1)
+    masks = peak_masks(fakes.masks)
+    if model.whiten:
+        channel = model.concepts.index("manipulated")
+        row["pointing_concept_channel"] = float(pointing_per_channel(model, fakes.images, masks, 0.5)[channel])
+    row["pointing_gradcam"] = pointing_game(gradcam_maps(model, fakes.images, target=1), masks, 0.5)
+    return row
+
+
+def run_sbi(seeds: list[int], faces: str, smoke: bool) -> pd.DataFrame:
+    rows = []
+    for seed in seeds:
+        config0 = detector_config(True, smoke, data="sbi", face_source=faces, seed=seed)
+        test = load_sbi_faces("test", config0.size, config0.n_per_identity, faces or None, seed)
+        unseen = load_sbi_faces("test", config0.size, config0.n_per_identity, faces or None, seed, kind=SBI_UNSEEN_KIND)
+        for name, whiten in (("whitened", True), ("plain (BatchNorm)", False)):
+            config = detector_config(whiten, smoke, data="sbi", face_source=faces, seed=seed)
+            model = build_detector(config)
+            start = time.perf_counter()
+            train_detector(model, config, "cpu", progress=False)
+            row = {"detector": name, "seed": seed, "train_s": time.perf_counter() - start,
+                   **measure_sbi(model.eval(), test, unseen)}
+            rows.append(row)
+            print(row, flush=True)
+            RESULTS.mkdir(parents=True, exist_ok=True)  # rows so far, so that a run cut short leaves them
+            pd.DataFrame(rows).to_csv(RESULTS / f"whitening_sbi{'_smoke' if smoke else ''}.csv", index=False)
+    return pd.DataFrame(rows)
+
+
+def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool) -> str:
+    metrics = [c for c in df.columns if c not in ("detector", "seed")]
+    summary = df.groupby("detector", sort=False)[metrics].agg(["mean", "std"])
+    white, plain = summary.loc["whitened"], summary.loc["plain (BatchNorm)"]
+    config = detector_config(True, smoke, data="sbi", face_source=faces)
+    lines = [f"# Feature whitening on self-blended images ({config.size} px colour, seeds "
+             f"{sorted(df.seed.unique().tolist())}, CPU, {seconds:.0f} s)", "",
+             f"Faces: {faces or 'embedded colour faces'}; file-disjoint test split; {config.n_per_identity} real + "
+             f"{config.n_per_identity} self-blended images per training face, {config.epochs} epochs, width "
+             f"{config.width}, JPEG / resize / blur / noise augmentation in training. Unseen kind: {SBI_UNSEEN_KIND} "
+             "(Poisson-blended face swap, never in training). Pointing game: the map's peak inside the true mask "
+             "(mask / its max > 0.5). Mean +- std over seeds.", "",
+             "| metric | whitened | plain (BatchNorm) |", "| --- | --- | --- |"]
+    for m in metrics:
+        cells = [f"{s[(m, 'mean')]:.3f} +- {0 if np.isnan(s[(m, 'std')]) else s[(m, 'std')]:.3f}"
+                 if not np.isnan(s[(m, "mean")]) else "-" for s in (white, plain)]
+        lines.append(f"| {m} | {' | '.join(cells)} |")
+    mean = lambda s, m: float(s[(m, "mean")])  # noqa: E731
+    targets = [(f"AUC {c} >= 0.75 (both)", min(mean(white, f"auc_{c}"), mean(plain, f"auc_{c}")) >= 0.75,
+                f"{mean(white, f'auc_{c}'):.3f} / {mean(plain, f'auc_{c}'):.3f}") for c in CONDITIONS]
+    targets += [
+        ("whitened clean AUC within 2 points of plain", mean(white, "auc_clean") >= mean(plain, "auc_clean") - 0.02,
+         f"{mean(white, 'auc_clean'):.3f} vs {mean(plain, 'auc_clean'):.3f}"),
+        ("decorrelation < 0.05", mean(white, "offdiag_corr_layer_output") < 0.05,
+         f"{mean(white, 'offdiag_corr_layer_output'):.4f}"),
+        ("concept channel pointing >= plain Grad-CAM",
+         mean(white, "pointing_concept_channel") >= mean(plain, "pointing_gradcam"),
+         f"{mean(white, 'pointing_concept_channel'):.3f} vs {mean(plain, 'pointing_gradcam'):.3f}")]
+    lines += ["", "| target | met | value (whitened / plain) |", "| --- | --- | --- |",
+              *[f"| {t} | {'yes' if ok else 'NO'} | {v} |" for t, ok, v in targets]]
+    return "\n".join(lines) + "\n"
+
+
+def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: int = 128,
+                  max_steps: int = 300) -> list[dict]:
+    """The GPU training cell of both SBI detectors at ``size`` px on the embedded colour faces (no ../shared on a GPU
+    box): ``max_steps`` steps each (the whitened one with its concept alignment), first / last loss, images per
+    second; stops starting a detector once ``budget_s`` is spent. Writes ``whitening_sbi_gpu.csv`` / ``.md`` into
+    ``out_dir``; imports only torch / numpy / opencv / pandas / scikit-learn."""
+    from workbench.train import training_throughput
+    from workbench.whitening import make_step
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows = []
+    for whiten in (True, False):
+        if time.perf_counter() - start > budget_s:
+            break
+        config = detector_config(whiten, False, data="sbi", size=size, batch_size=64)
+        train = load_sbi_faces("train", size, config.n_per_identity, None, 0)
+        result = training_throughput(build_detector(config), train.loader(config.batch_size),
+                                     make_step(config.align_every, train if whiten else None),
+                                     max_steps=max_steps, lr=config.lr, device=device)
+        rows.append({"check": f"whitening SBI {'whitened' if whiten else 'plain'} {size}px", "device": str(device),
+                     "steps": max_steps, **result, "loss_fell": result["loss_last"] < result["loss_first"]})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out_dir / "whitening_sbi_gpu.csv", index=False)
+    (out_dir / "whitening_sbi_gpu.md").write_text(frame.to_string(index=False) + "\n")
+    return rows
+
+
+def main_sbi(seeds: int, faces: str, smoke: bool) -> None:
+    """The SBI benchmark: writes ``results/whitening_sbi.md`` and ``.csv``."""
+    start = time.perf_counter()
+    df = run_sbi(list(range(seeds)), faces, smoke)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = "_smoke" if smoke else ""
+    df.to_csv(RESULTS / f"whitening_sbi{suffix}.csv", index=False)
+    text = write_sbi(df, faces, time.perf_counter() - start, smoke)
+    (RESULTS / f"whitening_sbi{suffix}.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="smoke-setting models (seconds; for a quick check)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds per detector (mean and std reported)")
+    parser.add_argument("--sbi", action="store_true", help="self-blended colour images at 64 px instead "
+                        "(writes whitening_sbi.md)")
+    parser.add_argument("--faces", default=str(DEV_FACES) if DEV_FACES.is_dir() else "",
+                        help="with --sbi: a folder of real face photos ('' = the embedded colour faces)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster than two fighting threads
+    if args.sbi:
+        main_sbi(args.seeds, args.faces, args.smoke)
+        return
     start = time.perf_counter()
     val, test = load_forgery_faces("val"), load_forgery_faces("test")
     data = {"test": test, "fakes_val": val.subset(val.labels == 1), "fakes_test": test.subset(test.labels == 1)}

@@ -124,12 +124,11 @@ def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None,
               ) -> StdtDashboard:
     """The STD dashboard. Defaults: the cached STDT (trained on first use; ``smoke`` None: the smoke setting on a CPU,
     seconds, the full one on a GPU) and the embedded test clips (held-out identities)."""
-    from workbench.stdt import stdt_detector
-    from workbench.train import smoke_mode
+    from workbench.stdt import stdt_dashboard_models
 
     if model is None:
         with progress_in_page():  # first use trains: its bar must not outlive the training in the page
-            model = stdt_detector(True, smoke=smoke_mode(smoke))
+            model = stdt_dashboard_models(smoke, which=("STD",))["STD"]
     if data is None:
         data = load_forgery_clips("test", n_per_identity=1)
     board = StdtDashboard(model, data)

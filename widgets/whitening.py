@@ -6,8 +6,9 @@ the true manipulation mask outlined, and the channel correlation matrices of the
 after whitening; the plain BatchNorm detector beside it with the model toggle). Controls: the face pair, the
 channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
 
-The figure builders (:func:`gallery_figure`, :func:`pair_figure`, :func:`correlation_figure`) are pure functions,
-usable in notebooks.
+The figure builders (:func:`gallery_figure`, :func:`pair_figure`, :func:`correlation_figure`,
+:func:`explanation_figure`) are pure functions, usable in notebooks; faces may be grey or colour (self-blended
+images at real resolution, ``workbench.data.face_sbi``).
 """
 
 from __future__ import annotations
@@ -70,20 +71,55 @@ def _contour(mask: np.ndarray, colour: str) -> go.Contour:
                       line=dict(color=colour, width=2), showscale=False, hoverinfo="skip")
 
 
+def face_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A (C, H, W) face tensor as what the figures draw: (H, W) grey or (H, W, 3) colour, in [0, 1]."""
+    arr = np.asarray(image, dtype=np.float32)
+    return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+
+
+def _face_trace(img: np.ndarray, scale: str = "gray") -> go.BaseTraceType:
+    """A face (grey heatmap, or an RGB image drawn bottom-up like the heatmaps) or a map (heatmap)."""
+    if img.ndim == 3:
+        return go.Image(z=(np.clip(img[::-1], 0, 1) * 255).astype(np.uint8), hoverinfo="skip")
+    return go.Heatmap(z=img[::-1], colorscale=scale, zmin=0, zmax=1, showscale=False,
+                      hovertemplate="%{z:.2f}<extra></extra>")
+
+
 def pair_figure(real: np.ndarray, fake: np.ndarray, real_map: np.ndarray, fake_map: np.ndarray,
                 mask: np.ndarray, title: str = "") -> go.Figure:
-    """Real face, its channel map, manipulated face, its channel map; the true mask outlined on the fake."""
+    """Real face, its channel map, manipulated face, its channel map; the true mask outlined on the fake.
+    Faces are (H, W) grey or (H, W, 3) colour (``face_image``)."""
     fig = make_subplots(rows=1, cols=4, horizontal_spacing=0.02,
                         subplot_titles=("real face", "channel map (real)", "manipulated face", "channel map (fake)"))
     for col, (img, scale) in enumerate(((real, "gray"), (real_map, "Inferno"), (fake, "gray"),
                                         (fake_map, "Inferno")), start=1):
-        fig.add_trace(go.Heatmap(z=img[::-1], colorscale=scale, zmin=0, zmax=1, showscale=False,
-                                 hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=col)
+        fig.add_trace(_face_trace(img, scale), row=1, col=col)
     for col in (3, 4):
         fig.add_trace(_contour(mask, "#00e676"), row=1, col=col)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
     fig.update_layout(height=300, margin=dict(l=5, r=5, t=60, b=5), title_text=title, showlegend=False)
+    fig.update_yaxes(autorange=True)  # go.Image flips the y axis; the faces are already drawn bottom-up
+    return fig
+
+
+def explanation_figure(faces: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+                       maps: dict[str, Sequence[np.ndarray]], title: str = "") -> go.Figure:
+    """One row per manipulated face: the face, its true (per-pixel) blend mask, then each named map (e.g. the
+    concept channel and Grad-CAM), the true mask outlined on the maps. Faces grey (H, W) or colour (H, W, 3)."""
+    names = ["face", "true mask", *maps]
+    fig = make_subplots(rows=len(faces), cols=len(names), horizontal_spacing=0.01, vertical_spacing=0.02,
+                        subplot_titles=names + [""] * (len(names) * (len(faces) - 1)))
+    for row, (face, mask) in enumerate(zip(faces, masks, strict=True), start=1):
+        panels = [face, mask, *[m[row - 1] for m in maps.values()]]
+        for col, img in enumerate(panels, start=1):
+            fig.add_trace(_face_trace(img, "gray" if col == 2 else "Inferno"), row=row, col=col)
+            if col > 2:
+                fig.add_trace(_contour(mask, "#00e676"), row=row, col=col)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", autorange=True)
+    fig.update_layout(height=150 * len(faces) + 60, margin=dict(l=5, r=5, t=50, b=5), title_text=title,
+                      showlegend=False)
     return fig
 
 
@@ -179,7 +215,7 @@ class WhiteningDashboard(W.VBox):
         real, fake = self.pair()
         c = self.channel_slider.value
         label = channel_label(self.model, c)
-        fig = pair_figure(self.data.images[real, 0].numpy(), self.data.images[fake, 0].numpy(),
+        fig = pair_figure(face_image(self.data.images[real]), face_image(self.data.images[fake]),
                           self._pair_maps["real"][c], self._pair_maps["fake"][c],
                           self.data.masks[fake, 0].numpy(), title=f"{self.model_picker.value} detector, {label}")
         self.maps_out.outputs = figure_outputs(fig)

@@ -15,23 +15,15 @@ Our reconstruction (the paper's details are not public):
   ``pos_embed`` + temporal ``time_embed`` added *before* STD (so a kept token still knows where and when it came
   from), joint space-time attention over the bag (pre-norm blocks whose attention weights we compute ourselves, for
   the rollout), CLS token -> 2-way head. STD only in training, or averaged over ``test_draws`` draws at test time.
-* The stem is ours: two 3x3 convolutions with BatchNorm + GELU, then the patchifying convolution.
-  ``stem="tubelet"`` (default) convolves over ``stem_frames`` neighbouring frames as well as space (ViViT's tubelet
-  embedding, but one token per frame and patch so that STD still drops frames and patches); ``stem="frame"`` sees one
-  frame at a time. Measured on the embedded clips (780 training clips, CPU, one seed each): with the per-frame stem
-  neither the ViT nor the ViT with STD left chance in 30 epochs (train accuracy 0.5); with a tubelet stem without
-  BatchNorm, leaving the chance plateau was a lottery of the initialisation (one init at epoch 11, another not in
-  16 epochs; with STD not in 40); with BatchNorm in the tubelet stem the ViT left it at epoch 3 and the STD ViT at
-  epoch 6, both at validation AUC ~0.97 by epoch 12. A tubelet token of a kept frame carries a little of its dropped
-  neighbours (the stem runs before STD).
-* ``attention_rollout`` (Abnar & Zuidema 2020): heads averaged, identity added for the residual, rows normalised,
-  multiplied over layers; the CLS row scattered back to (B, T, h, w), zero at dropped tokens.
-* ``time_embedding=False`` with ``stem="frame"`` builds the ablation without temporal position: the model is then
-  invariant to frame order (joint attention over a set + CLS pooling), which the tests check.
-* ``StdtRecipe`` (a frozen dataclass, presets ``STDT_SMOKE`` / ``STDT_FULL``) is the training recipe, and its
-  ``asdict()`` the cache key of ``stdt_detector``; ``inspect_draw`` scores one clip with every patch and with one STD
-  draw and returns the draw's rollout (what the dashboard draws). P(fake), AUC and the training step are the
-  training kit's (:mod:`workbench.train`).
+* The stem is ours: two 3x3 convolutions with BatchNorm + GELU, then the patchifying convolution. ``stem="tubelet"``
+  (default) convolves over ``stem_frames`` neighbouring frames as well as space (ViViT's tubelet embedding, one token
+  per frame and patch so that STD still drops frames and patches); ``stem="frame"`` sees one frame at a time. Only
+  the tubelet stem with BatchNorm left chance reliably on the embedded clips (measured; other stems: not always).
+* ``attention_rollout`` (Abnar & Zuidema 2020): heads averaged, identity added, rows normalised, multiplied over
+  layers, the CLS row scattered back to (B, T, h, w). ``time_embedding=False`` + ``stem="frame"``: order-invariant.
+* ``StdtRecipe`` (presets ``STDT_SMOKE`` / ``STDT_FULL``; ``STDT_SBI``: 64 px colour self-blended clips) is the
+  recipe, its ``asdict()`` the cache key of ``stdt_detector``; ``stdt_dashboard_models`` the dashboard's defaults;
+  ``inspect_draw`` scores a clip with every patch and with one STD draw, and returns the draw's rollout.
 """
 
 from __future__ import annotations
@@ -46,6 +38,7 @@ import torch
 from torch import nn
 
 from workbench.data.clips import ClipSet, load_forgery_clips
+from workbench.data.face_sbi import load_sbi_clips
 from workbench.train import binary_scores, cached_model, classification_step, fit, predict_proba
 
 
@@ -297,12 +290,10 @@ step = classification_step
 
 @dataclass(frozen=True)
 class StdtRecipe:
-    """Everything that makes a trained STDT; ``dataclasses.asdict`` of it is the cache key.
-
-    Presets: ``STDT_FULL`` (780 training clips, the benchmark and GPU setting: about 3 min on one CPU core, seconds
-    on a GPU) and ``STDT_SMOKE`` (520 clips, 8 epochs, ~40 s on one CPU core: tests, notebooks, dashboards on a CPU;
-    it already learns the cue, held-out AUC 0.94 with STD, 0.87 without, seed 0). ``spatial_ratio = temporal_ratio
-    = 0`` is the same model without dropout. Change fields with ``dataclasses.replace`` (or ``stdt_config``).
+    """Everything that makes a trained STDT; ``dataclasses.asdict`` of it is the cache key. Presets: ``STDT_FULL``
+    (780 training clips, ~3 min on one CPU core, seconds on a GPU), ``STDT_SMOKE`` (520 clips, 8 epochs, ~40 s on one
+    CPU core; held-out AUC 0.94 with STD, 0.87 without, seed 0); ``SbiStdtRecipe`` / ``STDT_SBI``: colour
+    self-blended clips (64 px, 16 px patches). ``spatial_ratio = temporal_ratio = 0``: the model without dropout.
     """
 
     n_per_identity: int = 6
@@ -329,27 +320,45 @@ class StdtRecipe:
         object.__setattr__(self, "train_kinds", tuple(self.train_kinds))
 
 
+@dataclass(frozen=True)
+class SbiStdtRecipe(StdtRecipe):
+    """An STDT recipe on colour self-blended clips (``load_sbi_clips``) of ``face_source`` ("" = embedded faces)."""
+    face_source: str = ""
+    recipe: str = "stdt_detector_sbi"
+
+
 STDT_FULL = StdtRecipe()
 STDT_SMOKE = StdtRecipe(n_per_identity=4, epochs=8)
+STDT_SBI = SbiStdtRecipe(size=64, patch_size=16, n_per_identity=2, epochs=12, train_kinds=("self_blend",))
+STDT_SBI_SMOKE = dataclasses.replace(STDT_SBI, n_per_identity=1, epochs=3)
 
 
-def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, **overrides: Any) -> StdtRecipe:
-    """The recipe of ``stdt_detector``: the smoke or full preset, without dropout when ``std=False``, with
-    ``seed`` and any other field changed (``dataclasses.replace``)."""
-    changes: dict[str, Any] = {"spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0,
-                               "seed": seed, **overrides}
-    return dataclasses.replace(STDT_SMOKE if smoke else STDT_FULL, **changes)
+def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, data: str = "embedded", **overrides: Any
+                ) -> StdtRecipe:
+    """The recipe of ``stdt_detector``: the smoke or full preset of ``data`` ("embedded" or "sbi"), without dropout
+    when ``std=False``, with ``seed`` and any other field changed."""
+    presets = {"embedded": (STDT_FULL, STDT_SMOKE), "sbi": (STDT_SBI, STDT_SBI_SMOKE)}
+    if data not in presets:
+        raise ValueError(f"data must be 'embedded' or 'sbi'; got {data!r}")
+    changes = {"spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0, "seed": seed}
+    return dataclasses.replace(presets[data][smoke], **{**changes, **overrides})  # an override wins over ``std``
 
 
 def build_stdt(config: StdtRecipe) -> BagOfPatchesViT:
     """The untrained model of a recipe (weights seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)
     return BagOfPatchesViT(config.size, config.patch_size, config.frames, config.dim, config.depth, config.heads,
-                           config.spatial_ratio, config.temporal_ratio, seed=config.seed, stem=config.stem)
+                           config.spatial_ratio, config.temporal_ratio, seed=config.seed, stem=config.stem,
+                           in_channels=3 if isinstance(config, SbiStdtRecipe) else 1)
 
 
 def training_clips(config: StdtRecipe) -> tuple[ClipSet, ClipSet]:
-    """(train split of ``config.train_kinds``, val split) of the embedded clips for a recipe."""
+    """(train split of ``config.train_kinds``, val split) of the embedded clips for a recipe (``data="sbi"``: the
+    self-blended colour clips of ``config.face_source``, augmented train split)."""
+    if isinstance(config, SbiStdtRecipe):
+        source = config.face_source or None
+        return tuple(load_sbi_clips(split, config.size, config.frames, config.n_per_identity, source, config.data_seed)
+                     for split in ("train", "val"))
     train = load_forgery_clips("train", config.size, config.frames, config.n_per_identity, seed=config.data_seed,
                                flicker=config.flicker)
     val = load_forgery_clips("val", config.size, config.frames, config.n_per_identity, seed=config.data_seed,
@@ -375,6 +384,17 @@ def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", r
                   progress: bool = True, seed: int = 0, **overrides: Any) -> BagOfPatchesViT:
     """The cached bag-of-patches ViT trained on the embedded clips, with STD (``std=True``) or without."""
     config = stdt_config(std, smoke, seed, **overrides)
-    name = f"stdt_{'std' if std else 'nostd'}{'_smoke' if smoke else ''}"
+    kind = "sbi_" if isinstance(config, SbiStdtRecipe) else ""
+    name = f"stdt_{kind}{'std' if std else 'nostd'}{'_smoke' if smoke else ''}"
     return cached_model(name, lambda: build_stdt(config), lambda m: train_stdt(m, config, device, progress),
                         config, retrain=retrain)
+
+
+def stdt_dashboard_models(smoke: bool | None = None, device: str = "auto", progress: bool = True,
+                          which: tuple[str, ...] = ("STD", "no STD")) -> dict[str, BagOfPatchesViT]:
+    """The STD dashboard's default models ``{"STD": ..., "no STD": ...}`` (``which`` of them): the cached
+    ``stdt_detector`` recipes with / without dropout (``smoke`` None: smoke on a CPU, full on a GPU); a release
+    ships exactly these weights."""
+    from workbench.train import smoke_mode
+    stds = {"STD": True, "no STD": False}
+    return {name: stdt_detector(stds[name], smoke_mode(smoke), device, progress=progress) for name in which}

@@ -65,3 +65,23 @@ def test_pair_figure_outlines_the_true_mask_on_the_fake_only():
     fig = pair_figure(*(np.random.rand(8, 8) for _ in range(4)), mask)
     contours = [t for t in fig.data if t.type == "contour"]
     assert len(contours) == 2 and {t.xaxis for t in contours} == {"x3", "x4"}
+
+
+def test_colour_self_blended_faces_are_drawn_in_colour_with_their_masks_and_maps():
+    from widgets.whitening import explanation_figure, face_image
+    from workbench.data.face_sbi import load_sbi_faces
+
+    torch.manual_seed(0)
+    data = load_sbi_faces("test", 64, 1)
+    white = WhiteningDetector(3, width=8, whiten=True, image_size=64)
+    board = WhiteningDashboard({"whitened": white}, data)
+    board.channel_slider.value = 1
+    shown = board.maps_out.outputs[0]["data"]
+    assert "ch 1" in board.stats.value and shown  # the colour pair was drawn
+    fakes = data.subset(data.labels == 1)
+    maps = np.random.default_rng(0).random((2, 64, 64))
+    fig = explanation_figure([face_image(x) for x in fakes.images[:2]], [m[0].numpy() for m in fakes.masks[:2]],
+                             {"concept channel": maps, "Grad-CAM": maps})
+    kinds = [t.type for t in fig.data]
+    assert kinds.count("image") == 2 and kinds.count("contour") == 4  # colour faces; mask outlined on both maps
+    assert face_image(fakes.images[0]).shape == (64, 64, 3)

@@ -146,3 +146,12 @@ def test_gpu_check_lives_in_the_benchmark_and_reports_loss_and_throughput():
     spec.loader.exec_module(module)
     out = module.gpu_check("cpu", max_steps=2, smoke=True)
     assert set(out) == {"loss_first", "loss_last", "items_per_s"} and out["items_per_s"] > 0
+
+
+def test_the_dashboard_models_are_the_cached_recipes_with_and_without_std():
+    from workbench.stdt import stdt_dashboard_models
+
+    models = stdt_dashboard_models(smoke=True, device="cpu", progress=False)
+    assert list(models) == ["STD", "no STD"]
+    assert models["STD"].std.spatial_ratio > 0 and models["no STD"].std.spatial_ratio == 0
+    assert list(stdt_dashboard_models(smoke=True, device="cpu", progress=False, which=("STD",))) == ["STD"]

@@ -62,6 +62,8 @@ from workbench.whitening.model import (
 )
 from workbench.whitening.recipe import (
     WHITENING_FULL,
+    WHITENING_SBI,
+    WHITENING_SBI_SMOKE,
     WHITENING_SMOKE,
     WhiteningRecipe,
     build_detector,
@@ -80,6 +82,7 @@ __all__ = [
     "channel_correlation", "evaluate_detector", "layer_correlations", "mean_abs_offdiagonal",
     "mean_offdiag_correlation", "pointing_game", "pointing_per_channel", "predict_fake_proba",
     "CLASS_CONCEPTS", "DEFAULT_CONCEPTS", "DetectorInternals", "WhiteningDetector", "concept_weights",
-    "WHITENING_FULL", "WHITENING_SMOKE", "WhiteningRecipe", "build_detector", "detector_config", "make_step",
+    "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "WhiteningRecipe", "build_detector",
+    "detector_config", "make_step",
     "train_detector", "training_data", "whitening_detector",
 ]

@@ -60,12 +60,13 @@ class WhiteningDetector(nn.Module):
     ``forward(x)`` -> logits (B, 2) (index 1 = fake); ``forward_features(x)`` -> last feature map;
     ``forward_internals(x)`` -> ``DetectorInternals`` with ``pre_norm`` (the layer's input), ``norm`` (its output:
     the whitened, rotated channel maps), ``features`` and ``logits``; ``whitened_features(x)`` -> ``norm``.
-    ``concepts[k]`` names what channel k of the layer is aligned with (whitened detector only).
+    ``concepts[k]`` names what channel k of the layer is aligned with (whitened detector only); ``in_channels``
+    (1 grey, 3 colour) and ``image_size`` record the input it was built for (the network itself is size-agnostic).
     """
 
     def __init__(self, in_channels: int = 1, width: int = 16, depth: int = 3, whiten: bool = True,
                  layer: str = "features.2.4", num_groups: int = 1, T: int = 5, momentum: float = 0.1,
-                 concepts: Sequence[str] = DEFAULT_CONCEPTS, dropout: float = 0.1) -> None:
+                 concepts: Sequence[str] = DEFAULT_CONCEPTS, dropout: float = 0.1, image_size: int = 32) -> None:
         super().__init__()
         self.backbone = SmallCNN(in_channels, 2, width, depth, dropout)
         for module in self.backbone.modules():  # captured maps must not be overwritten by an in-place ReLU
@@ -74,7 +75,7 @@ class WhiteningDetector(nn.Module):
         if not layer.startswith("features."):
             raise ValueError(f"layer must be a path inside backbone.features, e.g. 'features.2.4'; got {layer!r}; "
                              f"BatchNorm2d layers: {batchnorm_layers(self.backbone)}")
-        self.layer, self.whiten, self.in_channels = layer, whiten, in_channels
+        self.layer, self.whiten, self.in_channels, self.image_size = layer, whiten, in_channels, image_size
         if whiten:
             for name in concepts:
                 _check_concept(name)

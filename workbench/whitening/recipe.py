@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from workbench.data.face_sbi import load_sbi_faces
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.train import cached_model, classification_loss, fit
 from workbench.whitening.metrics import evaluate_detector
@@ -26,6 +27,8 @@ class WhiteningRecipe:
 
     Presets: ``WHITENING_FULL`` (the dashboard and benchmark default, about a minute on a 2-core CPU) and
     ``WHITENING_SMOKE`` (tests); change fields with ``dataclasses.replace`` (or ``detector_config``).
+    Trains on the 32x32 grey embedded forgery faces (``load_forgery_faces``, ``train_kinds``); ``SbiWhiteningRecipe``
+    trains on self-blended colour faces.
     """
 
     whiten: bool = True
@@ -53,26 +56,51 @@ class WhiteningRecipe:
         object.__setattr__(self, "train_kinds", tuple(self.train_kinds))
 
 
+@dataclass(frozen=True)
+class SbiWhiteningRecipe(WhiteningRecipe):
+    """A whitening recipe on colour self-blended images at ``size`` px (``load_sbi_faces``) of ``face_source`` (a
+    folder of face photos or video frames; "" = the embedded colour faces), with compression / resize / blur /
+    noise augmentation in training (Shiohara & Yamasaki, CVPR 2022). ``n_per_identity`` = images per face."""
+
+    face_source: str = ""
+    recipe: str = "whitening_detector_sbi"
+
+
 WHITENING_FULL = WhiteningRecipe()
 WHITENING_SMOKE = WhiteningRecipe(n_per_identity=6, epochs=10, width=8)
+#: Self-blended images at real resolution (64 px colour; 128 px on a GPU: ``dataclasses.replace(..., size=128)``).
+WHITENING_SBI = SbiWhiteningRecipe(size=64, n_per_identity=4, epochs=10, width=16, lr=3e-3,
+                                train_kinds=("self_blend",))
+WHITENING_SBI_SMOKE = dataclasses.replace(WHITENING_SBI, n_per_identity=1, epochs=3, width=8)
+
+DATA_SETTINGS = ("embedded", "sbi")
+
+
+def in_channels_of(config: WhiteningRecipe) -> int:
+    """Input channels of a recipe's detector: 1 (grey embedded faces) or 3 (colour self-blended images)."""
+    return 3 if isinstance(config, SbiWhiteningRecipe) else 1
 
 
 def detector_config(whiten: bool = True, smoke: bool = False, train_kinds: Sequence[str] | None = None,
-                    **overrides: Any) -> WhiteningRecipe:
-    """The recipe of ``whitening_detector``: the smoke or full preset with ``whiten``, ``train_kinds`` and any other
-    field changed (``dataclasses.replace``)."""
+                    data: str = "embedded", **overrides: Any) -> WhiteningRecipe:
+    """The recipe of ``whitening_detector``: the smoke or full preset of ``data`` ("embedded": grey 32 px forgery
+    faces; "sbi": colour self-blended images) with ``whiten``, ``train_kinds`` and any other field changed."""
+    if data not in DATA_SETTINGS:
+        raise ValueError(f"data must be one of {DATA_SETTINGS}; got {data!r}")
     changes: dict[str, Any] = {"whiten": whiten}
     if train_kinds:
         changes["train_kinds"] = tuple(train_kinds)
     changes.update(overrides)
-    return dataclasses.replace(WHITENING_SMOKE if smoke else WHITENING_FULL, **changes)
+    sbi = data == "sbi"
+    base = (WHITENING_SBI_SMOKE if smoke else WHITENING_SBI) if sbi else (WHITENING_SMOKE if smoke else WHITENING_FULL)
+    return dataclasses.replace(base, **changes)
 
 
 def build_detector(config: WhiteningRecipe) -> WhiteningDetector:
     """The untrained detector of a recipe (initial weights seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)
-    return WhiteningDetector(1, config.width, config.depth, config.whiten, config.layer, config.num_groups, config.T,
-                             concepts=config.concepts)
+    return WhiteningDetector(in_channels_of(config), config.width, config.depth, config.whiten, config.layer,
+                             config.num_groups, config.T, concepts=config.concepts, image_size=config.size)
 
 
 def make_step(align_every: int, align_batch: ForgerySet | None):
@@ -94,7 +122,12 @@ def make_step(align_every: int, align_batch: ForgerySet | None):
 
 
 def training_data(config: WhiteningRecipe) -> tuple[ForgerySet, ForgerySet]:
-    """(train split of ``config.train_kinds``, val split) of the embedded forgery faces for a recipe."""
+    """(train split, val split) of a recipe's data: the embedded forgery faces (``config.train_kinds``) or the
+    self-blended images of ``config.face_source`` (augmented train split)."""
+    if isinstance(config, SbiWhiteningRecipe):
+        source = config.face_source or None
+        return (load_sbi_faces("train", config.size, config.n_per_identity, source, config.seed),
+                load_sbi_faces("val", config.size, config.n_per_identity, source, config.seed))
     train = load_forgery_faces("train", config.size, config.n_per_identity, seed=config.seed)
     val = load_forgery_faces("val", config.size, config.n_per_identity, seed=config.seed)
     return train.with_kinds(config.train_kinds), val
@@ -118,10 +151,12 @@ def train_detector(model: WhiteningDetector, config: WhiteningRecipe, device: st
 
 
 def whitening_detector(whiten: bool = True, smoke: bool = False, device: str = "auto", retrain: bool = False,
-                       progress: bool = True, train_kinds: Sequence[str] | None = None,
+                       progress: bool = True, train_kinds: Sequence[str] | None = None, data: str = "embedded",
                        **overrides: Any) -> WhiteningDetector:
-    """The cached detector (whitened or the plain BatchNorm baseline) trained on the embedded forgery faces."""
-    config = detector_config(whiten, smoke, train_kinds, **overrides)
-    name = f"whitening_detector_{'white' if whiten else 'plain'}{'_smoke' if smoke else ''}"
+    """The cached detector (whitened or the plain BatchNorm baseline) trained on the embedded forgery faces, or with
+    ``data="sbi"`` on self-blended colour faces (``size`` 64-128, ``face_source`` a folder of real face photos)."""
+    config = detector_config(whiten, smoke, train_kinds, data, **overrides)
+    name = f"whitening_detector_{'sbi_' if data == 'sbi' else ''}{'white' if whiten else 'plain'}" \
+           f"{'_smoke' if smoke else ''}"
     return cached_model(name, lambda: build_detector(config),
                         lambda m: train_detector(m, config, device, progress), config, retrain=retrain)

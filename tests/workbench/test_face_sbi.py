@@ -1,0 +1,205 @@
+"""Self-blended images at real resolution: colour faces from a folder, masks as ground truth, splits, clear errors,
+the unseen kind, and detectors (whitening, STDT) that take these sizes."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+
+from workbench.data.face_crops import ASTRONAUT_FACE_BOX
+from workbench.data.face_sbi import (
+    UNSEEN_KIND,
+    augment,
+    crop_colour_face,
+    embedded_colour_faces,
+    load_face_folder,
+    load_sbi_clips,
+    load_sbi_faces,
+    poisson_swap,
+    self_blend,
+)
+from workbench.data.synthesis import face_mask
+
+REPO = Path(__file__).resolve().parents[2]
+DEV_FACES = REPO.parent / "shared" / "realdata" / "faces_dev"
+needs_dev_faces = pytest.mark.skipif(not DEV_FACES.is_dir(), reason="../shared/realdata/faces_dev is absent")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+def _write(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
+    return path
+
+
+def _astronaut_folder(tmp_path: Path, n: int) -> Path:
+    """``n`` photos of the astronaut (slightly shifted copies), one file each."""
+    photo = skdata.astronaut()
+    for k in range(n):
+        _write(tmp_path / f"photo{k}.png", np.roll(photo, 3 * k, axis=1))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def embedded_train():
+    return load_sbi_faces("train", 64, 1)
+
+
+def test_embedded_self_blends_are_colour_64px_with_masks_only_on_fakes(embedded_train):
+    data = embedded_train
+    assert data.images.shape[1:] == (3, 64, 64) and data.masks.shape[1:] == (1, 64, 64)
+    assert data.images.min() >= 0 and data.images.max() <= 1
+    real, fake = data.labels == 0, data.labels == 1
+    assert int(real.sum()) == int(fake.sum()) > 50
+    assert float(data.masks[real].abs().max()) == 0.0 and bool((data.masks[fake].flatten(1).amax(1) > 0.2).all())
+    assert set(data.kinds) == {"real", "self_blend"}
+
+
+def test_the_blend_changes_the_face_inside_the_mask_and_the_mask_lies_on_the_face():
+    face = embedded_colour_faces(64).faces[-1]  # the astronaut, a true colour photo
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        fake, mask = self_blend(face, rng)
+        assert mask.max() > 0.2
+        outside_face = face_mask(64) == 0
+        assert mask[outside_face].sum() < 0.1 * mask.sum()  # the blend region is the face region (soft edge aside)
+        assert float(mask[:4, :4].max()) < 0.01 and float(mask[-4:, -4:].max()) < 0.01
+        assert fake.shape == face.shape and np.isfinite(fake).all()
+
+
+def test_splits_are_group_disjoint_and_deterministic():
+    parts = {s: load_sbi_faces(s, 64, 1) for s in ("train", "val", "test")}
+    groups = {s: set(d.identities.tolist()) for s, d in parts.items()}
+    assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"]
+    assert not groups["val"] & groups["test"]
+    again = load_sbi_faces("test", 64, 1)
+    assert torch.equal(again.images, parts["test"].images)
+
+
+def test_training_images_are_augmented_and_held_out_images_are_not():
+    clean = load_sbi_faces("train", 64, 1, augmented=False)
+    augmented = load_sbi_faces("train", 64, 1)
+    assert not torch.equal(clean.images, augmented.images)
+    img = np.full((64, 64, 3), 0.5, np.float32)
+    outs = [augment(img, np.random.default_rng(k)) for k in range(20)]
+    assert any(np.abs(o - img).max() > 0.01 for o in outs)  # noise / JPEG change some of them
+
+
+def test_poisson_swap_changes_pixels_inside_its_mask_more_than_outside():
+    faces = embedded_colour_faces(64).faces
+    target, donor = faces[-1], faces[3]
+    fake, mask = poisson_swap(target, donor, np.random.default_rng(1))
+    diff = np.abs(fake - target).mean(-1)
+    assert diff[mask > 0.9].mean() > 3 * diff[mask < 0.01].mean()
+    unseen = load_sbi_faces("test", 64, 1, kind=UNSEEN_KIND)
+    assert set(unseen.kinds) == {"real", UNSEEN_KIND}
+
+
+def test_clips_move_and_their_masks_follow():
+    clips = load_sbi_clips("val", 64, frames=4, n_per_face=1)
+    assert clips.clips.shape[1:] == (4, 3, 64, 64) and clips.masks.shape[1:] == (4, 64, 64)
+    assert float((clips.clips[:, :1] - clips.clips[:, 1:]).abs().mean()) > 0.003  # the face moves
+    fake = int(torch.nonzero(clips.labels == 1)[0])
+    assert float(clips.masks[fake].amax()) > 0.2 and float(clips.masks[clips.labels == 0].abs().max()) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------- bad input
+def test_a_photo_without_a_face_is_named(tmp_path):
+    folder = _astronaut_folder(tmp_path, 6)
+    noise = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    _write(folder / "landscape.png", noise)
+    with pytest.raises(ValueError, match=r"no face found in .*landscape\.png"):
+        load_face_folder(folder, 64)
+    assert load_face_folder(folder, 64, skip_no_face=True).skipped == ("landscape.png",)
+
+
+def test_a_grey_photo_is_named_for_the_colour_model(tmp_path):
+    folder = _astronaut_folder(tmp_path, 6)
+    _write(folder / "grey.png", cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2GRAY))
+    with pytest.raises(ValueError, match=r"grey\.png is a grey photo"):
+        load_face_folder(folder, 64)
+
+
+def test_a_folder_with_too_few_faces_is_named(tmp_path):
+    folder = _astronaut_folder(tmp_path / "few", 2)
+    with pytest.raises(ValueError, match=r"few has 2 photo"):
+        load_face_folder(folder, 64)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_face_folder(tmp_path / "missing", 64)
+
+
+def test_person_subfolders_make_identity_disjoint_groups(tmp_path):
+    photo = skdata.astronaut()
+    for person in range(3):
+        for k in range(2):
+            _write(tmp_path / f"person{person}" / f"{k}.png", np.roll(photo, 5 * person + k, axis=0))
+    folder = load_face_folder(tmp_path, 64)
+    assert folder.faces.shape == (6, 64, 64, 3) and sorted(set(folder.groups.tolist())) == [0, 1, 2]
+    assert folder.groups[0] == folder.groups[1] != folder.groups[2]
+
+
+def test_the_colour_crop_is_framed_like_the_lfw_crops():
+    face = crop_colour_face(skdata.astronaut(), 96, ASTRONAUT_FACE_BOX)
+    assert face.shape == (96, 96, 3) and 0 <= face.min() and face.max() <= 1
+
+
+@needs_dev_faces
+def test_the_real_development_faces_load_in_colour_with_file_disjoint_splits():
+    folder = load_face_folder(DEV_FACES, 64, skip_no_face=True)
+    assert len(folder.faces) >= 55 and folder.faces.shape[1:] == (64, 64, 3)
+    assert float(np.abs(folder.faces[..., 0] - folder.faces[..., 2]).mean()) > 0.02  # colour, not grey
+    test = load_sbi_faces("test", 64, 1, DEV_FACES)
+    train = load_sbi_faces("train", 64, 1, DEV_FACES)
+    assert not set(test.identities.tolist()) & set(train.identities.tolist())
+
+
+# ---------------------------------------------------------------------------------------------------- detectors
+def test_the_sbi_whitening_detector_records_its_input_and_rejects_grey_faces():
+    from workbench.whitening import build_detector, detector_config, train_detector
+
+    config = detector_config(True, smoke=True, data="sbi")
+    model = build_detector(config)
+    assert (model.in_channels, model.image_size) == (3, 64)
+    meta = train_detector(model, config, "cpu", progress=False, max_steps=4)
+    assert np.isfinite(meta["history"][-1]["loss"])
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 2)
+    from workbench.whitening import channel_maps
+
+    with pytest.raises(ValueError, match="channel"):
+        channel_maps(model, torch.rand(2, 1, 64, 64), 0)
+    with pytest.raises(ValueError, match="data must be"):
+        detector_config(True, data="photos")
+
+
+def test_the_sbi_stdt_takes_colour_64px_clips():
+    from workbench.stdt import build_stdt, stdt_config
+
+    config = stdt_config(True, smoke=True, data="sbi")
+    model = build_stdt(config)
+    assert (model.in_channels, model.image_size) == (3, 64)
+    clips = load_sbi_clips("val", 64, frames=config.frames, n_per_face=1).clips[:2]
+    assert model(clips).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"clips must be \(B, 8, 3, 64, 64\)"):
+        model(clips[:, :, :1])
+
+
+def _benchmark(name: str):
+    sys.path.insert(0, str(REPO))
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["whitening", "stdt"])
+def test_gpu_benchmark_trains_both_models_and_writes_its_table(tmp_path, name):
+    rows = _benchmark(name).gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, size=32, max_steps=2)
+    assert len(rows) == 2 and all(np.isfinite(r["loss_first"]) and r["items_per_s"] > 0 for r in rows)
+    assert list(tmp_path.glob("*.csv")) and list(tmp_path.glob("*.md"))

@@ -1,0 +1,373 @@
+"""Self-blended face forgeries at real resolution, in colour, from any folder of real face photos or video frames.
+
+Paper: Shiohara & Yamasaki, *Detecting Deepfakes with Self-Blended Images*, CVPR 2022 (SBI). A detector trained on
+real faces only, each blended with a transformed copy of itself, transfers to real deepfakes: the blend boundary and
+the source/target mismatch (colour, frequency, scale) are what every face-swap pipeline leaves behind.
+
+Ours, not the paper's (no landmark detector ships offline):
+
+* **Face crop.** OpenCV's shipped Haar cascade (``cv2.data.haarcascades``) finds the largest frontal face of each
+  photo; the crop is framed like the LFW crops of :mod:`workbench.data.face_crops` (eyes at ~1/3 of the height), in
+  colour, ``size`` x ``size`` (64-128 px). So the facial regions of ``FACE_REGIONS`` sit at fixed places.
+* **Blend mask.** SBI takes the convex hull of 81 landmarks; we take the convex face region from the box (the face
+  ellipse of an aligned crop), deform its outline (random low-order harmonics of the radius), take its convex hull,
+  erode or dilate it at random (blur + threshold), soften its edge (Gaussian, 1-4 px at 64 px) and scale it by a
+  blend ratio drawn from SBI's {0.25, 0.5, 0.75, 1, 1, 1}. The mask is the per-pixel ground truth.
+* **Source-target transforms** (SBI's STG): on the source *or* the target, colour (RGB shift, hue / saturation /
+  brightness / contrast jitter), frequency (down- and up-sampling), sharpen or blur; on the source only, scale
+  (0.95-1.05) and translation (up to 3 %). Fake = mask * source + (1 - mask) * target.
+* **Training augmentation** (``augment``), the same for real and fake: JPEG quality 30-95, down/up resizing, Gaussian
+  blur, Gaussian noise, horizontal flip -- so that compression does not erase the cue the detector learns.
+* **Unseen kind** (``poisson_swap``): another face's region cloned onto the target with ``cv2.seamlessClone``
+  (Poisson blending), a manipulation made differently from anything in training.
+* **Splits** are file-disjoint, or identity-disjoint when the folder has one sub-folder per person or video (every
+  file of a sub-folder is one group). The embedded default (``face_source=None``) is the LFW subset's grey faces,
+  given a random skin tint so that they are colour photos, plus the astronaut: 101 faces, pseudo-identity splits.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from workbench.data.face_crops import ASTRONAUT_FACE_BOX, detect_face_box, real_faces
+from workbench.data.forgery_sets import SPLITS, ForgerySet
+from workbench.data.frame_folders import FRAME_SUFFIXES, read_rgb
+from workbench.data.synthesis import FACE_ELLIPSE
+
+SBI_KIND = "self_blend"
+UNSEEN_KIND = "poisson_swap"
+#: Fewest faces a folder needs for a train / val / test split (each split gets at least one group).
+MIN_FACES = 6
+_BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class FaceFolder:
+    """Real colour face crops: ``faces`` (N, size, size, 3) float32 in [0, 1], one ``group`` (identity / video /
+    file) per face, the ``sources`` (file names) they were read from."""
+
+    faces: np.ndarray
+    groups: np.ndarray
+    sources: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  #: files without a face the Haar cascade could find (``skip_no_face=True``)
+
+
+# ------------------------------------------------------------------------------------------------------ real faces
+def crop_colour_face(rgb: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The face of ``box`` framed like an LFW crop, colour, ``size`` x ``size`` float32 in [0, 1]."""
+    x, y, w, h = box
+    x0, x1 = max(x + int(0.08 * w), 0), x + w - int(0.08 * w)
+    y0, y1 = max(y + int(0.06 * h), 0), y + h + int(0.02 * h)
+    crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)
+
+
+def _face_of_file(path: Path, size: int) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if bgr is not None and (bgr.ndim == 2 or bgr.shape[-1] == 1):
+        raise ValueError(f"{path} is a grey photo; the colour (3-channel) detector needs colour photos")
+    rgb = read_rgb(path)
+    spread = rgb.astype(np.int16)
+    if np.abs(spread[..., 0] - spread[..., 1]).max() <= 2 and np.abs(spread[..., 2] - spread[..., 1]).max() <= 2:
+        raise ValueError(f"{path} is a grey photo stored as RGB; the colour (3-channel) detector needs colour photos")
+    try:
+        box = detect_face_box(rgb)
+    except ValueError as err:
+        raise ValueError(f"no face found in {path}: {err}") from None
+    return crop_colour_face(rgb, size, box)
+
+
+def _check_size(size: int) -> None:
+    if not 32 <= size <= 256:
+        raise ValueError(f"size must lie in [32, 256] pixels (64-128 is the real-resolution setting); got {size}")
+
+
+@functools.lru_cache(maxsize=4)
+def _read_folder(folder: str, size: int, skip_no_face: bool) -> FaceFolder:
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"face folder {root} does not exist or is not a folder; expected <folder>/<photo>.png|jpg "
+                         "or <folder>/<person or video>/<frame>.png|jpg")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in FRAME_SUFFIXES)
+    if len(files) < MIN_FACES:
+        raise ValueError(f"face folder {root} has {len(files)} photo(s); a train/val/test split needs at least "
+                         f"{MIN_FACES} face photos ({', '.join(sorted(FRAME_SUFFIXES))})")
+    faces, kept, skipped = [], [], []
+    for path in files:
+        try:
+            faces.append(_face_of_file(path, size))
+            kept.append(path)
+        except ValueError as err:
+            if not (skip_no_face and str(err).startswith("no face")):
+                raise
+            skipped.append(str(path.relative_to(root)))
+    files = kept
+    if len(files) < MIN_FACES:
+        raise ValueError(f"face folder {root} has {len(files)} photo(s) with a face; a train/val/test split needs "
+                         f"at least {MIN_FACES}")
+    nested = any(p.parent != root for p in files)
+    keys = [str(p.parent.relative_to(root)) if nested else p.name for p in files]
+    groups = np.unique(keys, return_inverse=True)[1].astype(np.int64)
+    if len(np.unique(groups)) < 3:
+        raise ValueError(f"face folder {root} has {len(np.unique(groups))} person/video sub-folder(s); an "
+                         "identity-disjoint train/val/test split needs at least 3")
+    return FaceFolder(np.stack(faces).astype(np.float32), groups, tuple(str(p.relative_to(root)) for p in files),
+                      tuple(skipped))
+
+
+def load_face_folder(folder: str | Path, size: int = 64, skip_no_face: bool = False) -> FaceFolder:
+    """Every photo of ``folder`` (recursively) as a Haar-cropped colour face; a clear error naming the file for a
+    photo without a face (unless ``skip_no_face``: then it is listed in ``skipped``) or a grey photo, and naming
+    the folder when it has too few faces for a split."""
+    _check_size(size)
+    return _read_folder(str(Path(folder).resolve()), size, skip_no_face)
+
+
+@functools.lru_cache(maxsize=4)
+def embedded_colour_faces(size: int = 64) -> FaceFolder:
+    """The embedded colour faces: LFW subset faces with a random (seeded) skin tint, plus the astronaut."""
+    _check_size(size)
+    grey, ids, sources = real_faces(size)
+    rng = np.random.default_rng(0)
+    tints = np.stack([np.ones(len(grey)), rng.uniform(0.78, 0.9, len(grey)), rng.uniform(0.62, 0.8, len(grey))], 1)
+    faces = np.clip(grey[..., None] * tints[:, None, None, :].astype(np.float32), 0, 1)
+    faces[-1] = crop_colour_face(_astronaut(), size, ASTRONAUT_FACE_BOX)
+    return FaceFolder(faces.astype(np.float32), ids, sources)
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data as skdata
+
+    return skdata.astronaut()
+
+
+def group_split(groups: np.ndarray, split: str, seed: int = 0) -> np.ndarray:
+    """Indices of the faces whose group falls in ``split`` (60/20/20 of the groups, seeded; each split non-empty)."""
+    unique = np.random.default_rng(seed).permutation(np.unique(groups))
+    n_val = max(1, int(round(0.2 * len(unique))))
+    n_train = len(unique) - 2 * n_val
+    parts = {"train": unique[:n_train], "val": unique[n_train:n_train + n_val], "test": unique[n_train + n_val:]}
+    return np.flatnonzero(np.isin(groups, parts[split]))
+
+
+# ------------------------------------------------------------------------------------------------------ forgeries
+def sbi_mask(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A deformed convex face-region blend mask (size, size) float32 in [0, 1] (see the module docstring)."""
+    cy, cx, ry, rx = FACE_ELLIPSE
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    radius = np.ones_like(angles) * rng.uniform(0.75, 0.95)
+    for k in (2, 3, 4):
+        radius += rng.uniform(0, 0.08) * np.cos(k * angles + rng.uniform(0, 2 * np.pi))
+    pts = np.stack([(cx + rx * radius * np.cos(angles)) * size, (cy + ry * radius * np.sin(angles)) * size], 1)
+    hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
+    hard = cv2.fillConvexPoly(np.zeros((size, size), np.float32), hull, 1.0)
+    scale = size / 64
+    grown = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.0, 3.0) * scale)
+    hard = (grown > rng.uniform(0.3, 0.7)).astype(np.float32)
+    soft = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.0, 4.0) * scale)
+    return (soft / max(float(soft.max()), 1e-6) * rng.choice(_BLEND_RATIOS)).astype(np.float32)
+
+
+def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-8, 8)) % 360
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.8, 1.2), 0, 1)
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) + rng.uniform(-0.08, 0.08, 3).astype(np.float32)
+    return rng.uniform(0.85, 1.15) * (out - 0.5) + 0.5 + rng.uniform(-0.06, 0.06)
+
+
+def _frequency(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    size = img.shape[0]
+    small = max(8, int(size * rng.uniform(0.35, 0.7)))
+    return cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size),
+                      interpolation=cv2.INTER_LINEAR)
+
+
+def _sharpen_or_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sigma = rng.uniform(0.6, 1.5) * img.shape[0] / 64
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
+    return blurred if rng.random() < 0.5 else img + rng.uniform(0.5, 1.5) * (img - blurred)
+
+
+def _scale_shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    size = img.shape[0]
+    mat = cv2.getRotationMatrix2D((size / 2, size / 2), 0.0, rng.uniform(0.95, 1.05))
+    mat[:, 2] += rng.uniform(-0.03, 0.03, 2) * size
+    return cv2.warpAffine(img, mat, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def source_target(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """SBI's source-target generator: colour / frequency / sharpen-blur on one of the two, scale on the source."""
+    source, target = face.copy(), face.copy()
+    changed = _colour_jitter(face, rng)
+    if rng.random() < 0.5:
+        changed = _frequency(changed, rng)
+    if rng.random() < 0.7:
+        changed = _sharpen_or_blur(changed, rng)
+    if rng.random() < 0.5:
+        source = changed
+    else:
+        target = changed
+    return np.clip(_scale_shift(source, rng), 0, 1), np.clip(target, 0, 1)
+
+
+def self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One self-blended image of a colour face (H, W, 3) in [0, 1]: ``(fake, mask (H, W))``."""
+    face = face.astype(np.float32)
+    mask = sbi_mask(face.shape[0], rng)
+    source, target = source_target(face, rng)
+    return (mask[..., None] * source + (1 - mask[..., None]) * target).astype(np.float32), mask
+
+
+def poisson_swap(target: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The unseen kind: ``donor``'s face region Poisson-blended onto ``target`` (``cv2.seamlessClone``)."""
+    size = target.shape[0]
+    soft = sbi_mask(size, rng)
+    hard = (soft > 0.5 * soft.max()).astype(np.uint8) * 255
+    hard[:2], hard[-2:], hard[:, :2], hard[:, -2:] = 0, 0, 0, 0
+    ys, xs = np.nonzero(hard)
+    centre = (int((xs.min() + xs.max() + 1) // 2), int((ys.min() + ys.max() + 1) // 2))
+    to_u8 = lambda img: (np.clip(img, 0, 1) * 255).round().astype(np.uint8)  # noqa: E731
+    out = cv2.seamlessClone(to_u8(donor), to_u8(target), hard.copy(), centre, cv2.NORMAL_CLONE)  # it edits the mask
+    return out.astype(np.float32) / 255.0, cv2.GaussianBlur(hard.astype(np.float32) / 255, (0, 0), 1.0)
+
+
+def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Training augmentation (real and fake alike): JPEG 30-95, down/up resizing, blur, noise (the loader flips)."""
+    size = img.shape[0]
+    out = img
+    if rng.random() < 0.3:
+        small = int(size * rng.uniform(0.5, 0.9))
+        out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
+    if rng.random() < 0.35:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.2) * size / 64)
+    if rng.random() < 0.5:
+        out = jpeg_colour(out, int(rng.integers(30, 96)))
+    if rng.random() < 0.3:
+        out = out + rng.normal(0, rng.uniform(0.01, 0.06), out.shape)
+    return np.ascontiguousarray(np.clip(out, 0, 1), dtype=np.float32)
+
+
+def jpeg_colour(img: np.ndarray, quality: int) -> np.ndarray:
+    """An (H, W, 3) RGB image in [0, 1] JPEG-compressed at ``quality`` and decoded."""
+    bgr = cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+# ------------------------------------------------------------------------------------------------------ the set
+def _faces_for(face_source: str | Path | None, size: int) -> FaceFolder:
+    return embedded_colour_faces(size) if face_source is None else load_face_folder(face_source, size, True)
+
+
+def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, face_source: str | Path | None = None,
+                   seed: int = 0, augmented: bool | None = None, kind: str = SBI_KIND) -> ForgerySet:
+    """Real faces and their self-blended (or, ``kind="poisson_swap"``, Poisson-swapped) forgeries as a colour
+    ``ForgerySet`` (images (N, 3, size, size), per-pixel masks). Per face ``n_per_face`` real + as many fakes.
+
+    ``face_source``: a folder of face photos / frames (photos where no face is found are skipped, see
+    ``load_face_folder``), or None for the embedded faces. ``split`` is by group
+    (file, or sub-folder = person / video), seeded; swap donors come from the same split. ``augmented`` (default:
+    only for "train") applies ``augment`` to every image. Deterministic given the arguments.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+    if kind not in (SBI_KIND, UNSEEN_KIND):
+        raise ValueError(f"kind must be {SBI_KIND!r} or {UNSEEN_KIND!r}; got {kind!r}")
+    if n_per_face < 1:
+        raise ValueError(f"n_per_face must be at least 1; got {n_per_face}")
+    data = _faces_for(face_source, size)
+    members = group_split(data.groups, split, seed)
+    augmented = split == "train" if augmented is None else augmented
+    rng = np.random.default_rng([seed, size, n_per_face, SPLITS.index(split), len(kind)])
+    images, labels, masks, groups = [], [], [], []
+    if kind == UNSEEN_KIND and len(np.unique(data.groups[members])) < 2:
+        raise ValueError(f"split {split!r} of {face_source or 'the embedded faces'} has one person/video; "
+                         f"{UNSEEN_KIND!r} needs a donor face of another one")
+    for i in members:
+        donors = members[data.groups[members] != data.groups[i]]
+        for _ in range(n_per_face):
+            if kind == SBI_KIND:
+                fake, mask = self_blend(data.faces[i], rng)
+            else:
+                fake, mask = poisson_swap(data.faces[i], data.faces[int(rng.choice(donors))], rng)
+            for img, label, m in ((data.faces[i], 0, np.zeros_like(mask)), (fake, 1, mask)):
+                if augmented and rng.random() < 0.5:
+                    img, m = img[:, ::-1], m[:, ::-1]
+                images.append(augment(img, rng) if augmented else img)
+                labels.append(label)
+                masks.append(np.ascontiguousarray(m))
+                groups.append(int(data.groups[i]))
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return ForgerySet(x, torch.as_tensor(labels), torch.from_numpy(np.stack(masks))[:, None],
+                      tuple("real" if y == 0 else kind for y in labels), torch.as_tensor(groups))
+
+
+# ------------------------------------------------------------------------------------------------------ clips
+def _clip_motion(img: np.ndarray, frames: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``frames`` affine 2x3 warps: a smooth drift (half a sine period over the clip) of up to 2 % of the size,
+    scale 0.97-1.03, rotation <= 3 degrees."""
+    size = img.shape[0]
+    t = np.linspace(0, 1, frames)
+    phase = rng.uniform(0, 2 * np.pi, 4)
+    mats = []
+    for k in range(frames):
+        mat = cv2.getRotationMatrix2D((size / 2, size / 2), 3 * np.sin(np.pi * t[k] + phase[2]),
+                                      1 + 0.03 * np.sin(np.pi * t[k] + phase[3]))
+        mat[:, 2] += 0.02 * size * np.sin(np.pi * t[k] + phase[:2])
+        mats.append(mat)
+    return mats
+
+
+def _sbi_clip(face: np.ndarray, frames: int, fake: bool, augmented: bool, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One clip (T, H, W, 3) and its masks (T, H, W): the face in smooth motion; a fake one self-blended with one
+    source / target pair whose blend strength flickers from frame to frame (per-frame face-swap pipelines do)."""
+    size = face.shape[0]
+    mask = sbi_mask(size, rng) if fake else np.zeros((size, size), np.float32)
+    source, target = source_target(face, rng) if fake else (face, face)
+    quality = int(rng.integers(30, 96)) if augmented and rng.random() < 0.5 else 0
+    images, masks = [], []
+    for mat in _clip_motion(face, frames, rng):
+        m = mask * (rng.uniform(0.6, 1.0) if fake else 0.0)
+        img = m[..., None] * source + (1 - m[..., None]) * target
+        img, m = (cv2.warpAffine(a.astype(np.float32), mat, (size, size), borderMode=cv2.BORDER_REFLECT)
+                  for a in (img, m))
+        images.append(jpeg_colour(img, quality) if quality else np.clip(img, 0, 1))
+        masks.append(m)
+    return np.stack(images).astype(np.float32), np.stack(masks).astype(np.float32)
+
+
+def load_sbi_clips(split: str = "train", size: int = 64, frames: int = 8, n_per_face: int = 2,
+                   face_source: str | Path | None = None, seed: int = 0, augmented: bool | None = None):
+    """Real clips (a face in smooth motion) and self-blended clips (flickering blend) as a colour ``ClipSet``
+    (clips (N, T, 3, size, size), per-frame masks); splits, faces and ``augmented`` as in ``load_sbi_faces``
+    (a clip's JPEG quality is one per clip, as in a compressed video)."""
+    from workbench.data.forgery_sets import ClipSet
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
+    if frames < 1 or n_per_face < 1:
+        raise ValueError(f"frames and n_per_face must be at least 1; got {frames}, {n_per_face}")
+    data = _faces_for(face_source, size)
+    members = group_split(data.groups, split, seed)
+    augmented = split == "train" if augmented is None else augmented
+    rng = np.random.default_rng([seed, size, frames, n_per_face, SPLITS.index(split)])
+    clips, masks, labels, groups = [], [], [], []
+    for i in members:
+        for _ in range(n_per_face):
+            for label in (0, 1):
+                clip, mask = _sbi_clip(data.faces[i], frames, bool(label), augmented, rng)
+                clips.append(clip)
+                masks.append(mask)
+                labels.append(label)
+                groups.append(int(data.groups[i]))
+    x = torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).contiguous()
+    return ClipSet(x, torch.as_tensor(labels), torch.from_numpy(np.stack(masks)),
+                   tuple("real" if y == 0 else SBI_KIND for y in labels), torch.as_tensor(groups))
