@@ -234,9 +234,9 @@ ERRORS_INTRO = ("<h4>Where the students' errors differ</h4><p>Pick a trained res
                 "and each student's accuracy per class.</p>")
 
 
-def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
+def dashboard(config: HorkdConfig | None = None, smoke: bool = False, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (default: the full
-    setting, ``HorkdConfig.full()``; the smoke one under ``WORKBENCH_SMOKE=1``; trained on first use)."""
+    setting, ``HorkdConfig.full()``, whose weights the package ships; ``smoke=True`` the smoke one)."""
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
         models = default_models(config, smoke, device)
     return with_save_bar(HorkdDashboard(models), "horkd")

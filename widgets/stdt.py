@@ -120,10 +120,10 @@ class StdtDashboard(W.VBox):
         self.last_redraw_s = time.perf_counter() - start
 
 
-def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool | None = None
+def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool = False
               ) -> StdtDashboard:
-    """The STD dashboard. Defaults: the cached STDT (trained on first use; ``smoke`` None: the smoke setting on a CPU,
-    seconds, the full one on a GPU) and the embedded test clips (held-out identities)."""
+    """The STD dashboard. Defaults: the full-setting STDT (shipped with the package; trained on first use if its recipe
+    changed; ``smoke=True``: the smoke recipe, seconds) and the embedded test clips (held-out identities)."""
     from workbench.stdt import stdt_dashboard_models
 
     if model is None:

@@ -41,27 +41,26 @@ def _relabel() -> None:
 def _whitening() -> None:
     from workbench.whitening import whitening_detector
 
-    whitening_detector(True, smoke=False)
-    whitening_detector(False, smoke=False)
+    whitening_detector(True, smoke=False, progress=False)
+    whitening_detector(False, smoke=False, progress=False)
 
 
 def _stdt() -> None:
-    from workbench.stdt import stdt_detector
+    from workbench.stdt import stdt_dashboard_models
 
-    stdt_detector(True, smoke=False)
-    stdt_detector(False, smoke=False)
+    stdt_dashboard_models(smoke=False, progress=False)
 
 
 def _horkd() -> None:
     from workbench.horkd import default_models
 
-    default_models(smoke=False)
+    default_models(smoke=False, progress=False)
 
 
 def _tracking() -> None:
-    from workbench.tracking.pretrained import tracking_patch_classifier
+    from workbench.tracking.pretrained import patch_classifier
 
-    tracking_patch_classifier(smoke=False)
+    patch_classifier(smoke=False, progress=False)  # the deep features of the trackers' "cnn" option
 
 
 #: each dashboard's default (full-setting) models, in gallery order
