@@ -1,4 +1,4 @@
-"""A VAE for re-label distillation at a user's image size (64-256 px), trained on a user's image folder (ours, issue 13).
+"""A VAE for re-label distillation at a user's image size (64-256 px), trained on their image folder (ours, issue 13).
 
 RLD samples around an image through a VAE trained on the same domain and size; the project's cached VAEs exist only
 for 16 px digits and 32 px patches. :func:`train_folder_vae` trains a :class:`~workbench.models.ConvVAE` on any
