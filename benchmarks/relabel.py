@@ -517,5 +517,126 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
     print("\n".join(lines))
 
 
+# ------------------------------------------------------------------------------------------------ GPU benchmark
+GPU_TARGETS = {"digits": 1000.0, "large": 25.0, "large_peak_gib": 4.0}
+
+
+def _rate(rld: RelabelDistillation, x: torch.Tensor, device: torch.device, min_s: float = 1.0) -> float:
+    """Explanations per second for the batch ``x``: one warm-up call, then repeats until ``min_s`` (at least 2)."""
+    with quiet_relabel():
+        rld.attribute(x)
+        synchronize(device)
+        t0, calls = time.perf_counter(), 0
+        while calls < 2 or time.perf_counter() - t0 < min_s:
+            rld.attribute(x)
+            calls += 1
+        synchronize(device)
+    return calls * len(x) / (time.perf_counter() - t0)
+
+
+def _patch_models(train: ImageSet, size: int, steps: int, device: torch.device, tiny: bool):
+    """A torchvision ResNet-18 teacher (no downloaded weights) and a VAE, each trained ``steps`` on ``train``."""
+    from torchvision.models import resnet18
+
+    from workbench.relabel import train_folder_vae
+    from workbench.train import classification_step, fit
+
+    teacher = resnet18(num_classes=len(train.classes))
+    fit(teacher, train.loader(32), classification_step, epochs=10**6, max_steps=steps, lr=1e-3, device=device,
+        progress=False, desc="resnet18")
+    vae = train_folder_vae(train.images, size, latent_dim=16 if tiny else 64, width=8 if tiny else 32,
+                           steps=steps, batch_size=32, device=device, checkpoint_every=steps)
+    return teacher.eval(), vae
+
+
+def _digit_models(steps: int, device: torch.device):
+    """The digits teacher CNN and VAE of the library's recipes, each trained ``steps`` (no cache involved)."""
+    from workbench.models import SmallCNN
+    from workbench.relabel import train_folder_vae
+    from workbench.train import classification_step, fit
+
+    digits = load_digits(DIGITS_SIZE, "train")
+    teacher = SmallCNN(1, 10, width=16, depth=3)
+    fit(teacher, digits.loader(64), classification_step, epochs=10**6, max_steps=steps, lr=3e-3, device=device,
+        progress=False, desc="digits teacher")
+    vae = train_folder_vae(digits.images, DIGITS_SIZE, channels=1, latent_dim=16, width=32, steps=steps,
+                           batch_size=64, lr=2e-3, device=device, checkpoint_every=steps)
+    return teacher.eval().to(device), vae
+
+
+def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float) -> list[dict]:
+    """RLD on a GPU (issues 12 and 13): explanations/s of the default configuration and of ``paper()`` for a batch of
+    100 digits at N = 1000, and at 128 px (a ResNet-18 teacher and a VAE, each trained a few hundred steps on the
+    embedded colour patches at 128 px) explanations/s for a batch of 8 at N = 1000 and the peak
+    ``torch.cuda.max_memory_allocated``. Stops starting new rows once ``budget_s`` is spent; writes
+    ``relabel_gpu.md`` / ``.csv`` into ``out_dir``. ``WORKBENCH_SMOKE=1`` shrinks everything (CPU test).
+    Imports only torch, torchvision, numpy, pandas, scipy and the library."""
+    from workbench.train import accuracy, smoke_mode
+
+    tiny = smoke_mode()
+    t_start, rows = time.perf_counter(), []
+    cuda = device.type == "cuda"
+
+    def left() -> float:
+        return budget_s - (time.perf_counter() - t_start)
+
+    def row(check: str, rate: float | None, target: float, **extra: object) -> None:
+        rows.append({"check": check, "explanations_per_s": rate, "target_per_s": target,
+                     "met": None if rate is None or tiny else rate >= target, **extra})
+
+    n, batch = (100, 4) if tiny else (1000, 100)
+    models = _digit_models(20 if tiny else 400, device) if left() > 0 else None
+    x = load_digits(DIGITS_SIZE, "test").images[:batch].to(device)
+    for name, build in (("default", RelabelDistillation), ("paper()", RelabelDistillation.paper)):
+        check = f"RLD {name}, digits 16 px, batch {batch}, N = {n}"
+        if models is None or left() <= 0:
+            row(check, None, GPU_TARGETS["digits"], note="budget spent")
+            continue
+        row(check, _rate(build(*models, n_samples=n), x, device, 0.2 if tiny else 2.0), GPU_TARGETS["digits"])
+    size, batch, n = (32, 2, 50) if tiny else (128, 8, 1000)
+    check = f"RLD default, colour patches {size} px, ResNet-18 teacher, batch {batch}, N = {n}"
+    if left() <= 0:
+        row(check, None, GPU_TARGETS["large"], note="budget spent")
+    else:
+        train = load_patches(size, "train", patch=128, stride=128 if tiny else 32)
+        test = load_patches(size, "test", patch=128, stride=32, max_per_class=1)
+        steps = 10 if tiny else 300
+        teacher, vae = _patch_models(train, size, steps, device, tiny)
+        acc = accuracy(teacher, test.images.to(device), test.labels.to(device))
+        rld = RelabelDistillation(teacher, vae, n_samples=n, probe_samples=16 if tiny else 128)
+        x = test.images[:batch].to(device)
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        rate = _rate(rld, x, device, 0.2 if tiny else 2.0)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None
+        row(check, rate, GPU_TARGETS["large"], peak_gib=peak, peak_target_gib=GPU_TARGETS["large_peak_gib"],
+            peak_met=None if peak is None else peak < GPU_TARGETS["large_peak_gib"], teacher_test_acc=acc,
+            train_steps=steps)
+    _write_gpu_table(rows, device, out_dir, time.perf_counter() - t_start, tiny)
+    return rows
+
+
+def _write_gpu_table(rows: list[dict], device: torch.device, out_dir: Path, seconds: float, tiny: bool) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out_dir / "relabel_gpu.csv", index=False)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+    def fmt(v: object, spec: str = ".0f") -> str:
+        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+    def met(v: object) -> str:
+        return "–" if v is None else ("met" if v else "**not met**")
+
+    lines = [f"# RLD on the GPU ({name}{', tiny smoke setting' if tiny else ''}; {seconds:.0f} s)", "",
+             "| setting | explanations/s | target | status | peak GPU memory (GiB) | status |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['check']} | {fmt(r['explanations_per_s'], '.1f')} | ≥ {fmt(r['target_per_s'])} | "
+                     f"{met(r['met'])} | {fmt(r.get('peak_gib'), '.2f')} | {met(r.get('peak_met'))} |")
+    (out_dir / "relabel_gpu.md").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
     main()
