@@ -25,6 +25,10 @@ per-image statuses RLD reports: zero maps, scored as such).
     python benchmarks/relabel.py --quick                                  # 10 images, N = 200 (smoke)
     python benchmarks/relabel.py --dataset patches --n-images 40 --n-samples 500 --metric-step 8 --timing-images 5
 
+``gpu_benchmark(device, out_dir, budget_s)`` is the GPU part (called by the lead's GPU session; imports only what a
+bare torch machine has): explanations/s of the default and ``paper()`` for 100 digits at N = 1000, and of the
+default at 128 px with a ResNet-18 teacher (batch 8, N = 1000) with its peak GPU memory.
+
 Writes ``<out>.md`` and ``<out>.csv`` (default ``benchmarks/results/relabel`` for digits,
 ``benchmarks/results/relabel_patches`` for patches). The metric is never tuned to a method: every map is scored by
 the same code.

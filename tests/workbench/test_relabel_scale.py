@@ -15,7 +15,10 @@ from workbench.relabel.folder_vae import CHECKPOINT, load_folder_images, train_f
 class _MeanTeacher(torch.nn.Module):
     """Two classes: is the top-left quarter's mean above 0.7 (so only a quarter of the pixels matter)?"""
 
+    largest_batch = 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.largest_batch = max(self.largest_batch, x.shape[0])
         h, w = x.shape[-2:]
         score = x[..., : h // 2, : w // 2].mean((1, 2, 3)) - 0.7
         return torch.stack([score, -score], 1) * 200
@@ -34,6 +37,7 @@ def test_chunked_images_and_samples_give_the_same_maps(vae: ConvVAE) -> None:
     whole = RelabelDistillation(_MeanTeacher(), vae, batch_size=8192, max_batch=16, **kw)
     chunked = RelabelDistillation(_MeanTeacher(), vae, batch_size=16, max_batch=1, **kw)
     a, b = whole.attribute(x), chunked.attribute(x)
+    assert chunked.forward_func.largest_batch <= 16 < whole.forward_func.largest_batch  # the batch bounded it
     assert a.abs().sum() > 0 and not {"no_flip", "all_flip"} & set(whole.last_status)
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     assert whole.last_status == chunked.last_status

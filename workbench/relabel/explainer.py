@@ -123,8 +123,9 @@ class RelabelDistillation(RegionSampling, Explainer):
         holdout: share of samples kept out of the fit to measure fidelity.
         map_mode: ``"signed"`` (student weights) or ``"times_input"`` (weights * input).
         clip: value range the decoded samples are clipped to (None: no clipping).
-        batch_size: samples per VAE decode / teacher forward call (``"auto"``: about 2M input values a call, 8192
-            digits of 16x16 but 64 images of 128x128 RGB), so that the networks' activations stay bounded.
+        batch_size: samples per VAE decode / teacher forward call (``"auto"``: about 2M input values a call on a
+            CPU, 16M on a GPU: 8192 digits of 16x16 but 42 or 341 images of 128x128 RGB), so that the networks'
+            activations stay bounded.
         max_batch: ours (issue 13): images explained together by ``attribute`` (``"auto"``: as many as keep their N
             decodes under 1 GiB of float32: 262 digits at N = 1000, 5 images of 128x128 RGB, 1 of 256x256). The
             samples themselves are composed, labelled and reduced to the student's features a chunk at a time, so
@@ -347,7 +348,7 @@ class RelabelDistillation(RegionSampling, Explainer):
             source = self._source(n, labels, self.seed + 4, device)
             keep = self._keep(n, labels, self.seed + 2, device)
             keep = None if keep is None else keep.expand(bsz, -1, -1)
-        step = max(1, self._step(tuple(x.shape[1:])) // bsz)
+        step = max(1, self._step(tuple(x.shape[1:]), device) // bsz)
         probs, feats, kept = [], [], []
         for start in range(0, n, step):
             with _timed(timings, "decode", device):

@@ -17,9 +17,11 @@ import torch
 from workbench.relabel.regions import GridRegions, Regions, mix_regions, pool_regions, region_means
 from workbench.validation import check_logits
 
-#: with ``batch_size="auto"``: about this many input values go through the VAE decoder / the teacher in one call
-#: (8192 samples of a 16x16 digit, 64 of a 128x128 RGB image)
-AUTO_CHUNK_VALUES = 2**21
+#: with ``batch_size="auto"``: about this many input values go through the VAE decoder / the teacher in one call,
+#: on a CPU (8192 samples of a 16x16 digit, 42 of a 128x128 RGB image) and on a GPU (341 of a 128x128 RGB image)
+AUTO_CHUNK_VALUES = {"cpu": 2**21, "cuda": 2**24}
+#: the most samples per call with ``batch_size="auto"``, on a CPU and on a GPU
+AUTO_CHUNK_MAX = {"cpu": 8192, "cuda": 65536}
 #: with ``max_batch="auto"``: the decodes of one chunk of images hold at most about this many values (1 GiB float32)
 AUTO_POOL_VALUES = 2**28
 
@@ -78,11 +80,12 @@ class RegionSampling:
             part = mix_regions(part, image, keep[:, start:stop], labels)
         return part
 
-    def _step(self, shape: tuple[int, ...]) -> int:
-        """Samples per decoder / teacher call for images of ``shape`` (C, H, W)."""
+    def _step(self, shape: tuple[int, ...], device: torch.device) -> int:
+        """Samples per decoder / teacher call for images of ``shape`` (C, H, W) on ``device``."""
         if self.batch_size != "auto":
             return int(self.batch_size)
-        return max(16, min(8192, AUTO_CHUNK_VALUES // math.prod(shape)))
+        kind = "cuda" if device.type == "cuda" else "cpu"
+        return max(16, min(AUTO_CHUNK_MAX[kind], AUTO_CHUNK_VALUES[kind] // math.prod(shape)))
 
     def _images_per_chunk(self, n: int, shape: tuple[int, ...]) -> int:
         """Images per :meth:`_run` call in ``attribute``: their N decodes each are the largest tensor RLD holds."""
@@ -96,7 +99,7 @@ class RegionSampling:
         b, m, latent = z.shape
         flat = z.reshape(b * m, latent)
         first = self.vae.decode(flat[:1])
-        step = self._step(tuple(first.shape[1:]))
+        step = self._step(tuple(first.shape[1:]), first.device)
         out = first.new_empty((b * m, *first.shape[1:]))
         for i in range(0, b * m, step):
             out[i:i + step] = self.vae.decode(flat[i:i + step])
@@ -112,7 +115,7 @@ class RegionSampling:
         error."""
         b, m = samples.shape[:2]
         flat = samples.reshape(b * m, *samples.shape[2:])
-        step = self._step(tuple(samples.shape[2:]))
+        step = self._step(tuple(samples.shape[2:]), samples.device)
         logits = torch.cat([self.forward_func(flat[i:i + step]).float() for i in range(0, b * m, step)])
         logits = check_logits(logits, b * m, "forward_func (on the synthetic samples)")
         return logits.softmax(-1).reshape(b, m, -1)
