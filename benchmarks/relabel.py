@@ -251,6 +251,12 @@ def pm(values: np.ndarray) -> str:
     return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
 
 
+def defined_mean(values: np.ndarray) -> float:
+    """Mean over the images where the score is defined (NaN when it is defined for none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
+
+
 def paired(rld: np.ndarray, lime: np.ndarray, higher_is_better: bool = True) -> dict[str, float]:
     """Win rate (ties count half), median difference and two-sided Wilcoxon signed-rank p of RLD vs lime, over the
     images where both scores are defined."""
@@ -419,8 +425,7 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
     best_ins, best_mass, best_del = (float(np.mean(scores[best][k]))
                                      for k in ("insertion", "planted_mass", "deletion_zeros"))
     lime_del = float(np.mean(scores["lime"]["deletion_zeros"]))
-    best_mprt, lime_mprt = (float(np.nanmean(scores[k]["mprt"])) if np.isfinite(scores[k]["mprt"]).any()
-                            else float("nan") for k in (best, "lime"))
+    best_mprt, lime_mprt = (defined_mean(scores[k]["mprt"]) for k in (best, "lime"))
     best_signed = re.sub(r", times_input$", "", best)
     best_sec = statistics.median(seconds[best_signed])
     cuda_key = "cuda_batch_b"
@@ -497,8 +502,9 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for metric, w in wins.items():
-        lines.append(f"| {metric.replace('_', ' ')} | {np.nanmean(scores[best][metric]):.3f} | "
-                     f"{np.nanmean(scores['lime'][metric]):.3f} | {w['win_rate']:.2f} | {w['median_diff']:+.3f} | "
+        rld_mean, lime_mean = (defined_mean(scores[k][metric]) for k in (best, "lime"))
+        lines.append(f"| {metric.replace('_', ' ')} | {rld_mean:.3f} | "
+                     f"{lime_mean:.3f} | {w['win_rate']:.2f} | {w['median_diff']:+.3f} | "
                      f"{w['wilcoxon_p']:.2g} | {w['images']} |")
     has_cuda = any("cuda_batch_1" in r for r in throughput_rows.values())
     cuda_cols = " explanations/s, CUDA batch 1 | explanations/s, CUDA batch " + str(b) + " |" if has_cuda else ""
