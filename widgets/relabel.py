@@ -4,8 +4,10 @@ Pick an image; nudge each VAE latent dimension and see the decoded image and the
 latent + one teacher forward: a re-draw only); press **Explain** to search sigma, decode N re-labelled samples and fit
 the linear student (the expensive part); **Compare with baselines** runs the baseline explainers of
 :mod:`workbench.explainers` (Captum, lime) on the same image. The views: a grid of synthetic samples bordered green
-(label kept) or red (label shifted), the student's signed map beside the baselines' maps, flip rate / sigma /
-fidelity / status, and the deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map
+(label kept) or red (label shifted) and, below it, which regions of those samples were kept from the image and
+which were decoded; the student's signed map, the same student at the resolution it was fitted (grid cells), beside
+the baselines' maps; flip rate / sigma / fidelity / status (with a note when the fidelity is near the majority
+rate), and the deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map
 for the current image. Below, the scorecard (:class:`widgets.scorecard.ScorecardView`) scores RLD and the baselines
 with the standard metrics of :mod:`workbench.evaluation` on the chosen image and a few more, and draws the MPRT
 sanity check. Images are named by their data set's classes ("digit 7" for the digits, "class brick" for the
@@ -42,6 +44,7 @@ from workbench.train import model_device
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)
 LATENT_RANGE = 3.0  # latent nudges in units of the prior's standard deviation
+FIDELITY_MARGIN = 0.05  # a student within this of the majority rate gets a note: it barely beats a constant
 
 
 # ------------------------------------------------------------------------------------------------ pure helpers
@@ -62,15 +65,21 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def sample_grid(explanation: RelabelExplanation, n: int = 48, cols: int = 12, border: int = 2,
-                gap: int = 1) -> np.ndarray:
+                gap: int = 1, show: str = "samples") -> np.ndarray:
     """RGB uint8 mosaic of the first ``n`` synthetic samples, each framed green (label kept) or red (shifted).
 
     Cell ``k`` (row-major) occupies rows ``r*(h+2b+g) .. `` and columns ``c*(w+2b+g) ..``; its frame colour is
-    :data:`KEPT_RGB` when ``explanation.hard_labels[k] == 1`` else :data:`SHIFTED_RGB`.
+    :data:`KEPT_RGB` when ``explanation.hard_labels[k] == 1`` else :data:`SHIFTED_RGB`. ``show="regions"`` draws,
+    in the same cells, which regions of each sample were kept from the image (white) and which were taken from a VAE
+    decode (dark gray), or a ValueError for an explanation without region mixing (the paper's variant).
     """
     n = min(n, explanation.samples.shape[0])
     if n < 1:
         raise ValueError("the explanation holds no samples")
+    if show not in ("samples", "regions"):
+        raise ValueError(f"show must be 'samples' or 'regions'; got {show!r}")
+    if show == "regions" and (explanation.keep is None or explanation.regions is None):
+        raise ValueError("this explanation has no region mixing (every sample is a whole decode)")
     cols = min(cols, n)
     rows = (n + cols - 1) // cols
     h, w = explanation.samples.shape[-2:]
@@ -81,9 +90,32 @@ def sample_grid(explanation: RelabelExplanation, n: int = 48, cols: int = 12, bo
         y, x = r * ch, c * cw
         colour = KEPT_RGB if float(explanation.hard_labels[k]) > 0.5 else SHIFTED_RGB
         grid[y:y + h + 2 * border, x:x + w + 2 * border] = colour
-        sample = to_uint8(explanation.samples[k])
+        sample = to_uint8(explanation.samples[k]) if show == "samples" else kept_regions(explanation, k)
         grid[y + border:y + border + h, x + border:x + border + w] = sample[..., None] if sample.ndim == 2 else sample
     return grid
+
+
+def kept_regions(explanation: RelabelExplanation, k: int) -> np.ndarray:
+    """(H, W) uint8 of sample ``k``: 255 where its region was kept from the image, 64 where it came from a decode."""
+    kept = explanation.keep[k][explanation.regions].cpu().numpy() > 0.5
+    return np.where(kept, 255, 64).astype(np.uint8)
+
+
+def fitted_map(explanation: RelabelExplanation) -> tuple[np.ndarray, str]:
+    """The student's weights at the resolution it was fitted, summed over channels, and a name for it: a
+    rows x cols array of grid-cell weights for a student on regions (``features="regions"`` or ``"mask"`` with
+    grid regions), the (H, W) pixel weights for the paper's pixel student."""
+    weight, labels = explanation.region_weight, explanation.regions
+    if weight is None or labels is None:
+        height, width = explanation.image.shape[-2:]
+        return _as_map(explanation.student.weight), f"pixels ({height}x{width})"
+    n_regions = int(labels.max()) + 1
+    per_region = weight.reshape(-1, n_regions).sum(0).cpu().numpy()
+    cols = int(labels[0].max()) + 1
+    grid = torch.arange(n_regions).reshape(-1, cols) if n_regions % cols == 0 else None
+    if grid is not None and torch.equal(grid[labels // cols, labels % cols], labels):  # a row-major grid
+        return per_region.reshape(-1, cols), f"{n_regions // cols}x{cols} cells"
+    return per_region[labels.cpu().numpy()], f"{n_regions} regions"
 
 
 def _as_map(saliency: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -207,9 +239,11 @@ class RelabelDashboard(W.VBox):
                  "prediction": W.HTML(), "stats": W.HTML(layout=W.Layout(min_height="48px")),
                  "decoded": W.Image(format="png", layout=W.Layout(width="128px", height="128px")),
                  "decoded_label": W.HTML(), "samples": W.Image(format="png", layout=W.Layout(max_width="100%")),
+                 "regions_view": W.Image(format="png", layout=W.Layout(max_width="100%")), "regions_note": W.HTML(),
                  "maps_out": W.Output(), "curves_out": W.Output()}
         css = {"original": "original", "stats": "stats", "decoded": "latent", "decoded_label": "latent-pred",
-               "samples": "samples", "maps_out": "maps", "curves_out": "curves"}
+               "samples": "samples", "maps_out": "maps", "curves_out": "curves", "regions_view": "regions",
+               "regions_note": "regions-note"}
         for name, widget in views.items():
             setattr(self, name, widget)
             if name in css:
@@ -234,6 +268,8 @@ class RelabelDashboard(W.VBox):
                    f"<span style='color:rgb{KEPT_RGB}'>green frame: label kept</span>, "
                    f"<span style='color:rgb{SHIFTED_RGB}'>red frame: label shifted</span>"),
             self.samples,
+            self.regions_note,
+            self.regions_view,
         ])
         return [header, controls, actions, self.stats,
                 W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
@@ -280,6 +316,8 @@ class RelabelDashboard(W.VBox):
         self.explanation, self.baseline_results = None, {}
         self.scorecard.set_image(index)
         self.samples.value = placeholder_png(480, 96, "re-labelled samples appear here after Explain")
+        self.regions_view.value = placeholder_png(480, 48, "regions kept / decoded appear here after Explain")
+        self.regions_note.value = ""
         self.maps_out.outputs, self.curves_out.outputs = (), ()
         self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"
         self._on_reset()
@@ -320,6 +358,7 @@ class RelabelDashboard(W.VBox):
                 self.sigma.value = explanation.sigma
             self.progress.value = 2
             self.samples.value = png_bytes(sample_grid(explanation, n=48, cols=16), 3)
+            self._draw_regions(explanation)
             self._show_stats(explanation, [str(w.message) for w in caught])
             self.progress.value = 3
             self._draw_maps()
@@ -357,9 +396,25 @@ class RelabelDashboard(W.VBox):
                 f"status <b style='color:{colour}'>{e.status}</b> · {seconds:.2f} s "
                 f"(sigma search {e.timings.get('sigma_search', 0):.2f}, decode {e.timings.get('decode', 0):.2f}, "
                 f"teacher {e.timings.get('teacher_forward', 0):.2f}, student {e.timings.get('student_fit', 0):.2f})")
+        if e.status in ("ok", "out_of_band") and e.fidelity <= e.majority_rate + FIDELITY_MARGIN:
+            text += ("<br><span style='color:#b35900' class='wb-relabel-fidelity-note'>⚠ The student's fidelity is "
+                     "near the majority rate: it hardly beats always answering the more common label, so read its "
+                     "map with care (more samples, or the paper's variant, may fit more closely).</span>")
         if warned:
             text += "<br><span style='color:#b35900'>⚠ " + html.escape(" ".join(warned)) + "</span>"
         self.stats.value = text
+
+    def _draw_regions(self, e: RelabelExplanation) -> None:
+        """The regions kept vs decoded of the samples drawn above (or why there are none)."""
+        if e.keep is None or e.regions is None:
+            self.regions_view.value = b""
+            self.regions_note.value = ("<i>Every sample is a whole VAE decode (no region mixing, as in the "
+                                       "paper's variant).</i>")
+            return
+        self.regions_note.value = ("<b>Regions of the same samples</b>: white = kept from the image, dark = taken "
+                                   f"from a VAE decode ({int(e.regions.max()) + 1} regions; each kept with "
+                                   "probability keep_share, independently)")
+        self.regions_view.value = png_bytes(sample_grid(e, n=48, cols=16, show="regions"), 3)
 
     def _current_maps(self) -> dict[str, torch.Tensor]:
         maps: dict[str, torch.Tensor] = {}
@@ -371,7 +426,12 @@ class RelabelDashboard(W.VBox):
     def _draw_maps(self) -> None:
         maps = self._current_maps()
         image = self.images[self.image_picker.value]
-        self.maps_out.outputs = figure_outputs(map_figure(maps, image)) if maps else ()
+        shown: dict[str, Any] = dict(maps)
+        if self.explanation is not None:  # the student's map as painted, then at the resolution it was fitted
+            fitted, what = fitted_map(self.explanation)
+            shown = {"RLD student": maps["RLD student"], f"RLD as fitted ({what})": fitted,
+                     **{k: v for k, v in maps.items() if k != "RLD student"}}
+        self.maps_out.outputs = figure_outputs(map_figure(shown, image)) if shown else ()
         drawable = {k: v for k, v in maps.items() if torch.isfinite(v).all() and v.abs().sum() > 0}
         self.curves_out.outputs = (figure_outputs(curves_figure(
             causal_curves(self.classifier, image, self._target, drawable))) if drawable else ())

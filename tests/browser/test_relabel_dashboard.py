@@ -60,6 +60,11 @@ def test_relabel_dashboard_renders_reacts_and_explains(relabel_models, driver, v
     assert "fidelity" in text and "sigma" in text and "status" in text
     WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-relabel-curves .plot-container"))
     assert driver.find_elements(By.CSS_SELECTOR, ".wb-relabel-maps .plot-container")
+    # what the new samples look like: the regions kept vs decoded, and the student at the resolution it was fitted
+    assert "kept from the image" in driver.find_element(By.CSS_SELECTOR, ".wb-relabel-regions-note").text
+    regions_src = _src(driver, ".wb-relabel-regions")
+    assert regions_src.startswith("blob:") or "base64" in regions_src
+    assert "RLD as fitted (8x8 cells)" in driver.find_element(By.CSS_SELECTOR, ".wb-relabel-maps").text
 
     # baselines join the student's map
     driver.find_element(By.CSS_SELECTOR, ".wb-relabel-baselines").click()

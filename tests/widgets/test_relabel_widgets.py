@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from widgets.gallery import DASHBOARDS, gallery
-from widgets.relabel import KEPT_RGB, SHIFTED_RGB, RelabelDashboard, dashboard, map_figure, sample_grid
+from widgets.relabel import (
+    KEPT_RGB,
+    SHIFTED_RGB,
+    RelabelDashboard,
+    dashboard,
+    fitted_map,
+    map_figure,
+    sample_grid,
+)
 from workbench.data import PATCH_CLASSES
 from workbench.models import ConvVAE, SmallCNN
 from workbench.relabel import RelabelWarning
@@ -70,7 +78,7 @@ def test_baselines_join_the_student_in_maps(board):
     assert set(board.baseline_results) == {"saliency", "integrated_gradients"}
     assert all(m.shape == board.images[2].shape for m in board.baseline_results.values())
     fig_json = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
-    assert len(fig_json["data"]) == 4  # the image, the student and two baselines
+    assert len(fig_json["data"]) == 5  # the image, the student painted and as fitted, and two baselines
 
 
 def test_fixed_tiny_sigma_reports_no_flip_without_crashing(board):
@@ -123,6 +131,64 @@ def test_sample_grid_frames_match_the_labels(board):
         assert corner == (KEPT_RGB if e.hard_labels[k] > 0.5 else SHIFTED_RGB)
     kept = int(e.hard_labels[:48].sum())
     assert 0 < kept < 48, "this image's first 48 samples should hold both labels (auto sigma aims at 30-70 % flips)"
+
+
+def test_the_samples_regions_kept_and_decoded_are_drawn_under_the_samples(board):
+    board.image_picker.value = 2
+    e = board.explain()
+    assert bytes(board.regions_view.value).startswith(b"\x89PNG") and "kept from the image" in board.regions_note.value
+    border, gap, cols = 2, 1, 12
+    grid = sample_grid(e, n=24, cols=cols, border=border, gap=gap, show="regions")
+    h, w = e.samples.shape[-2:]
+    for k in (0, 5, 17):  # each cell: white exactly where that sample's region was kept from the image
+        r, c = divmod(k, cols)
+        y, x = r * (h + 2 * border + gap) + border, c * (w + 2 * border + gap) + border
+        cell = grid[y:y + h, x:x + w, 0]
+        kept = e.keep[k][e.regions].numpy() > 0.5
+        assert (cell[kept] == 255).all() and (cell[~kept] == 64).all() and 0 < kept.mean() < 1
+        samples_there = e.samples[k][:, torch.from_numpy(kept)]
+        assert torch.allclose(samples_there, e.image[:, torch.from_numpy(kept)])  # kept regions are the image's
+
+
+def test_the_student_is_also_shown_at_the_resolution_it_was_fitted(board):
+    board.image_picker.value = 2
+    e = board.explain()
+    fitted, what = fitted_map(e)
+    assert fitted.shape == (8, 8) and what == "8x8 cells"
+    # painted back, each 2x2 block of the pixel map is its cell's weight spread over the cell's pixels
+    painted = e.attribution.sum(0).numpy()
+    np.testing.assert_allclose(painted[::2, ::2] * 4, fitted, rtol=1e-4, atol=1e-7)
+    layout = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
+    assert "RLD as fitted (8x8 cells)" in [a["text"] for a in layout["annotations"]]
+
+
+def test_a_student_near_the_majority_rate_gets_a_note(board):
+    board.image_picker.value = 2
+    e = board.explain()
+    board._show_stats(e, [])
+    near = e.fidelity <= e.majority_rate + 0.05
+    assert ("near the majority rate" in board.stats.value) == near
+    e.fidelity, e.majority_rate = 0.6, 0.58
+    board._show_stats(e, [])
+    assert "near the majority rate" in board.stats.value
+    e.fidelity = 0.9
+    board._show_stats(e, [])
+    assert "near the majority rate" not in board.stats.value
+
+
+def test_the_papers_variant_says_its_samples_are_whole_decodes():
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 16, 16)
+    board = RelabelDashboard(SmallCNN(1, 10, width=4, depth=2), ConvVAE(1, 16, latent_dim=4, width=4), images,
+                             explainer_kwargs={"keep_share": None, "features": "pixels", "region_source": "own"},
+                             baselines=())
+    board.n_samples.value = 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RelabelWarning)
+        e = board.explain()
+    assert board.regions_view.value == b"" and "whole VAE decode" in board.regions_note.value
+    fitted, what = fitted_map(e)
+    assert fitted.shape == (16, 16) and what == "pixels (16x16)"
 
 
 def test_map_figure_is_signed_and_centred():

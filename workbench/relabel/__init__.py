@@ -25,7 +25,8 @@ Everything runs batched over images and samples on the VAE's device: no per-samp
 Layout: :mod:`~workbench.relabel.explainer` (the :class:`RelabelDistillation` explainer and its
 :class:`RelabelExplanation`), :mod:`~workbench.relabel.students` (the students, strategy objects: :class:`RidgeStudent`,
 :class:`SGDStudent`), :mod:`~workbench.relabel.sigma` (the sigma strategies: :class:`FlipBandBisection`,
-:class:`FixedSigma`), :mod:`~workbench.relabel.regions` (the region strategies: :class:`GridRegions`).
+:class:`FixedSigma`), :mod:`~workbench.relabel.regions` (the region strategies: :class:`GridRegions`),
+:mod:`~workbench.relabel.folder_vae` (:func:`train_folder_vae`: a VAE for a user's image folder at 64-256 px).
 """
 
 from workbench.relabel.explainer import (
@@ -35,10 +36,11 @@ from workbench.relabel.explainer import (
     RelabelWarning,
     check_n_samples,
 )
+from workbench.relabel.folder_vae import load_folder_images, train_folder_vae
 from workbench.relabel.regions import GridRegions, Regions
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, SigmaSearch
 from workbench.relabel.students import STUDENTS, LinearStudent, RidgeStudent, SGDStudent, Student
 
 __all__ = ["MIN_SAMPLES", "RelabelDistillation", "RelabelExplanation", "RelabelWarning", "check_n_samples",
            "FixedSigma", "FlipBandBisection", "SigmaSearch", "STUDENTS", "LinearStudent", "RidgeStudent",
-           "SGDStudent", "Student", "GridRegions", "Regions"]
+           "SGDStudent", "Student", "GridRegions", "Regions", "load_folder_images", "train_folder_vae"]

@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 from workbench.explainers.base import OK, Explainer, ForwardFunc, TargetType
-from workbench.relabel.regions import Regions, mix_regions, paint
+from workbench.relabel.regions import Regions, paint
 from workbench.relabel.sampling import RegionSampling
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
 from workbench.relabel.students import LinearStudent, RidgeStudent, SGDStudent, Student
 from workbench.train import synchronize
-from workbench.validation import check_images, check_logits
+from workbench.validation import check_images
 
 MIN_SAMPLES = 10
 
@@ -123,7 +123,13 @@ class RelabelDistillation(RegionSampling, Explainer):
         holdout: share of samples kept out of the fit to measure fidelity.
         map_mode: ``"signed"`` (student weights) or ``"times_input"`` (weights * input).
         clip: value range the decoded samples are clipped to (None: no clipping).
-        batch_size: images per decode / teacher forward chunk.
+        batch_size: samples per VAE decode / teacher forward call (``"auto"``: about 2M input values a call on a
+            CPU, 16M on a GPU: 8192 digits of 16x16 but 42 or 341 images of 128x128 RGB), so that the networks'
+            activations stay bounded.
+        max_batch: ours (issue 13): images explained together by ``attribute`` (``"auto"``: as many as keep their N
+            decodes under 1 GiB of float32: 262 digits at N = 1000, 5 images of 128x128 RGB, 1 of 256x256). The
+            samples themselves are composed, labelled and reduced to the student's features a chunk at a time, so
+            GPU memory stays about the decodes plus one chunk, whatever the batch.
         seed: seed of the latent noise (the same seed gives the same explanation on the same device).
         keep_share: ours: None (the paper: every sample is a whole decode) or (default 0.5) the probability that
             each region of each sample is kept from the image instead of taken from the decode, drawn independently
@@ -169,7 +175,8 @@ class RelabelDistillation(RegionSampling, Explainer):
         holdout: float = 0.2,
         map_mode: Literal["signed", "times_input"] = "signed",
         clip: tuple[float, float] | None = (0.0, 1.0),
-        batch_size: int = 8192,
+        batch_size: int | Literal["auto"] = "auto",
+        max_batch: int | Literal["auto"] = "auto",
         seed: int = 0,
         keep_share: float | None = 0.5,
         regions: Regions | None = None,
@@ -195,7 +202,10 @@ class RelabelDistillation(RegionSampling, Explainer):
         self.sigma_search = sigma if isinstance(sigma, SigmaSearch) else sigma_search
         self.flip_band, self.residual, self.holdout, self.map_mode = flip_band, residual, holdout, map_mode
         self.clip = clip
-        self.batch_size, self.seed = batch_size, seed
+        for name, value in (("batch_size", batch_size), ("max_batch", max_batch)):
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be 'auto' or a positive integer; got {value!r}")
+        self.batch_size, self.max_batch, self.seed = batch_size, max_batch, seed
         self._set_sampling(keep_share, regions, features, sigma_scales, region_source)
 
     #: the paper's sampling: whole decodes of its own latent, a student on pixels, one sigma (fixed by :meth:`paper`)
@@ -264,29 +274,14 @@ class RelabelDistillation(RegionSampling, Explainer):
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor,
                    n_samples: int | None = None) -> tuple[torch.Tensor, list[str]]:
-        out = self._run(x, target, n_samples)
-        return out["attribution"], out["status"]
-
-    def _decode(self, z: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
-        """Decode (B, M, L) latents to (B, M, C, H, W) samples, in chunks, plus the residual, clipped."""
-        b, m, latent = z.shape
-        flat = z.reshape(b * m, latent)
-        out = torch.cat([self.vae.decode(flat[i:i + self.batch_size]) for i in range(0, b * m, self.batch_size)])
-        out = out.reshape(b, m, *out.shape[1:])
-        if residual is not None:
-            out = out + residual[:, None]
-        if self.clip is not None:
-            out = out.clamp(*self.clip)
-        return out
-
-    def _teacher(self, samples: torch.Tensor) -> torch.Tensor:
-        """Teacher probabilities (B, M, K) for (B, M, C, H, W) samples, in chunks; NaN/Inf logits are an error."""
-        b, m = samples.shape[:2]
-        flat = samples.reshape(b * m, *samples.shape[2:])
-        logits = torch.cat([self.forward_func(flat[i:i + self.batch_size]).float()
-                            for i in range(0, b * m, self.batch_size)])
-        logits = check_logits(logits, b * m, "forward_func (on the synthetic samples)")
-        return logits.softmax(-1).reshape(b, m, -1)
+        n = self.n_samples if n_samples is None else check_n_samples(n_samples)
+        per = self._images_per_chunk(n, tuple(x.shape[1:]))
+        maps, status = [], []
+        for i in range(0, x.shape[0], per):
+            out = self._run(x[i:i + per], target[i:i + per], n_samples, first_index=i)
+            maps.append(out["attribution"])
+            status += out["status"]
+        return torch.cat(maps), status
 
     def _flip_rate(self, x: torch.Tensor, z0: torch.Tensor, residual: torch.Tensor | None,
                    target: torch.Tensor, labels: torch.Tensor) -> FlipRate:
@@ -294,11 +289,12 @@ class RelabelDistillation(RegionSampling, Explainer):
         the sigma scales as the samples will be), share of shifted labels."""
         def flip_rate(active: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
             res = residual[active] if residual is not None else None
-            probes = self._pooled(self._decode(z0[active, None] + sigma[:, None, None] * self._scaled(eps), res),
-                                  labels, self.seed + 5)
-            keep = self._keep(eps.shape[1], labels, self.seed + 3, x.device)
-            if keep is not None:
-                probes = mix_regions(probes, x[active], keep.expand(len(active), -1, -1), labels)
+            m = eps.shape[1]
+            decoded = self._decode(z0[active, None] + sigma[:, None, None] * self._scaled(eps), res)
+            keep = self._keep(m, labels, self.seed + 3, x.device)
+            keep = None if keep is None else keep.expand(len(active), -1, -1)
+            probes = self._compose(decoded, x[active], self._source(m, labels, self.seed + 5, x.device), keep,
+                                   labels, 0, m)
             probs = self._teacher(probes)
             return (probs.argmax(-1) != target[active, None]).float().mean(1)
 
@@ -329,8 +325,12 @@ class RelabelDistillation(RegionSampling, Explainer):
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor, target: torch.Tensor, n_samples: int | None, keep_samples: bool = False,
-             stacklevel: int = 5) -> dict:
-        """Every stage for a validated batch on the VAE's device; ``stacklevel`` points warnings at the caller."""
+             stacklevel: int = 5, first_index: int = 0) -> dict:
+        """Every stage for a validated batch on the VAE's device; ``stacklevel`` points warnings at the caller.
+
+        The N decodes of each image are the one full-size tensor held; the samples are composed from them, sent
+        through the teacher and reduced to the student's features ``_step`` samples at a time (all of them are kept
+        only for ``explain``)."""
         n = self.n_samples if n_samples is None else check_n_samples(n_samples)
         timings = {"sigma_search": 0.0, "decode": 0.0, "teacher_forward": 0.0, "student_fit": 0.0}
         bsz, device = x.shape[0], x.device
@@ -344,15 +344,25 @@ class RelabelDistillation(RegionSampling, Explainer):
             # one draw shared by every image of the batch: an image's explanation does not depend on its batch-mates
             eps = torch.randn(1, n, z0.shape[1], generator=torch.Generator().manual_seed(self.seed))
             latents = z0[:, None] + sigma[:, None, None] * self._scaled(eps.to(device).expand(bsz, -1, -1))
-            samples = self._pooled(self._decode(latents, residual), labels, self.seed + 4)
+            decoded = self._decode(latents, residual)
+            source = self._source(n, labels, self.seed + 4, device)
             keep = self._keep(n, labels, self.seed + 2, device)
-            if keep is not None:
-                keep = keep.expand(bsz, -1, -1)
-                samples = mix_regions(samples, x, keep, labels)
-        with _timed(timings, "teacher_forward", device):
-            probs = self._teacher(samples)
+            keep = None if keep is None else keep.expand(bsz, -1, -1)
+        step = max(1, self._step(tuple(x.shape[1:]), device) // bsz)
+        probs, feats, kept = [], [], []
+        for start in range(0, n, step):
+            with _timed(timings, "decode", device):
+                part = self._compose(decoded, x, source, keep, labels, start, start + step)
+            with _timed(timings, "teacher_forward", device):
+                probs.append(self._teacher(part))
+            with _timed(timings, "student_fit", device):
+                feats.append(self._features(part, None if keep is None else keep[:, start:start + step], labels))
+            if keep_samples:
+                kept.append(part)
+        del decoded
+        samples = torch.cat(kept, 1) if keep_samples else None
         with _timed(timings, "student_fit", device):
-            fit = self._fit(self._features(samples, keep, labels), probs, target)
+            fit = self._fit(torch.cat(feats, 1), torch.cat(probs, 1), target)
         if self.features == "pixels":
             weight = fit["weight"].reshape(bsz, *x.shape[1:])
         else:
@@ -360,7 +370,7 @@ class RelabelDistillation(RegionSampling, Explainer):
         out = {**fit, "inputs": x, "target": target, "weight": weight, "sigma": sigma, "z0": z0, "timings": timings,
                "attribution": weight * x if self.map_mode == "times_input" else weight,
                "region_weight": fit["weight"], "labels": labels}
-        out["status"] = self._status(fit["flip_rate"], sigma, stacklevel)
+        out["status"] = self._status(fit["flip_rate"], sigma, stacklevel, first_index)
         if keep_samples:
             out.update(samples=samples, latents=latents, keep=keep)
         else:
@@ -368,7 +378,8 @@ class RelabelDistillation(RegionSampling, Explainer):
                 del out[key]
         return out
 
-    def _status(self, flip_rate: torch.Tensor, sigma: torch.Tensor, stacklevel: int) -> list[str]:
+    def _status(self, flip_rate: torch.Tensor, sigma: torch.Tensor, stacklevel: int,
+                first_index: int = 0) -> list[str]:
         """One status per image from its flip rate over all the samples; a RelabelWarning for each degenerate one."""
         low, high = self.flip_band
         status = []
@@ -376,8 +387,8 @@ class RelabelDistillation(RegionSampling, Explainer):
             if fr in (0.0, 1.0):
                 status.append("no_flip" if fr == 0.0 else "all_flip")
                 what = "no synthetic sample" if fr == 0.0 else "every synthetic sample"
-                warnings.warn(f"image {i}: {what} changed the label (sigma={float(sigma[i]):.3g}); the student "
-                              "cannot be fitted and the map is zero", RelabelWarning, stacklevel=stacklevel)
+                warnings.warn(f"image {first_index + i}: {what} changed the label (sigma={float(sigma[i]):.3g}); "
+                              "the student cannot be fitted and the map is zero", RelabelWarning, stacklevel=stacklevel)
             elif not low <= fr <= high:
                 status.append("out_of_band")
             else:

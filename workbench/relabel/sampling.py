@@ -3,20 +3,37 @@
 :class:`RegionSampling` validates and applies them for :class:`~workbench.relabel.RelabelDistillation`: several
 sigma scales per image, each region of each sample from a random decode of the pool, each region kept from the
 image with probability ``keep_share``, and what the student sees (pixels, region means or kept-region indicators).
+It also owns how the samples are made in bounded memory (ours, issue 13): decodes and teacher forwards run
+``batch_size`` samples at a time, the samples are composed from the decodes a chunk at a time (never all N samples of
+a batch at once), and ``attribute`` runs ``max_batch`` images at a time.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from workbench.relabel.regions import GridRegions, Regions, pool_regions, region_means
+from workbench.relabel.regions import GridRegions, Regions, mix_regions, pool_regions, region_means
+from workbench.validation import check_logits
+
+#: with ``batch_size="auto"``: about this many input values go through the VAE decoder / the teacher in one call,
+#: on a CPU (8192 samples of a 16x16 digit, 42 of a 128x128 RGB image) and on a GPU (341 of a 128x128 RGB image)
+AUTO_CHUNK_VALUES = {"cpu": 2**21, "cuda": 2**24}
+#: the most samples per call with ``batch_size="auto"``, on a CPU and on a GPU
+AUTO_CHUNK_MAX = {"cpu": 8192, "cuda": 65536}
+#: with ``max_batch="auto"``: the decodes of one chunk of images hold at most about this many values (1 GiB float32)
+AUTO_POOL_VALUES = 2**28
 
 
 class RegionSampling:
-    """Validation and application of ``keep_share``, ``regions``, ``features``, ``sigma_scales``, ``region_source``
-    (documented on :class:`~workbench.relabel.RelabelDistillation`); ``seed`` comes from the explainer."""
+    """Validation and application of ``keep_share``, ``regions``, ``features``, ``sigma_scales``, ``region_source``,
+    ``batch_size`` and ``max_batch`` (documented on :class:`~workbench.relabel.RelabelDistillation`); ``seed``,
+    ``vae``, ``forward_func`` and ``clip`` come from the explainer."""
 
     seed: int
+    batch_size: int | str
+    max_batch: int | str
 
     def _set_sampling(self, keep_share: float | None, regions: Regions | None, features: str,
                       sigma_scales: tuple[float, ...], region_source: str) -> None:
@@ -45,13 +62,63 @@ class RegionSampling:
         scales = torch.tensor(self.sigma_scales, dtype=eps.dtype, device=eps.device)
         return eps * scales[torch.arange(eps.shape[1], device=eps.device) % len(scales)][:, None]
 
-    def _pooled(self, decoded: torch.Tensor, labels: torch.Tensor, seed: int) -> torch.Tensor:
-        """``decoded`` as is (``region_source="own"``) or with each region of each sample from a random decode."""
+    def _source(self, m: int, labels: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor | None:
+        """(1, M, R): for each region of each sample, the decode of the pool it comes from (None: its own decode,
+        ``region_source="own"``)."""
         if self.region_source == "own":
-            return decoded
-        m, n_regions = decoded.shape[1], int(labels.max()) + 1
-        source = torch.randint(m, (1, m, n_regions), generator=torch.Generator().manual_seed(seed))
-        return pool_regions(decoded, source.to(decoded.device), labels)
+            return None
+        n_regions = int(labels.max()) + 1
+        return torch.randint(m, (1, m, n_regions), generator=torch.Generator().manual_seed(seed)).to(device)
+
+    @staticmethod
+    def _compose(decoded: torch.Tensor, image: torch.Tensor, source: torch.Tensor | None, keep: torch.Tensor | None,
+                 labels: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples ``start:stop`` (B, stop - start, C, H, W): their regions from the pool of ``decoded`` (or their
+        own decodes), then the kept regions from the image."""
+        part = decoded[:, start:stop] if source is None else pool_regions(decoded, source[:, start:stop], labels)
+        if keep is not None:
+            part = mix_regions(part, image, keep[:, start:stop], labels)
+        return part
+
+    def _step(self, shape: tuple[int, ...], device: torch.device) -> int:
+        """Samples per decoder / teacher call for images of ``shape`` (C, H, W) on ``device``."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        kind = "cuda" if device.type == "cuda" else "cpu"
+        return max(16, min(AUTO_CHUNK_MAX[kind], AUTO_CHUNK_VALUES[kind] // math.prod(shape)))
+
+    def _images_per_chunk(self, n: int, shape: tuple[int, ...]) -> int:
+        """Images per :meth:`_run` call in ``attribute``: their N decodes each are the largest tensor RLD holds."""
+        if self.max_batch != "auto":
+            return int(self.max_batch)
+        return max(1, AUTO_POOL_VALUES // (n * math.prod(shape)))
+
+    def _decode(self, z: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        """Decode (B, M, L) latents to (B, M, C, H, W) samples plus the residual, clipped: decoded ``_step`` at a
+        time into one tensor, the residual and the clip applied in place (one copy of the decodes in memory)."""
+        b, m, latent = z.shape
+        flat = z.reshape(b * m, latent)
+        first = self.vae.decode(flat[:1])
+        step = self._step(tuple(first.shape[1:]), first.device)
+        out = first.new_empty((b * m, *first.shape[1:]))
+        for i in range(0, b * m, step):
+            out[i:i + step] = self.vae.decode(flat[i:i + step])
+        out = out.reshape(b, m, *out.shape[1:])
+        if residual is not None:
+            out.add_(residual[:, None].to(out.dtype))
+        if self.clip is not None:
+            out.clamp_(*self.clip)
+        return out
+
+    def _teacher(self, samples: torch.Tensor) -> torch.Tensor:
+        """Teacher probabilities (B, M, K) for (B, M, C, H, W) samples, ``_step`` at a time; NaN/Inf logits are an
+        error."""
+        b, m = samples.shape[:2]
+        flat = samples.reshape(b * m, *samples.shape[2:])
+        step = self._step(tuple(samples.shape[2:]), samples.device)
+        logits = torch.cat([self.forward_func(flat[i:i + step]).float() for i in range(0, b * m, step)])
+        logits = check_logits(logits, b * m, "forward_func (on the synthetic samples)")
+        return logits.softmax(-1).reshape(b, m, -1)
 
     def _keep(self, m: int, labels: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor | None:
         """(1, M, R) kept-region indicators, 1 with probability ``keep_share`` (None without mixing)."""
