@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLAN = ("weights.relabel:50,weights.whitening:30,weights.stdt:40,weights.tracking:20,horkd:170,"
-                "weights.horkd:50,relabel:70,check:60,whitening:30,stdt:20")
+                "weights.horkd:30,relabel:90,stdt:80,check:45,whitening:25")
 
 
 def _run_benchmark(section: str, out: Path, budget: float) -> list[dict]:

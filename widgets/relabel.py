@@ -407,7 +407,7 @@ class RelabelDashboard(W.VBox):
     def _draw_regions(self, e: RelabelExplanation) -> None:
         """The regions kept vs decoded of the samples drawn above (or why there are none)."""
         if e.keep is None or e.regions is None:
-            self.regions_view.value = b""
+            self.regions_view.value = placeholder_png(480, 48, "no regions: every sample is a whole decode")
             self.regions_note.value = ("<i>Every sample is a whole VAE decode (no region mixing, as in the "
                                        "paper's variant).</i>")
             return
