@@ -29,6 +29,23 @@ CACHE_ENV = "WORKBENCH_CACHE"
 SHIPPED_ENV = "WORKBENCH_SHIPPED"
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 _RECORDERS: list[list[dict[str, Any]]] = []
+_SHIPPED_ONLY: list[bool] = []
+
+
+class NotShippedError(RuntimeError):
+    """Inside :func:`shipped_only`, a recipe the package ships no weights for was requested."""
+
+
+@contextmanager
+def shipped_only() -> Iterator[None]:
+    """Inside the block ``cached_model`` only loads shipped files: a recipe without one raises
+    :class:`NotShippedError` (naming it) instead of training or reading the user's cache. Checks that an install
+    opens every dashboard on the weights the project trained."""
+    _SHIPPED_ONLY.append(True)
+    try:
+        yield
+    finally:
+        _SHIPPED_ONLY.pop()
 
 
 def shipped_path(name: str, key: str) -> Path | None:
@@ -136,6 +153,10 @@ def cached_model(
     seed_everything(int(config.get("seed", 0)))  # the same recipe starts from the same weights on every machine
     model = build()
     shipped = None if retrain else shipped_path(name, key)
+    if _SHIPPED_ONLY and shipped is None:
+        raise NotShippedError(f"no shipped weights for recipe {name!r} (hash {key}) in {SHIPPED_DIR}: the recipe "
+                              "changed since the weights were made (python -m workbench.weights export) or "
+                              "WORKBENCH_SHIPPED=0")
     for source, candidate in (("shipped", shipped), ("cache", path)):
         if candidate is None or not candidate.exists() or retrain:
             continue

@@ -109,3 +109,48 @@ def test_export_writes_weights_and_a_sidecar_with_the_metrics(dirs, tmp_path, mo
 def test_prepare_names_an_unknown_dashboard():
     with pytest.raises(ValueError, match="unknown dashboard"):
         weights.prepare(["nope"])
+
+
+# --- the weights the package really ships ---------------------------------------------------------------------------
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("WORKBENCH_SHIPPED", raising=False)
+
+
+def test_every_dashboard_opens_on_shipped_full_setting_weights(empty_cache):
+    """With an empty cache, every dashboard's default models load from the package, none trains (a recipe changed
+    without re-exporting its weights fails here, naming the recipe)."""
+    from workbench.cache import shipped_only
+
+    with shipped_only():
+        calls = weights.prepare(log=None)
+    assert {c["dashboard"] for c in calls} == set(weights.DASHBOARD_MODELS)
+    assert all(c["source"] == "shipped" for c in calls)
+    for entry in weights.manifest():
+        assert entry["bytes"] <= weights.MAX_FILE_BYTES, entry["name"]
+        assert (cache.SHIPPED_DIR / f"{entry['name']}-{entry['recipe_hash']}.pt").stat().st_size == entry["bytes"]
+
+
+def test_shipped_only_names_a_recipe_without_weights(empty_cache):
+    from workbench.cache import NotShippedError, shipped_only
+
+    with shipped_only(), pytest.raises(NotShippedError, match="'toy'"):
+        cached_model("toy", _build, lambda m: {}, ToyRecipe(width=7))
+
+
+def test_a_shipped_classifier_reaches_its_recorded_accuracy_and_the_smoke_recipe_still_trains(empty_cache):
+    from workbench.data import load_digits
+    from workbench.models import pretrained
+    from workbench.train import accuracy
+
+    with record_models() as calls:
+        smoke = pretrained.digits_classifier(smoke=True, progress=False)  # not shipped: trained here, in seconds
+        full = pretrained.digits_classifier(progress=False)
+    assert [c["source"] for c in calls] == ["trained", "shipped"]
+    sidecar = json.loads(calls[1]["path"].with_suffix(".json").read_text())
+    test = load_digits(pretrained.DIGITS_SIZE, "test")
+    assert accuracy(full, test.images, test.labels) == pytest.approx(sidecar["metrics"]["test_acc"], abs=1e-6)
+    assert sidecar["metrics"]["test_acc"] > 0.95
+    assert accuracy(smoke, test.images, test.labels) == pytest.approx(smoke.workbench_meta["test_acc"], abs=1e-6)
