@@ -36,6 +36,7 @@ from workbench.horkd import (
     per_class_batch,
     relational_views,
 )
+from workbench.weights import dashboard_smoke
 
 COLOURS = {"teacher_upsampled": "#444444", "assistant": "#8c564b", "scratch": "#1f77b4", "hinton": "#ff7f0e",
            "rkd": "#2ca02c", "horkd_no_assistant": "#9467bd", "horkd": "#d62728"}
@@ -234,9 +235,10 @@ ERRORS_INTRO = ("<h4>Where the students' errors differ</h4><p>Pick a trained res
                 "and each student's accuracy per class.</p>")
 
 
-def dashboard(config: HorkdConfig | None = None, smoke: bool = False, device: str = "auto") -> HorkdDashboard:
+def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (default: the full
-    setting, ``HorkdConfig.full()``, whose weights the package ships; ``smoke=True`` the smoke one)."""
+    setting, ``HorkdConfig.full()``, whose weights the package ships; ``smoke``: see
+    :func:`workbench.weights.dashboard_smoke`)."""
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
-        models = default_models(config, smoke, device)
+        models = default_models(config, dashboard_smoke(smoke), device)
     return with_save_bar(HorkdDashboard(models), "horkd")

@@ -120,15 +120,17 @@ class StdtDashboard(W.VBox):
         self.last_redraw_s = time.perf_counter() - start
 
 
-def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool = False
+def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool | None = None
               ) -> StdtDashboard:
     """The STD dashboard. Defaults: the full-setting STDT (shipped with the package; trained on first use if its recipe
-    changed; ``smoke=True``: the smoke recipe, seconds) and the embedded test clips (held-out identities)."""
+    changed; ``smoke``: see :func:`workbench.weights.dashboard_smoke`) and the embedded test clips (held-out
+    identities)."""
     from workbench.stdt import stdt_dashboard_models
+    from workbench.weights import dashboard_smoke
 
     if model is None:
         with progress_in_page():  # first use trains: its bar must not outlive the training in the page
-            model = stdt_dashboard_models(smoke, which=("STD",))["STD"]
+            model = stdt_dashboard_models(dashboard_smoke(smoke), which=("STD",))["STD"]
     if data is None:
         data = load_forgery_clips("test", n_per_identity=1)
     board = StdtDashboard(model, data)

@@ -48,9 +48,14 @@ def shipped_only() -> Iterator[None]:
         _SHIPPED_ONLY.pop()
 
 
+def shipping_enabled() -> bool:
+    """False when ``WORKBENCH_SHIPPED=0`` (shipped weights ignored: everything trains and caches as before)."""
+    return os.environ.get(SHIPPED_ENV, "1").strip().lower() not in {"0", "false", "no"}
+
+
 def shipped_path(name: str, key: str) -> Path | None:
     """The shipped weights file of recipe ``name`` with hash ``key``; None if none or ``WORKBENCH_SHIPPED=0``."""
-    if os.environ.get(SHIPPED_ENV, "1").strip().lower() in {"0", "false", "no"}:
+    if not shipping_enabled():
         return None
     path = SHIPPED_DIR / f"{name}-{key}.pt"
     return path if path.is_file() else None

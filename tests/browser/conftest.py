@@ -229,16 +229,18 @@ def workbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("WORKBENCH_CACHE", None)
 
 
-def start_voila(log_path: Path, cache: Path, settings: object | None = None) -> tuple[subprocess.Popen, str]:
+def start_voila(log_path: Path, cache: Path, settings: object | None = None, env: dict[str, str] | None = None
+                ) -> tuple[subprocess.Popen, str]:
     """Start Voilà (tree mode on notebooks/dashboards, 127.0.0.1, free port) with the arguments ``make dashboard``
     uses (:func:`widgets.serve.voila_args`, culling ``settings`` or the defaults); wait until it answers.
 
-    Its kernels inherit the environment, ``WORKBENCH_CACHE=cache`` and the repository root on ``PYTHONPATH``.
+    Its kernels inherit the environment (plus ``env``), ``WORKBENCH_CACHE=cache`` and the repository root on
+    ``PYTHONPATH``.
     """
     from widgets.serve import voila_args
 
     port = _free_port()
-    env = dict(os.environ, WORKBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, **(env or {}), WORKBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, "-m", "voila", *voila_args(DASHBOARDS, port, settings), "--show_tracebacks=True"]
     base = f"http://127.0.0.1:{port}"

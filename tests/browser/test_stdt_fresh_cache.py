@@ -42,7 +42,8 @@ def test_stdt_dashboard_from_empty_cache_shows_no_widget_error(patient_driver, t
     harness = sys.modules[open_dashboard.__module__]  # this folder's conftest: a server on a cache of our own
     empty_cache = tmp_path / "empty-cache"
     empty_cache.mkdir()
-    proc, base = harness.start_voila(tmp_path / "voila.log", empty_cache)
+    # shipped weights off: the kernel must train (the smoke recipe, as WORKBENCH_SMOKE=1 says) with its bar in the page
+    proc, base = harness.start_voila(tmp_path / "voila.log", empty_cache, env={"WORKBENCH_SHIPPED": "0"})
     driver = patient_driver
     try:
         driver.get(f"{base}/voila/render/stdt.ipynb")

@@ -154,3 +154,15 @@ def test_a_shipped_classifier_reaches_its_recorded_accuracy_and_the_smoke_recipe
     assert accuracy(full, test.images, test.labels) == pytest.approx(sidecar["metrics"]["test_acc"], abs=1e-6)
     assert sidecar["metrics"]["test_acc"] > 0.95
     assert accuracy(smoke, test.images, test.labels) == pytest.approx(smoke.workbench_meta["test_acc"], abs=1e-6)
+
+
+def test_dashboards_open_the_full_setting_unless_shipping_is_off(monkeypatch):
+    from workbench.weights import dashboard_smoke
+
+    monkeypatch.setenv("WORKBENCH_SMOKE", "1")
+    monkeypatch.delenv("WORKBENCH_SHIPPED", raising=False)
+    assert dashboard_smoke() is False, "shipped weights: the full setting even in a smoke run"
+    assert dashboard_smoke(True) is True
+    monkeypatch.setenv("WORKBENCH_SHIPPED", "0")
+    assert dashboard_smoke() is True, "no shipped weights: back to $WORKBENCH_SMOKE"
+    assert dashboard_smoke(False) is False

@@ -25,9 +25,22 @@ from typing import Any
 
 import torch
 
-from workbench.cache import SHIPPED_DIR, SHIPPED_ENV, record_models
+from workbench.cache import SHIPPED_DIR, SHIPPED_ENV, record_models, shipping_enabled
 
 MAX_FILE_BYTES = 2_000_000
+
+
+def dashboard_smoke(smoke: bool | None = None) -> bool:
+    """The setting a dashboard opens with: an explicit ``smoke`` wins; otherwise the full setting, whose weights the
+    package ships, unless shipping is off (``WORKBENCH_SHIPPED=0``): then :func:`workbench.train.smoke_mode`
+    (``$WORKBENCH_SMOKE``, else smoke on a CPU-only machine), as before weights shipped."""
+    if smoke is not None:
+        return bool(smoke)
+    if shipping_enabled():
+        return False
+    from workbench.train import smoke_mode
+
+    return smoke_mode(None)
 
 
 def _relabel() -> None:
