@@ -36,7 +36,7 @@ from workbench.horkd import (
     per_class_batch,
     relational_views,
 )
-from workbench.weights import dashboard_smoke
+from workbench.weights import dashboard_models
 
 COLOURS = {"teacher_upsampled": "#444444", "assistant": "#8c564b", "scratch": "#1f77b4", "hinton": "#ff7f0e",
            "rkd": "#2ca02c", "horkd_no_assistant": "#9467bd", "horkd": "#d62728"}
@@ -238,7 +238,7 @@ ERRORS_INTRO = ("<h4>Where the students' errors differ</h4><p>Pick a trained res
 def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, device: str = "auto") -> HorkdDashboard:
     """The HORKD dashboard (an ``ipywidgets.VBox``) for the default streams of ``config`` (default: the full
     setting, ``HorkdConfig.full()``, whose weights the package ships; ``smoke``: see
-    :func:`workbench.weights.dashboard_smoke`)."""
+    :func:`workbench.weights.dashboard_models`)."""
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
-        models = default_models(config, dashboard_smoke(smoke), device)
+        models = dashboard_models(lambda s: default_models(config, s, device), smoke)
     return with_save_bar(HorkdDashboard(models), "horkd")

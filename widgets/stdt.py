@@ -123,14 +123,14 @@ class StdtDashboard(W.VBox):
 def dashboard(model: BagOfPatchesViT | None = None, data: ClipSet | None = None, smoke: bool | None = None
               ) -> StdtDashboard:
     """The STD dashboard. Defaults: the full-setting STDT (shipped with the package; trained on first use if its recipe
-    changed; ``smoke``: see :func:`workbench.weights.dashboard_smoke`) and the embedded test clips (held-out
+    changed; ``smoke``: see :func:`workbench.weights.dashboard_models`) and the embedded test clips (held-out
     identities)."""
     from workbench.stdt import stdt_dashboard_models
-    from workbench.weights import dashboard_smoke
+    from workbench.weights import dashboard_models
 
     if model is None:
         with progress_in_page():  # first use trains: its bar must not outlive the training in the page
-            model = stdt_dashboard_models(dashboard_smoke(smoke), which=("STD",))["STD"]
+            model = dashboard_models(lambda s: stdt_dashboard_models(s, which=("STD",))["STD"], smoke)
     if data is None:
         data = load_forgery_clips("test", n_per_identity=1)
     board = StdtDashboard(model, data)

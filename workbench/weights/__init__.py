@@ -21,70 +21,84 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
-from workbench.cache import SHIPPED_DIR, SHIPPED_ENV, record_models, shipping_enabled
+from workbench.cache import (
+    SHIPPED_DIR,
+    SHIPPED_ENV,
+    NotShippedError,
+    record_models,
+    shipped_only,
+    shipping_enabled,
+)
 
 MAX_FILE_BYTES = 2_000_000
+T = TypeVar("T")
 
 
-def dashboard_smoke(smoke: bool | None = None) -> bool:
-    """The setting a dashboard opens with: an explicit ``smoke`` wins; otherwise the full setting, whose weights the
-    package ships, unless shipping is off (``WORKBENCH_SHIPPED=0``): then :func:`workbench.train.smoke_mode`
-    (``$WORKBENCH_SMOKE``, else smoke on a CPU-only machine), as before weights shipped."""
+def dashboard_models(load: Callable[[bool], T], smoke: bool | None = None) -> T:
+    """What a dashboard opens with: ``load(smoke)``. An explicit ``smoke`` wins; otherwise the full setting when the
+    package ships its weights (loaded with nothing trained); otherwise :func:`workbench.train.smoke_mode`
+    (``$WORKBENCH_SMOKE``, else the smoke setting on a CPU-only machine), as before weights shipped. So a dashboard
+    never starts an hour of full-setting training on a CPU because a recipe has no shipped weights."""
     if smoke is not None:
-        return bool(smoke)
+        return load(bool(smoke))
     if shipping_enabled():
-        return False
+        try:
+            with shipped_only():
+                return load(False)
+        except NotShippedError:
+            pass
     from workbench.train import smoke_mode
 
-    return smoke_mode(None)
+    return load(smoke_mode(None))
 
 
-def _relabel() -> None:
+def _relabel(smoke: bool | None) -> None:
     from workbench.models import pretrained
 
     for load in (pretrained.digits_classifier, pretrained.digits_vae, pretrained.patches_classifier,
                  pretrained.patches_vae):
-        load(smoke=False, progress=False)
+        load(smoke=bool(smoke), progress=False)  # the relabel dashboard always opens the full setting
 
 
-def _whitening() -> None:
+def _whitening(smoke: bool | None) -> None:
     from workbench.whitening import whitening_detector
 
-    whitening_detector(True, smoke=False, progress=False)
-    whitening_detector(False, smoke=False, progress=False)
+    dashboard_models(lambda s: [whitening_detector(w, smoke=s, progress=False) for w in (True, False)], smoke)
 
 
-def _stdt() -> None:
+def _stdt(smoke: bool | None) -> None:
     from workbench.stdt import stdt_dashboard_models
 
-    stdt_dashboard_models(smoke=False, progress=False)
+    dashboard_models(lambda s: stdt_dashboard_models(smoke=s, progress=False), smoke)
 
 
-def _horkd() -> None:
+def _horkd(smoke: bool | None) -> None:
     from workbench.horkd import default_models
 
-    default_models(smoke=False, progress=False)
+    dashboard_models(lambda s: default_models(smoke=s, progress=False), smoke)
 
 
-def _tracking() -> None:
+def _tracking(smoke: bool | None) -> None:
     from workbench.tracking.pretrained import patch_classifier
 
-    patch_classifier(smoke=False, progress=False)  # the deep features of the trackers' "cnn" option
+    patch_classifier(smoke=bool(smoke), progress=False)  # the deep features of the trackers' "cnn" option
 
 
 #: each dashboard's default (full-setting) models, in gallery order
-DASHBOARD_MODELS: dict[str, Callable[[], None]] = {
+DASHBOARD_MODELS: dict[str, Callable[[bool | None], None]] = {
     "relabel": _relabel, "whitening": _whitening, "stdt": _stdt, "horkd": _horkd, "tracking": _tracking,
 }
 
 
-def prepare(names: Iterable[str] | None = None, log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
-    """Load (shipped or cached) or train every named dashboard's default models; return the ``cached_model`` calls
-    made, each ``{dashboard, name, key, path, source, meta, seconds}``."""
+def prepare(names: Iterable[str] | None = None, log: Callable[[str], None] | None = print,
+            smoke: bool | None = None) -> list[dict[str, Any]]:
+    """Load (shipped or cached) or train what every named dashboard opens with (``smoke`` None: as the dashboard
+    decides, :func:`dashboard_models`; False: the full setting); return the ``cached_model`` calls made, each
+    ``{dashboard, name, key, path, source, meta, seconds}``."""
     names = list(DASHBOARD_MODELS) if names is None else list(names)
     unknown = sorted(set(names) - set(DASHBOARD_MODELS))
     if unknown:
@@ -93,7 +107,7 @@ def prepare(names: Iterable[str] | None = None, log: Callable[[str], None] | Non
     for dashboard in names:
         t0 = time.perf_counter()
         with record_models() as made:
-            DASHBOARD_MODELS[dashboard]()
+            DASHBOARD_MODELS[dashboard](smoke)
         seconds = time.perf_counter() - t0
         calls += [{**call, "dashboard": dashboard, "seconds": seconds} for call in made]
         if log:
@@ -137,7 +151,7 @@ def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str |
     with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
         os.environ["WORKBENCH_CACHE"], os.environ[SHIPPED_ENV] = str(cache or tmp), "0"
         try:
-            calls = prepare(names)
+            calls = prepare(names, smoke=False)
             return [_write_shipped(call, out, device) for call in calls]
         finally:
             for key, value in saved_env.items():
