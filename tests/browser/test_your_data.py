@@ -1,7 +1,7 @@
 """Bad input in the "Your data" rows gives a message on the page and the dashboard keeps working (Voilà + headless
 Chromium, fixtures in conftest.py): a colour image for the grey digits model and a text file as a model (relabel), a
-video with no face (STDT), an OTB folder without ground truth (tracking). Image views that fill only after a button
-show a placeholder, not a broken image, before it is pressed."""
+video with no face (STDT), a photo with no face (whitening), an OTB folder without ground truth (tracking). Image
+views that fill only after a button show a placeholder, not a broken image, before it is pressed."""
 
 from __future__ import annotations
 
@@ -89,6 +89,34 @@ def test_stdt_reports_a_video_with_no_face_and_keeps_working(default_models, dri
     assert "no face found" in _text(driver, ".wb-yours-video-message")
     driver.find_element(By.CSS_SELECTOR, ".wb-stdt-reseed").click()
     wait.until(lambda d: "draw seed 1" in _text(d, ".wb-stdt-stats"))
+
+
+@pytest.fixture(scope="module")
+def whitening_models(browser_available, workbench_cache):
+    """The whitening dashboard's default detectors in the shared cache, so the page loads in seconds."""
+    from workbench.train import one_thread
+    from workbench.whitening import whitening_detector
+
+    with one_thread():
+        whitening_detector(True, progress=False)
+        whitening_detector(False, progress=False)
+
+
+def test_whitening_reports_a_photo_with_no_face_and_keeps_working(whitening_models, driver, voila_url,
+                                                                  open_dashboard, tmp_path):
+    photo = tmp_path / "gradient.png"
+    cv2.imwrite(str(photo), np.tile(np.linspace(0, 255, 96).astype(np.uint8), (80, 1)))
+    open_dashboard(driver, voila_url, "whitening.ipynb", timeout=RENDER_TIMEOUT, wait_for=".wb-yours-face-path")
+    wait = WebDriverWait(driver, 60, poll_frequency=0.25)
+    wait.until(lambda d: "P(fake)" in _text(d, ".wb-whitening-stats"))
+    _type_and_load(driver, "wb-yours-face", str(photo))
+    wait.until(lambda d: "Cannot use this face photo" in _text(d, ".wb-yours-face-message"))
+    assert "no face found" in _text(driver, ".wb-yours-face-message")
+    handle = driver.find_element(By.CSS_SELECTOR, ".wb-whitening-channel .noUi-handle")  # the dashboard still works
+    handle.click()
+    for _ in range(2):
+        handle.send_keys(Keys.ARROW_RIGHT)
+    wait.until(lambda d: "ch 2" in _text(d, ".wb-whitening-stats"))
 
 
 def test_tracking_reports_an_otb_folder_without_ground_truth_and_keeps_working(driver, voila_url, open_dashboard,
