@@ -4,11 +4,14 @@ the three streams, accuracy against input resolution for every baseline, and whe
 
 ``dashboard()`` loads the full-setting teacher, assistants and students (shipped or cached weights; the smoke
 setting under ``WORKBENCH_SMOKE=1``), evaluates every baseline over a range of input resolutions once, and then
-re-draws on every control move (no training; the error views of a trained resolution are computed once).
+re-draws on every control move (no training; the error views of a trained resolution are computed once). Its "Your
+data" row (``widgets.inputs.horkd_panel``) takes an image, resizes it to HR and to every trained resolution and
+tabulates each stream's top-1 (:func:`predictions_table`, :func:`views_figure`).
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import ipywidgets as W
@@ -19,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs
 from widgets.export import with_save_bar
+from widgets.inputs import horkd_panel
 from widgets.placeholder import progress_in_page
 from workbench.data.patches import downsample
 from workbench.horkd import (
@@ -56,6 +60,31 @@ def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> 
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+def views_figure(image: torch.Tensor, resolutions: Sequence[int], display: int = 96) -> go.Figure:
+    """One HR image and what the students see of it at each of ``resolutions`` (enlarged by nearest neighbour)."""
+    hr = torch.nn.functional.interpolate(image[None], size=(display, display), mode="bilinear", align_corners=False)
+    views = [hr] + [torch.nn.functional.interpolate(downsample(image[None], r), size=(display, display),
+                                                    mode="nearest") for r in resolutions]
+    mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    fig = go.Figure(go.Image(z=mosaic))
+    sizes = ", ".join(f"{r}x{r}" for r in resolutions)
+    fig.update_layout(height=display + 60, width=display * len(views) + 20, margin=dict(l=10, r=10, t=30, b=10),
+                      title=dict(text=f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}", font_size=13))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def predictions_table(rows: Sequence[dict]) -> str:
+    """HTML table of ``workbench.horkd.predict_image`` rows: stream, its input, its top-1 class and probability."""
+    label = {"teacher": "HR teacher", **METHOD_LABELS}
+    body = "".join(f"<tr><td>{html.escape(label.get(r['stream'], r['stream']))}</td>"
+                   f"<td>{r['resolution']}x{r['resolution']}</td><td><b>{html.escape(str(r['class']))}</b></td>"
+                   f"<td>{r['p']:.0%}</td></tr>" for r in rows)
+    return ("<table class='wb-horkd-predictions'><tr><th>stream</th><th>input</th><th>top-1</th><th>p</th></tr>"
+            f"{body}</table>")
 
 
 def relations_figure(views: dict[str, dict[str, np.ndarray]], labels: Sequence[str], vertex: int = 0) -> go.Figure:
@@ -241,4 +270,6 @@ def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, devi
     :func:`workbench.weights.dashboard_models`)."""
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
         models = dashboard_models(lambda s: default_models(config, s, device), smoke)
-    return with_save_bar(HorkdDashboard(models), "horkd")
+    board = HorkdDashboard(models)
+    board.children = (*board.children, horkd_panel(board))
+    return with_save_bar(board, "horkd")

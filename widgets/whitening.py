@@ -6,9 +6,12 @@ the true manipulation mask outlined, and the channel correlation matrices of the
 after whitening; the plain BatchNorm detector beside it with the model toggle). Controls: the face pair, the
 channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
 
+``dashboard()`` adds the "Your data" row (``widgets.inputs.whitening_panel``): a face photo, its face found and
+cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel.
+
 The figure builders (:func:`gallery_figure`, :func:`pair_figure`, :func:`correlation_figure`,
-:func:`explanation_figure`) are pure functions, usable in notebooks; faces may be grey or colour (self-blended
-images at real resolution, ``workbench.data.face_sbi``).
+:func:`explanation_figure`, :func:`your_face_figure`) are pure functions, usable in notebooks; faces may be grey
+or colour (self-blended images at real resolution, ``workbench.data.face_sbi``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
 from widgets.export import with_save_bar
+from widgets.inputs import whitening_panel
 from widgets.placeholder import progress_in_page
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.whitening import (
@@ -120,6 +124,19 @@ def explanation_figure(faces: Sequence[np.ndarray], masks: Sequence[np.ndarray],
     fig.update_yaxes(visible=False, scaleanchor="x", autorange=True)
     fig.update_layout(height=150 * len(faces) + 60, margin=dict(l=5, r=5, t=50, b=5), title_text=title,
                       showlegend=False)
+    return fig
+
+
+def your_face_figure(face: np.ndarray, maps: dict[str, np.ndarray], title: str = "") -> go.Figure:
+    """A user's face (``face_image``) and each named channel map (e.g. one per detector) side by side."""
+    fig = make_subplots(rows=1, cols=1 + len(maps), horizontal_spacing=0.02, subplot_titles=["your face", *maps])
+    for col, (img, scale) in enumerate(((face, "gray"), *((m, "Inferno") for m in maps.values())), start=1):
+        fig.add_trace(_face_trace(img, scale), row=1, col=col)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", autorange=True)
+    fig.update_layout(height=300, width=220 * (1 + len(maps)), margin=dict(l=5, r=5, t=70, b=5), title_text=title,
+                      showlegend=False)
+    fig.update_annotations(font_size=11)
     return fig
 
 
@@ -238,5 +255,7 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
         plain = whitening_detector(False, smoke=smoke) if plain is None else plain
     if data is None:
         data = load_forgery_faces("test")
-    return with_save_bar(WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data), "whitening")
+    board = WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
+    board.children = (*board.children, whitening_panel(board))
+    return with_save_bar(board, "whitening")
 

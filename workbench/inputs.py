@@ -4,7 +4,9 @@ The loaders of batch runs (:mod:`workbench.batch.models`, :mod:`workbench.batch.
 file or an importable ``module:Class`` plus a state dict, and image files; this module adds the checks a dashboard
 needs before it swaps the user's model or image in: the number of classes the view expects, and the image's channels
 (a colour image given to a grey model is refused, not silently averaged). Every error names the file and what was
-expected, so a view can show it as it is. Videos (:func:`workbench.data.clips.read_video`, faces found by OpenCV) and
+expected, so a view can show it as it is. ``load_image(..., resize=True)`` resizes an image of any size to the
+model's; ``load_face`` finds and crops the face of a photo the way the face detectors' training faces were cropped.
+Videos (:func:`workbench.data.clips.read_video`, faces found by OpenCV) and
 OTB folders (:func:`workbench.tracking.load_otb`) have their own loaders with the same kind of errors.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from workbench.batch.models import ModelSpec
 from workbench.batch.sources import IMAGE_SUFFIXES, Item, load_item
@@ -44,31 +48,75 @@ def load_classifier(model: str | Path, input_shape: tuple[int, int, int], n_clas
     return classifier
 
 
-def load_image(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
+def load_image(path: str | Path, shape: tuple[int, int, int], resize: bool = False) -> torch.Tensor:
     """The (C, H, W) float image in [0, 1] at ``path`` for a model of input ``shape`` (C, H, W).
 
     Refused with a ValueError naming the file: an unreadable or non-image file, a colour image for a grey model
-    (averaging it would explain an image the user did not give: convert it first), a size other than the model's.
+    (averaging it would explain an image the user did not give: convert it first), a size other than the model's
+    (unless ``resize``: then it is resized, antialiased bilinear, to the model's H x W).
     A grey image for a colour model is repeated to three channels (nothing is lost).
     """
-    path = Path(str(path).strip()).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist (expected a {'/'.join(IMAGE_SUFFIXES)} file)")
-    channels = _file_channels(path)
-    want = int(shape[0])
+    path = _existing(path, "image")
+    raw = _read(path, -1)  # cv2.IMREAD_UNCHANGED
+    channels = _channels(raw)
+    want, height, width = (int(v) for v in shape)
     if channels != want and not (channels == 1 and want == 3):
         raise ValueError(f"{path.name}: a {CHANNEL_NAMES.get(channels, f'{channels}-channel')} image, but the model "
                          f"takes {CHANNEL_NAMES.get(want, f'{want}-channel')} images of {_shape_text(shape)}; "
                          "convert it first")
-    return load_item(Item(str(path)), (want, int(shape[1]), int(shape[2])))
+    if not resize:
+        return load_item(Item(str(path)), (want, height, width))
+    image = load_item(Item(str(path)), (want, *raw.shape[:2]))
+    resized = F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return resized[0].clamp(0, 1).contiguous()
 
 
-def _file_channels(path: Path) -> int:
+def load_face(path: str | Path, channels: int, size: int) -> torch.Tensor:
+    """The largest frontal face of the photo at ``path`` as a face detector's input: (``channels``, ``size``,
+    ``size``) float in [0, 1].
+
+    Found by OpenCV's Haar cascade (:func:`workbench.data.face_crops.detect_face_box`) and framed like the training
+    faces: grey like the embedded LFW crops (:func:`~workbench.data.face_crops.face_from_photo`), colour like
+    :func:`~workbench.data.face_sbi.load_face_folder` (:func:`~workbench.data.face_sbi.crop_colour_face`).
+    ValueError naming the file: unreadable, not an image, no face found.
+    """
     import cv2
 
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    from workbench.data.face_crops import detect_face_box, face_from_photo
+    from workbench.data.face_sbi import crop_colour_face
+
+    if channels not in CHANNEL_NAMES:
+        raise ValueError(f"channels must be 1 (grey) or 3 (colour); got {channels}")
+    path = _existing(path, "photo")
+    rgb = cv2.cvtColor(_read(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    try:
+        box = detect_face_box(rgb)
+    except ValueError as err:
+        raise ValueError(f"{path.name}: {err}") from None
+    if channels == 3:
+        face = crop_colour_face(rgb, size, box).transpose(2, 0, 1)
+    else:
+        face = face_from_photo(rgb, size, box)[None]
+    return torch.from_numpy(np.ascontiguousarray(face, dtype=np.float32))
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(str(path).strip()).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist (expected a {'/'.join(IMAGE_SUFFIXES)} file)")
+    return path
+
+
+def _read(path: Path, flags: int) -> np.ndarray:
+    import cv2
+
+    raw = cv2.imread(str(path), flags)
     if raw is None:
         raise ValueError(f"{path.name}: unreadable image (not a decodable {'/'.join(IMAGE_SUFFIXES)} file)")
+    return raw
+
+
+def _channels(raw: np.ndarray) -> int:
     if raw.ndim == 2:
         return 1
     colour = raw[..., :3]

@@ -1,7 +1,7 @@
 """Bad input in the "Your data" rows gives a message on the page and the dashboard keeps working (Voilà + headless
 Chromium, fixtures in conftest.py): a colour image for the grey digits model and a text file as a model (relabel), a
-video with no face (STDT), an OTB folder without ground truth (tracking). Image views that fill only after a button
-show a placeholder, not a broken image, before it is pressed."""
+video with no face (STDT), a photo with no face (whitening), an OTB folder without ground truth (tracking). Image
+views that fill only after a button show a placeholder, not a broken image, before it is pressed."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def _type_and_load(driver, row: str, value: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f".{row}-load").click()
 
 
+def _refused(driver, row: str, value: str, what: str, reason: str) -> None:
+    """Type ``value`` into the row and load it: the row's message says it cannot use this ``what``, for ``reason``."""
+    _type_and_load(driver, row, value)
+    WebDriverWait(driver, 60, poll_frequency=0.25).until(lambda d: f"Cannot use this {what}" in
+                                                         _text(d, f".{row}-message"))
+    assert reason in _text(driver, f".{row}-message")
+
+
 def _image_loaded(driver, css: str) -> bool:
     """The first <img> under ``css`` decoded to a real picture (a broken-image icon has natural width 0)."""
     return bool(driver.execute_script(
@@ -58,12 +66,8 @@ def test_relabel_refuses_a_colour_image_and_a_text_model_and_keeps_working(defau
     wait = WebDriverWait(driver, 60, poll_frequency=0.25)
     wait.until(lambda d: _image_loaded(d, ".wb-relabel-samples"))  # placeholder before Explain, not a broken icon
 
-    _type_and_load(driver, "wb-yours-image", str(colour))
-    wait.until(lambda d: "Cannot use this image" in _text(d, ".wb-yours-image-message"))
-    assert "colour (RGB) image" in _text(driver, ".wb-yours-image-message")
-    _type_and_load(driver, "wb-yours-model", str(text))
-    wait.until(lambda d: "Cannot use this model" in _text(d, ".wb-yours-model-message"))
-    assert "not a TorchScript file" in _text(driver, ".wb-yours-model-message")
+    _refused(driver, "wb-yours-image", str(colour), "image", "colour (RGB) image")
+    _refused(driver, "wb-yours-model", str(text), "model", "not a TorchScript file")
 
     before = driver.find_element(By.CSS_SELECTOR, ".wb-relabel-latent").get_attribute("src")  # still alive
     handle = driver.find_element(By.CSS_SELECTOR, ".wb-relabel-latent-slider .noUi-handle")
@@ -84,11 +88,35 @@ def test_stdt_reports_a_video_with_no_face_and_keeps_working(default_models, dri
     open_dashboard(driver, voila_url, "stdt.ipynb", timeout=RENDER_TIMEOUT, wait_for=".wb-yours-video-path")
     wait = WebDriverWait(driver, 60, poll_frequency=0.25)
     wait.until(lambda d: "draw seed 0" in _text(d, ".wb-stdt-stats"))
-    _type_and_load(driver, "wb-yours-video", str(video))
-    wait.until(lambda d: "Cannot use this video" in _text(d, ".wb-yours-video-message"))
-    assert "no face found" in _text(driver, ".wb-yours-video-message")
+    _refused(driver, "wb-yours-video", str(video), "video", "no face found")
     driver.find_element(By.CSS_SELECTOR, ".wb-stdt-reseed").click()
     wait.until(lambda d: "draw seed 1" in _text(d, ".wb-stdt-stats"))
+
+
+@pytest.fixture(scope="module")
+def whitening_models(browser_available, workbench_cache):
+    """The whitening dashboard's default detectors in the shared cache, so the page loads in seconds."""
+    from workbench.train import one_thread
+    from workbench.whitening import whitening_detector
+
+    with one_thread():
+        whitening_detector(True, progress=False)
+        whitening_detector(False, progress=False)
+
+
+def test_whitening_reports_a_photo_with_no_face_and_keeps_working(whitening_models, driver, voila_url,
+                                                                  open_dashboard, tmp_path):
+    photo = tmp_path / "gradient.png"
+    cv2.imwrite(str(photo), np.tile(np.linspace(0, 255, 96).astype(np.uint8), (80, 1)))
+    open_dashboard(driver, voila_url, "whitening.ipynb", timeout=RENDER_TIMEOUT, wait_for=".wb-yours-face-path")
+    wait = WebDriverWait(driver, 60, poll_frequency=0.25)
+    wait.until(lambda d: "P(fake)" in _text(d, ".wb-whitening-stats"))
+    _refused(driver, "wb-yours-face", str(photo), "face photo", "no face found")
+    handle = driver.find_element(By.CSS_SELECTOR, ".wb-whitening-channel .noUi-handle")  # the dashboard still works
+    handle.click()
+    for _ in range(2):
+        handle.send_keys(Keys.ARROW_RIGHT)
+    wait.until(lambda d: "ch 2" in _text(d, ".wb-whitening-stats"))
 
 
 def test_tracking_reports_an_otb_folder_without_ground_truth_and_keeps_working(driver, voila_url, open_dashboard,

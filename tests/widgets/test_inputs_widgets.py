@@ -10,13 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from widgets.inputs import PathRow, relabel_panel, stdt_panel
+from widgets.horkd import HorkdDashboard
+from widgets.inputs import PathRow, horkd_panel, relabel_panel, stdt_panel, whitening_panel
 from widgets.placeholder import placeholder_png
 from widgets.relabel import RelabelDashboard, dashboard
 from widgets.stdt import StdtDashboard
+from widgets.whitening import WhiteningDashboard
 from workbench.data.clips import load_forgery_clips
+from workbench.data.face_crops import real_faces
+from workbench.data.faces import load_forgery_faces
+from workbench.horkd import METHODS, HorkdConfig, HorkdModels, build_student, build_teacher, load_horkd_data
+from workbench.inputs import load_face
 from workbench.stdt import BagOfPatchesViT
 from workbench.train import one_thread
+from workbench.whitening import WhiteningDetector
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -93,6 +100,84 @@ def test_video_with_no_face_is_reported_and_the_clips_kept(stdt_board, tmp_path)
     n = len(stdt_board.data)
     assert not row.load(str(path))
     assert "no face found" in row.message.value and len(stdt_board.data) == n
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, str]:
+    """The astronaut (a face the Haar cascade finds), a grey gradient (no face), a text file named .png."""
+    from skimage import data as skdata
+
+    folder = tmp_path_factory.mktemp("photos")
+    paths = {name: str(folder / f"{name}.png") for name in ("astronaut", "gradient", "notes")}
+    cv2.imwrite(paths["astronaut"], cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(paths["gradient"], np.tile(np.linspace(0, 255, 96).astype(np.uint8), (80, 1)))
+    (folder / "notes.png").write_text("not an image")
+    return paths
+
+
+def test_face_of_a_photo_is_cropped_like_the_training_faces(photos):
+    face = load_face(photos["astronaut"], 1, 32)
+    assert face.shape == (1, 32, 32)
+    assert torch.allclose(face[0], torch.from_numpy(real_faces(32)[0][-1]), atol=1e-6)  # the embedded astronaut
+    assert load_face(photos["astronaut"], 3, 64).shape == (3, 64, 64)
+    with pytest.raises(ValueError, match="gradient.png: no face found"):
+        load_face(photos["gradient"], 1, 32)
+
+
+@pytest.fixture(scope="module")
+def whitening_board() -> WhiteningDashboard:
+    torch.manual_seed(0)
+    data = load_forgery_faces("test", n_per_identity=2)
+    white, plain = WhiteningDetector(width=8, whiten=True), WhiteningDetector(width=8, whiten=False)
+    with one_thread():
+        white.calibrate(data.images, T=20)
+        return WhiteningDashboard({"whitened": white, "plain (BatchNorm)": plain}, data)
+
+
+def test_face_photo_gets_both_detectors_p_fake_and_maps_and_a_photo_without_face_is_reported(whitening_board,
+                                                                                            photos):
+    panel = whitening_panel(whitening_board)
+    row, view = panel.rows[0], panel.children[-1]
+    assert not row.load(photos["gradient"])
+    assert "Cannot use this face photo" in row.message.value and "no face found" in row.message.value
+    assert not view.outputs
+    assert not row.load(photos["notes"]) and "unreadable image" in row.message.value
+    assert row.load(photos["astronaut"]), row.message.value
+    assert "face found in astronaut.png" in row.message.value and "whitened 0." in row.message.value
+    assert "plain (BatchNorm) 0." in row.message.value
+    shown = view.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    titles = [a["text"] for a in shown["layout"]["annotations"]]
+    assert titles[0] == "your face" and any("ch 0 = manipulated" in t for t in titles) and len(shown["data"]) == 3
+    whitening_board.channel_slider.value = 2
+    titles = [a["text"] for a in view.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]["annotations"]]
+    assert any("ch 2 = nose" in t for t in titles)  # the maps follow the dashboard's channel
+    assert not row.load(photos["gradient"]) and "ch 2" in str(view.outputs)  # a bad photo keeps the last face
+
+
+@pytest.fixture(scope="module")
+def horkd_board() -> HorkdDashboard:
+    config = HorkdConfig.smoke().with_(resolutions=(8,))
+    with one_thread():
+        torch.manual_seed(0)
+        students = {(method, 8): build_student(config).eval() for method in METHODS}
+        models = HorkdModels(config, build_teacher(config).eval(), {8: build_teacher(config).eval()}, students,
+                             load_horkd_data(config)[1])
+        return HorkdDashboard(models, curve_per_class=1)
+
+
+def test_image_of_any_size_gets_every_streams_top1_and_a_bad_file_is_reported(horkd_board, photos):
+    panel = horkd_panel(horkd_board)
+    row, table = panel.rows[0], panel.children[-1]
+    assert not row.load(photos["notes"]) and "unreadable image" in row.message.value and not table.value
+    assert row.load(photos["astronaut"]), row.message.value  # 512x512, resized to 32x32
+    assert "resized to 32x32" in row.message.value and "HR teacher says" in row.message.value
+    cells = table.value.split("<tr>")[2:]
+    assert len(cells) == 2 + len(METHODS)  # teacher, assistant, every student
+    classes = horkd_board.models.test.classes
+    assert all(any(f"<b>{name}</b>" in cell for name in classes) for cell in cells)
+    assert "32x32" in cells[0] and all("8x8" in cell for cell in cells[1:])
+    shown = panel.children[-2].outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert "HR 32x32, then 8x8" in shown["layout"]["title"]["text"]
 
 
 def test_placeholder_is_a_png_of_the_asked_size():

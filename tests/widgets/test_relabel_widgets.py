@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from widgets.gallery import DASHBOARDS, gallery
+from widgets.placeholder import placeholder_png
 from widgets.relabel import (
     KEPT_RGB,
     SHIFTED_RGB,
@@ -186,7 +187,8 @@ def test_the_papers_variant_says_its_samples_are_whole_decodes():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RelabelWarning)
         e = board.explain()
-    assert board.regions_view.value == b"" and "whole VAE decode" in board.regions_note.value
+    assert bytes(board.regions_view.value) == placeholder_png(480, 48, "no regions: every sample is a whole decode")
+    assert "whole VAE decode" in board.regions_note.value
     fitted, what = fitted_map(e)
     assert fitted.shape == (16, 16) and what == "pixels (16x16)"
 

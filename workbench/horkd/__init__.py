@@ -50,6 +50,7 @@ from workbench.horkd.evaluation import (
     evaluate_resolutions,
     inference_seconds,
     per_class_batch,
+    predict_image,
     relational_views,
 )
 from workbench.horkd.losses import (
@@ -96,7 +97,7 @@ __all__ = [
     "RKDAngle", "RKDDistance", "RelationalLoss", "SoftLogitKD", "StreamOutput", "accuracy", "accuracy_curves",
     "assistant_model", "build_student", "build_teacher", "count_parameters", "default_models", "distance_gaps",
     "distillation_loss", "evaluate_resolutions", "inference_seconds", "load_horkd_data", "low_res_input",
-    "normalized_distances", "pairwise_distances", "per_class_batch", "recipe_optimizer", "relational_views",
-    "stream", "stream_outputs", "student_dataset", "student_model", "student_step", "teacher_model",
+    "normalized_distances", "pairwise_distances", "per_class_batch", "predict_image", "recipe_optimizer",
+    "relational_views", "stream", "stream_outputs", "student_dataset", "student_model", "student_step", "teacher_model",
     "train_students", "triplet_angles",
 ]

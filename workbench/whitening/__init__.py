@@ -44,6 +44,7 @@ from workbench.whitening.maps import (
     sigmoid_maps,
 )
 from workbench.whitening.metrics import (
+    FaceReading,
     channel_correlation,
     evaluate_detector,
     layer_correlations,
@@ -52,6 +53,7 @@ from workbench.whitening.metrics import (
     pointing_game,
     pointing_per_channel,
     predict_fake_proba,
+    read_face,
 )
 from workbench.whitening.model import (
     CLASS_CONCEPTS,
@@ -81,6 +83,7 @@ __all__ = [
     "sigmoid_maps",
     "channel_correlation", "evaluate_detector", "layer_correlations", "mean_abs_offdiagonal",
     "mean_offdiag_correlation", "pointing_game", "pointing_per_channel", "predict_fake_proba",
+    "FaceReading", "read_face",
     "CLASS_CONCEPTS", "DEFAULT_CONCEPTS", "DetectorInternals", "WhiteningDetector", "concept_weights",
     "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "WhiteningRecipe", "build_detector",
     "detector_config", "make_step",

@@ -6,6 +6,9 @@ P(fake), accuracy and AUC are the training kit's (:func:`workbench.train.predict
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
@@ -74,6 +77,22 @@ def layer_correlations(model: WhiteningDetector, images: torch.Tensor, batch_siz
 def predict_fake_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """P(fake) for each image (eval mode, on the model's device)."""
     return predict_proba(model, images, batch_size)
+
+
+class FaceReading(NamedTuple):
+    """What one detector says about one face: P(fake) and the map of every channel of its layer."""
+
+    p_fake: float
+    maps: torch.Tensor  #: (C, H, W) in [0, 1], ``all_channel_maps``
+
+
+def read_face(models: Mapping[str, WhiteningDetector], face: torch.Tensor) -> dict[str, FaceReading]:
+    """P(fake) and the channel maps of one (C, H, W) face (e.g. ``workbench.inputs.load_face``) for every named
+    detector: what the dashboard shows for a user's photo."""
+    if face.ndim != 3:
+        raise ValueError(f"expected one face of shape (C, H, W); got shape {tuple(face.shape)}")
+    return {name: FaceReading(float(predict_fake_proba(model, face[None])[0]), all_channel_maps(model, face[None])[0])
+            for name, model in models.items()}
 
 
 def evaluate_detector(model: nn.Module, data: ForgerySet, batch_size: int = 512) -> dict[str, float]:
