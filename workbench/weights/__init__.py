@@ -36,6 +36,7 @@ from workbench.cache import (
 
 MAX_FILE_BYTES = 2_000_000
 T = TypeVar("T")
+EARLIER = "from the export cache (trained earlier with the same recipe)"
 
 
 def dashboard_models(load: Callable[[bool], T], smoke: bool | None = None) -> T:
@@ -133,7 +134,7 @@ def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
     sidecar = {"name": call["name"], "recipe_hash": call["key"], "dashboard": call["dashboard"],
                "recipe": meta.get("config", {}), "metrics": _scalar_metrics(meta), "stored_dtype": dtype,
                "bytes": target.stat().st_size, "trained_on": device, "seconds": round(call["seconds"], 1),
-               "source": "trained here" if call["source"] == "trained" else "trained earlier in the same session",
+               "source": "trained here" if call["source"] == "trained" else EARLIER,
                "torch": torch.__version__, "python": platform.python_version(),
                "date": time.strftime("%Y-%m-%d", time.gmtime())}
     target.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True, default=str) + "\n")
