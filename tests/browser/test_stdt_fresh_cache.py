@@ -3,7 +3,7 @@ and nothing else — no "Error displaying widget: model not found" left behind b
 
 from __future__ import annotations
 
-import sys
+from types import SimpleNamespace
 
 import pytest
 from selenium import webdriver
@@ -16,10 +16,16 @@ pytestmark = pytest.mark.browser
 RENDER_TIMEOUT = 900  # the kernel trains the smoke STDT first: about a minute on two free cores, 8+ on a shared box
 
 
+def _harness(open_dashboard) -> SimpleNamespace:
+    """tests/browser/conftest.py's functions, found through one of its fixtures: by module name "conftest" alone
+    the whole suite would find tests/conftest.py first."""
+    return SimpleNamespace(**open_dashboard.__globals__)
+
+
 @pytest.fixture
 def patient_driver(browser_available, tmp_path, open_dashboard):
     """Chromium that does not block on a page Voilà sends only once the kernel has trained (page load: none)."""
-    harness = sys.modules[open_dashboard.__module__]
+    harness = _harness(open_dashboard)
     options = webdriver.ChromeOptions()
     options.binary_location = str(harness.CHROMIUM)
     options.page_load_strategy = "none"
@@ -39,7 +45,7 @@ def _text(driver, css: str) -> str:
 
 def test_stdt_dashboard_from_empty_cache_shows_no_widget_error(patient_driver, tmp_path, screenshot, open_dashboard,
                                                                page_errors):
-    harness = sys.modules[open_dashboard.__module__]  # this folder's conftest: a server on a cache of our own
+    harness = _harness(open_dashboard)  # this folder's conftest: a server on a cache of our own
     empty_cache = tmp_path / "empty-cache"
     empty_cache.mkdir()
     # shipped weights off: the kernel must train (the smoke recipe, as WORKBENCH_SMOKE=1 says) with its bar in the page

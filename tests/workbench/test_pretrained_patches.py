@@ -79,6 +79,6 @@ def test_benchmark_runs_on_patches_with_its_own_region_and_output(patch_models, 
         bench.main(["--dataset", "patches", "--n-images", "3", "--n-samples", "20", "--timing-images", "1",
                     "--metric-step", "64", "--out", str(out)])
     table = pd.read_csv(out.with_suffix(".csv"))
-    assert len(table) == 8 + len(bench.BASELINES) and (table["images"] == 3).all()
+    assert len(table) == 2 * len(bench.RLD_CONFIGS) + len(bench.BASELINES) and (table["images"] == 3).all()
     report = out.with_suffix(".md").read_text()
     assert "photograph patches" in report and "central 16x16 box" in report and "4x4-pixel grid cells" in report
