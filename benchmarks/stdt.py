@@ -16,6 +16,7 @@ import argparse
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -206,17 +207,18 @@ def sbi_conditions(test: ClipSet) -> dict[str, torch.Tensor]:
             "noise0.05": noise(test.clips)}
 
 
-def run_sbi(seeds: list[int], faces: str, smoke: bool, device: torch.device) -> pd.DataFrame:
-    """STD vs no STD trained on self-blended colour clips of ``faces``; AUC on held-out faces (clean / perturbed)."""
+def run_sbi(seeds: list[int], faces: str, smoke: bool, device: torch.device, **overrides: Any) -> pd.DataFrame:
+    """STD vs no STD trained on self-blended colour clips of ``faces``; AUC on held-out faces (clean / perturbed).
+    ``overrides``: recipe fields changed for both models (e.g. ``epochs``, ``n_per_identity`` for a CPU run)."""
     from workbench.data.face_sbi import load_sbi_clips
 
-    config = stdt_config(True, smoke, data="sbi", face_source=faces)
+    config = stdt_config(True, smoke, data="sbi", face_source=faces, **overrides)
     test = load_sbi_clips("test", config.size, config.frames, config.n_per_identity, faces or None, config.data_seed)
     perturbed = sbi_conditions(test)
     rows = []
     for seed in seeds:
         for name, std in (("STDT (STD)", True), ("ViT (no STD)", False)):
-            config = stdt_config(std, smoke, seed, data="sbi", face_source=faces)
+            config = stdt_config(std, smoke, seed, data="sbi", face_source=faces, **overrides)
             model = build_stdt(config)
             row = {"model": name, "seed": seed, "train_clips_per_s": _train_timed(model, config, device)}
             row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
@@ -226,12 +228,16 @@ def run_sbi(seeds: list[int], faces: str, smoke: bool, device: torch.device) -> 
     return pd.DataFrame(rows)
 
 
-def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool) -> str:
-    config = stdt_config(True, smoke, data="sbi", face_source=faces)
+def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool, device_name: str = "",
+              **overrides: Any) -> str:
+    config = stdt_config(True, smoke, data="sbi", face_source=faces, **overrides)
+    changed = ", ".join(f"{k}={v}" for k, v in overrides.items())
     metrics = [c for c in df.columns if c.startswith("auc_")] + ["train_clips_per_s"]
     summary = df.groupby("model", sort=False)[metrics].agg(["mean", "std"])
     lines = [f"# STDT on self-blended colour clips ({config.size} px, {config.frames} frames, patches "
-             f"{config.patch_size} px, seeds {sorted(df.seed.unique().tolist())}, {seconds:.0f} s)", "",
+             f"{config.patch_size} px, seeds {sorted(df.seed.unique().tolist())}, {device_name or 'GPU'}, "
+             f"{seconds:.0f} s)", "",
+             *([f"Reduced from the full SBI recipe for this device: {changed}.", ""] if changed else []),
              f"Faces: {faces or 'embedded colour faces'} (file-disjoint test split); {config.n_per_identity} real + "
              f"{config.n_per_identity} fake clips per training face, {config.epochs} epochs; JPEG / resize / blur / "
              "noise augmentation in training. Mean +- std over seeds.", "",
@@ -286,7 +292,7 @@ def _sbi_seeds_within(budget_s: float, device: torch.device, out_dir: Path, seed
         frames.append(run_sbi([seed], "", False, device))
         df = pd.concat(frames, ignore_index=True)
         df.to_csv(out_dir / "stdt_sbi.csv", index=False)
-        (out_dir / "stdt_sbi.md").write_text(write_sbi(df, "", time.perf_counter() - start, False))
+        (out_dir / "stdt_sbi.md").write_text(write_sbi(df, "", time.perf_counter() - start, False, str(device)))
 
 
 def main() -> None:
@@ -300,17 +306,26 @@ def main() -> None:
     parser.add_argument("--device-note", default="", help="with --from-csv: where and how the rows were measured")
     parser.add_argument("--sbi-faces", default=None, help="train on self-blended colour clips of this face folder "
                         "('' = the embedded colour faces) and write stdt_sbi.md instead")
+    parser.add_argument("--sbi-epochs", type=int, default=None, help="with --sbi-faces: fewer epochs (a CPU run)")
+    parser.add_argument("--sbi-per-identity", type=int, default=None,
+                        help="with --sbi-faces: fewer clips per training face (a CPU run)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.sbi_faces is not None:
         torch.set_num_threads(1)
         start = time.perf_counter()
         smoke = args.setting == "smoke"
-        df = run_sbi(args.seeds, args.sbi_faces, smoke, device)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        df.to_csv(RESULTS / "stdt_sbi.csv", index=False)
-        text = write_sbi(df, args.sbi_faces, time.perf_counter() - start, smoke)
-        (RESULTS / "stdt_sbi.md").write_text(text)
+        overrides = {k: v for k, v in (("epochs", args.sbi_epochs), ("n_per_identity", args.sbi_per_identity))
+                     if v is not None}
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})"
+        frames = []
+        for seed in args.seeds:  # the table is rewritten after each seed: a killed run keeps what it finished
+            frames.append(run_sbi([seed], args.sbi_faces, smoke, device, **overrides))
+            df = pd.concat(frames, ignore_index=True)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            df.to_csv(RESULTS / "stdt_sbi.csv", index=False)
+            text = write_sbi(df, args.sbi_faces, time.perf_counter() - start, smoke, name, **overrides)
+            (RESULTS / "stdt_sbi.md").write_text(text)
         print(text)
         return
     setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
