@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from widgets._common import figure_outputs
+from widgets._common import figure_outputs, one_thread
 from widgets.export import with_save_bar
 from widgets.inputs import horkd_panel
 from widgets.placeholder import progress_in_page
@@ -180,8 +180,10 @@ class HorkdDashboard(W.VBox):
         step = max(1, len(self.batch) // n_preview)
         self.preview_images = self.batch[::step][:n_preview]
         if not models.curves:
-            models.curves = accuracy_curves(models, per_class=curve_per_class)
+            with one_thread():
+                models.curves = accuracy_curves(models, per_class=curve_per_class)
         self._errors: dict[int, StudentErrors] = {}
+        self._drawn: dict[tuple[int, str], tuple] = {}  # (resolution, method) -> what redraw shows: drawn once
         self.resolution = W.SelectionSlider(options=list(TEST_RESOLUTIONS), value=8, continuous_update=False,
                                             description="resolution", layout=W.Layout(width="420px"))
         self.method = W.Dropdown(options=[(METHOD_LABELS[m], m) for m in METHODS], value="horkd",
@@ -211,21 +213,30 @@ class HorkdDashboard(W.VBox):
         self.redraw_errors()
 
     def redraw(self) -> None:
-        """Re-draw the resolution views for the current slider/dropdown values (inference on one small batch)."""
-        r, method, m = int(self.resolution.value), self.method.value, self.models
+        """Re-draw the resolution views for the current slider/dropdown values: inference on one small batch the
+        first time a (resolution, student) pair is shown, then only the stored figures (the models are frozen)."""
+        r, method = int(self.resolution.value), self.method.value
+        if (r, method) not in self._drawn:
+            self._drawn[(r, method)] = self._draw(r, method)
+        self.preview.outputs, self.relations.outputs, self.curves.outputs, self.stats.value = self._drawn[(r, method)]
+
+    def _draw(self, r: int, method: str) -> tuple:
+        m = self.models
         near = m.nearest_trained(r)
         student = m.students[(method, near)]
-        views = relational_views({"teacher": (m.teacher, True), "assistant": (m.assistants[near], True),
-                                  "student": (student, False)}, self.batch, r)
-        self.preview.outputs = figure_outputs(preview_figure(self.preview_images, r))
-        self.relations.outputs = figure_outputs(relations_figure(views, self.batch_labels))
-        self.curves.outputs = figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions, r))
-        self.stats.value = self._stats_html(method, r, near, student, distance_gaps(views))
+        with one_thread():  # a shared CPU: one thread is several times faster than two contended ones
+            views = relational_views({"teacher": (m.teacher, True), "assistant": (m.assistants[near], True),
+                                      "student": (student, False)}, self.batch, r)
+        return (figure_outputs(preview_figure(self.preview_images, r)),
+                figure_outputs(relations_figure(views, self.batch_labels)),
+                figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions, r)),
+                self._stats_html(method, r, near, student, distance_gaps(views)))
 
     def errors(self, resolution: int) -> StudentErrors:
         """The error views of the students trained at ``resolution`` (computed on first request)."""
         if resolution not in self._errors:
-            self._errors[resolution] = errors_at(self.models, resolution)
+            with one_thread():
+                self._errors[resolution] = errors_at(self.models, resolution)
         return self._errors[resolution]
 
     def redraw_errors(self) -> None:

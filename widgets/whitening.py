@@ -187,6 +187,7 @@ class WhiteningDashboard(W.VBox):
         self.corr_out.add_class("wb-whitening-corr")
         self.last_redraw_s = 0.0
         self._pair_maps: dict[str, np.ndarray] = {}
+        self._pair_fig: go.Figure | None = None  # the picked pair's figure: a channel move replaces two maps in it
         super().__init__([
             W.HTML("<b>Feature whitening</b>: channels of the detector's whitened layer, decorrelated and aligned "
                    "with concepts (channel 0 = manipulated pixels, then eyes / nose / mouth)."),
@@ -224,6 +225,7 @@ class WhiteningDashboard(W.VBox):
             maps = all_channel_maps(self.model, x).numpy()
             self._proba = predict_fake_proba(self.model, x).tolist()
         self._pair_maps = {"real": maps[0], "fake": maps[1]}
+        self._pair_fig = None
         self.redraw()
 
     def redraw(self) -> None:
@@ -232,10 +234,17 @@ class WhiteningDashboard(W.VBox):
         real, fake = self.pair()
         c = self.channel_slider.value
         label = channel_label(self.model, c)
-        fig = pair_figure(face_image(self.data.images[real]), face_image(self.data.images[fake]),
-                          self._pair_maps["real"][c], self._pair_maps["fake"][c],
-                          self.data.masks[fake, 0].numpy(), title=f"{self.model_picker.value} detector, {label}")
-        self.maps_out.outputs = figure_outputs(fig)
+        title = f"{self.model_picker.value} detector, {label}"
+        if self._pair_fig is None:
+            self._pair_fig = pair_figure(face_image(self.data.images[real]), face_image(self.data.images[fake]),
+                                         self._pair_maps["real"][c], self._pair_maps["fake"][c],
+                                         self.data.masks[fake, 0].numpy(), title=title)
+        else:  # same pair and detector: only the two channel maps and the title change (no new subplot grid)
+            with self._pair_fig.batch_update():
+                self._pair_fig.data[1].z = self._pair_maps["real"][c][::-1]
+                self._pair_fig.data[3].z = self._pair_maps["fake"][c][::-1]
+                self._pair_fig.layout.title.text = title
+        self.maps_out.outputs = figure_outputs(self._pair_fig)
         hit = pointing_game(torch.from_numpy(self._pair_maps["fake"][c][None]), self.data.masks[fake]) == 1.0
         self.stats.value = (
             f"<b>{html.escape(label)}</b> of the {html.escape(self.model_picker.value)} detector &middot; "

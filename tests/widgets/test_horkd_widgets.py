@@ -56,6 +56,21 @@ def test_student_picker_switches_the_student_stream(board):
     board.method.value = "horkd"
 
 
+def test_revisiting_a_resolution_shows_what_that_resolution_and_student_showed(board):
+    """Views drawn once per (resolution, student) are shown again on a revisit: the same as a fresh draw."""
+    board.method.value = "horkd"
+    board.resolution.value = 6
+    first = (_plot(board.relations), board.stats.value)
+    board.resolution.value = 12
+    board.method.value = "rkd"
+    board.resolution.value = 6
+    assert "RKD" in board.stats.value and _plot(board.relations) != first[0]
+    board.method.value = "horkd"
+    assert (_plot(board.relations), board.stats.value) == first
+    assert (_plot(board.relations), board.stats.value) == (
+        board._draw(6, "horkd")[1][0]["data"]["application/vnd.plotly.v1+json"], board._draw(6, "horkd")[3])
+
+
 def test_error_views_follow_the_right_wrong_pair(board):
     board.right.value, board.wrong.value = "horkd", "scratch"
     errors = board.errors(8)

@@ -32,6 +32,20 @@ def test_channel_slider_redraws_the_maps_and_names_the_concept(board):
     assert board.maps_out.outputs != maps and "ch 2 = nose" in board.stats.value
 
 
+def test_a_channel_move_draws_what_a_fresh_figure_of_that_channel_draws(board):
+    """The slider updates the pair's figure in place (fast); what it shows must be the fresh figure's, map for map."""
+    board.pair_picker.value = 1
+    for channel in (3, 0, 4):
+        board.channel_slider.value = channel
+        moved = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        board._pair_fig = None  # force the full build of the same view
+        board.redraw()
+        fresh = board.maps_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        assert moved == fresh
+    real_map = np.asarray(board._pair_fig.data[1].z)[::-1]
+    np.testing.assert_allclose(real_map, board._pair_maps["real"][4], rtol=1e-6)
+
+
 def test_picking_a_pair_shows_a_real_and_a_fake_of_the_same_person(board):
     board.pair_picker.value = 3
     real, fake = board.pair()

@@ -202,10 +202,11 @@ def _summary(history: History) -> dict[str, Any]:
 
 def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = False,
                   progress: bool = True) -> SmallCNN:
-    """The HR teacher (cross-entropy on HR patches), trained on first use and cached; frozen afterwards."""
-    train, test = load_horkd_data(config)
+    """The HR teacher (cross-entropy on HR patches), trained on first use and cached; frozen afterwards.
+    The data are loaded only to train (a cached or shipped teacher needs none)."""
 
     def fit_teacher(model: SmallCNN) -> dict[str, Any]:
+        train, test = load_horkd_data(config)
         loader = batches(torch.utils.data.TensorDataset(train.images, train.labels), config.batch_size, 0, device)
         return _summary(fit(model, loader, classification_step,
                             optimizer=recipe_optimizer(model, config.lr), scheduler=cosine_schedule,
@@ -229,11 +230,8 @@ def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", 
     Loss (our reconstruction): cross-entropy + ``alpha * tau**2 * KL`` to the frozen teacher's logits on the HR
     version of the same patch, so it keeps the teacher's output structure while adapting to low resolution.
     """
-    train, test = load_horkd_data(config)
     teacher = teacher_model(config, device=device, progress=progress)
     kd = SoftLogitKD(config.temperature)
-    dataset = torch.utils.data.TensorDataset(low_res_input(train.images, resolution, True), train.labels,
-                                             stream_outputs(teacher, train.images, device).logits)
 
     def step(model: nn.Module, batch: Any, dev: torch.device):
         x, y, t_logits = (t.to(dev) for t in batch)
@@ -241,7 +239,10 @@ def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", 
         ce, metrics = classification_loss(logits, y)
         return ce + config.alpha * kd(logits, t_logits), metrics
 
-    def fit_assistant(model: SmallCNN) -> dict[str, Any]:
+    def fit_assistant(model: SmallCNN) -> dict[str, Any]:  # data and teacher outputs only when it trains
+        train, test = load_horkd_data(config)
+        dataset = torch.utils.data.TensorDataset(low_res_input(train.images, resolution, True), train.labels,
+                                                 stream_outputs(teacher, train.images, device).logits)
         model.load_state_dict(teacher.state_dict())
         loader = batches(dataset, config.batch_size, 0, device)
         return _summary(fit(model, loader, step, optimizer=recipe_optimizer(model, config.lr / 3),
