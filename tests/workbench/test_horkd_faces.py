@@ -2,7 +2,6 @@
 trained as a classifier of the training identities and judged by its embeddings on people it never saw."""
 
 import dataclasses
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from skimage import io as skio
+from test_horkd_trainer import _benchmark  # benchmarks/horkd.py, loaded by path (benchmarks/ is no package)
 
 from workbench.cache import config_key
 from workbench.horkd import (
@@ -120,7 +120,7 @@ def test_faces_config_needs_a_good_folder_and_keeps_the_bank_cache_keys(tmp_path
         teacher_model(HorkdConfig.faces(tmp_path / "nowhere", smoke=True), device="cpu", progress=False)
     write_identities(tmp_path / "three", identities=3, per_identity=2, size=8)
     with pytest.raises(ValueError, match=r"3 identity sub-folder\(s\)"):
-        HorkdConfig.faces(tmp_path / "three", smoke=True).classes
+        load_horkd_data(HorkdConfig.faces(tmp_path / "three", smoke=True))
     for bank in (HorkdConfig.full(), HorkdConfig.smoke(), HorkdConfig(task="patches")):
         fields = dataclasses.asdict(bank)
         assert fields.pop("face_root") is None and bank.recipe() == fields  # hashes as before the field existed
@@ -135,15 +135,6 @@ def test_faces_config_needs_a_good_folder_and_keeps_the_bank_cache_keys(tmp_path
 def test_dashboard_models_refuse_faces_rather_than_score_unseen_people_as_classes(faces):
     with pytest.raises(ValueError, match="unseen identities"):
         default_models(faces[0], device="cpu", progress=False)
-
-
-def _benchmark():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "horkd.py"
-    spec = importlib.util.spec_from_file_location("horkd_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_faces_benchmark_tables_name_their_metrics(faces, tmp_path, monkeypatch):

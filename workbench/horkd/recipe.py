@@ -336,7 +336,8 @@ def train_students(config: HorkdConfig, resolution: int, methods: Sequence[str] 
     """Students of every ``method`` x ``seed`` at ``resolution`` (cached); teacher/assistant outputs computed once.
 
     The seed sets the student's initialisation and data order; teacher and assistant are shared across seeds.
-    Each returned model carries ``workbench_meta['test_acc']`` (top-1 on the held-out right-hand patches).
+    Each returned model carries ``workbench_meta['test_acc']`` (top-1 on the held-out right-hand patches; for faces
+    ``'test_rank1'``: rank-1 identification on the unseen identities).
     """
     bad = [m for m in methods if m not in METHODS]
     if bad:
