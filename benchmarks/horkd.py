@@ -9,6 +9,9 @@ and seed) and ``horkd_pairs.csv``.
 
 Run: ``python benchmarks/horkd.py`` (``HorkdConfig.full()``, seeds 0-4: meant for a GPU, about three minutes on an
 H200) or ``python benchmarks/horkd.py --quick`` (the smoke setting on a CPU in seconds; numbers meaningless).
+``--faces ROOT`` runs the paper's own setting on your faces (``ROOT/<identity>/<image>``, split by identity): the
+same tables, with rank-1 identification and verification AUC on the unseen identities in place of top-1
+(``horkd_faces.md``; ``horkd_faces_quick.md`` with ``--quick``).
 ``gpu_benchmark(device, out_dir, budget_s)`` is the same run for the lead's GPU session (imports only torch, numpy,
 scipy, scikit-learn, scikit-image, pandas); ``gpu_check(device, max_steps)`` is HORKD's row of
 ``benchmarks/gpu_check.py`` (student training throughput). On a CPU torch runs single-threaded: on a shared
@@ -51,6 +54,7 @@ from workbench.horkd import (  # noqa: E402
     teacher_model,
 )
 from workbench.horkd.comparison import paired_comparisons, seed_summary  # noqa: E402
+from workbench.horkd.identification import METRIC_LABELS  # noqa: E402
 from workbench.train import classification_step, cosine_schedule, fit, resolve_device, synchronize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -101,36 +105,58 @@ def _mark(pair: dict[str, Any]) -> str:
     return "**yes**" if pair["exceeds_spread"] else "no"
 
 
-def report(rows: list[dict[str, Any]], config: HorkdConfig, setting: str, wall: float, pairs: list[dict[str, Any]],
-           sizes: dict[str, Any]) -> list[str]:
-    """The markdown report: accuracy table, paired tests, sizes and the targets of issue 17."""
-    resolutions = sorted(config.resolutions, reverse=True)
-    seeds = sorted({r["seed"] for r in rows if r["method"] == "scratch"})
+def _setting_line(config: HorkdConfig, setting: str, seeds: list[int], wall: float, device: str) -> str:
     _, test = load_horkd_data(config)
-    lines = [
-        "# Hybrid-order relational KD (HORKD): low-resolution recognition on the patch bank",
-        "",
-        f"Task `{config.task}` ({len(config.classes)} classes: every photograph/texture scikit-image and scikit-learn "
-        f"ship, {config.bands} band(s) each; train = left part, test = right part of each band, {len(test)} test "
-        f"patches), HR {config.hr_size}x{config.hr_size}, LR by Gaussian blur + area down-sampling. Setting: "
-        f"`{setting}` (teacher width {config.teacher_width} / {config.teacher_epochs} epochs, assistant "
-        f"{config.assistant_epochs} epochs, students width {config.student_width} / {config.student_epochs} epochs, "
-        f"{config.train_per_class} train patches per class + flips, batch {config.batch_size}). Seeds {seeds} "
-        f"(student initialisation and data order; teacher and assistants shared). Loss weights alpha={config.alpha}, "
-        f"beta={config.beta}, gamma={config.gamma}, tau={config.temperature}. Wall time {wall:.0f} s on "
-        f"{sizes['device']} (cached models are reused when present).",
-        "",
-        "Top-1 on held-out patches, mean ± std (ddof=1) over seeds:",
-        "",
-        "| model | " + " | ".join(f"{r}x{r}" for r in resolutions) + " |",
-        "| --- | " + " | ".join("---" for _ in resolutions) + " |",
-    ]
+    if config.task == "faces":
+        train, _ = load_horkd_data(config)
+        data = (f"Task `faces`: low-resolution face recognition on the folder `{config.face_root}`, identity-disjoint "
+                f"split: the streams are trained as classifiers of {len(train.classes)} identities ({len(train) // 2} "
+                f"faces + flips) and tested by their embeddings on {len(test)} faces of {len(test.classes)} unseen "
+                f"identities")
+        per_class = ""
+    else:
+        data = (f"Task `{config.task}` ({len(config.classes)} classes: every photograph/texture scikit-image and "
+                f"scikit-learn ship, {config.bands} band(s) each; train = left part, test = right part of each band, "
+                f"{len(test)} test patches)")
+        per_class = f"{config.train_per_class} train patches per class + flips, "
+    return (f"{data}, HR {config.hr_size}x{config.hr_size}, LR by Gaussian blur + area down-sampling. Setting: "
+            f"`{setting}` (teacher width {config.teacher_width} / {config.teacher_epochs} epochs, assistant "
+            f"{config.assistant_epochs} epochs, students width {config.student_width} / {config.student_epochs} "
+            f"epochs, {per_class}batch {config.batch_size}). Seeds {seeds} (student initialisation and data order; "
+            f"teacher and assistants shared). Loss weights alpha={config.alpha}, beta={config.beta}, "
+            f"gamma={config.gamma}, tau={config.temperature}. Wall time {wall:.0f} s on {device} (cached models are "
+            f"reused when present).")
+
+
+def _metric_table(rows: list[dict[str, Any]], config: HorkdConfig, metric: str) -> list[str]:
+    resolutions = sorted(config.resolutions, reverse=True)
+    heading = ("Top-1 on held-out patches" if metric == "top1" else METRIC_LABELS[metric][0].upper()
+               + METRIC_LABELS[metric][1:])
+    lines = [f"{heading}, mean ± std (ddof=1) over seeds:", "",
+             "| model | " + " | ".join(f"{r}x{r}" for r in resolutions) + " |",
+             "| --- | " + " | ".join("---" for _ in resolutions) + " |"]
     for method in ORDER:
         lines.append(f"| {METHOD_LABELS[method]} | "
-                     + " | ".join(_cell(seed_summary(rows, method, r)) for r in resolutions) + " |")
-    lines += ["", f"HR teacher on HR input: {seed_summary(rows, 'teacher_upsampled', config.hr_size)['mean']:.3f}.",
-              "", "Paired differences across seeds (Δ = first − second, same seed); *> spread*: |mean Δ| larger than "
-              "the larger of the two methods' seed std:", "",
+                     + " | ".join(_cell(seed_summary(rows, method, r, metric)) for r in resolutions) + " |")
+    hr = seed_summary(rows, "teacher_upsampled", config.hr_size, metric)["mean"]
+    return lines + ["", f"HR teacher on HR input: {hr:.3f}" + ("." if metric == "top1" else f" ({metric}).")]
+
+
+def report(rows: list[dict[str, Any]], config: HorkdConfig, setting: str, wall: float, pairs: list[dict[str, Any]],
+           sizes: dict[str, Any]) -> list[str]:
+    """The markdown report: one table per metric (top-1; for faces rank-1 and verification AUC), paired tests on
+    ``config.metric``, sizes and the targets of issue 17."""
+    seeds = sorted({r["seed"] for r in rows if r["method"] == "scratch"})
+    faces = config.task == "faces"
+    title = ("low-resolution face recognition on unseen identities" if faces
+             else "low-resolution recognition on the patch bank")
+    lines = [f"# Hybrid-order relational KD (HORKD): {title}", "",
+             _setting_line(config, setting, seeds, wall, sizes["device"]), ""]
+    for metric in (("rank1", "auc") if faces else ("top1",)):
+        lines += _metric_table(rows, config, metric) + [""]
+    of = f" of {config.metric}" if faces else ""
+    lines += [f"Paired differences{of} across seeds (Δ = first − second, same seed); *> spread*: |mean Δ| larger "
+              "than the larger of the two methods' seed std:", "",
               "| resolution | comparison | mean Δ | std Δ | wins/losses | paired t p | sign test p | > spread |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in pairs:
@@ -138,9 +164,10 @@ def report(rows: list[dict[str, Any]], config: HorkdConfig, setting: str, wall: 
                      f"{METHOD_LABELS[p['reference']]} | {p['mean_diff']:+.3f} | {p['std_diff']:.3f} | "
                      f"{p['wins']}/{p['losses']} | {p['t_p']:.3g} | {p['sign_p']:.3g} | {_mark(p)} |")
     lines += ["", f"Teacher {sizes['p_teacher']:,} parameters, student {sizes['p_student']:,} "
-              f"({sizes['p_teacher'] / sizes['p_student']:.1f}x smaller); CPU inference on 256 patches at "
-              f"{sizes['low']}x{sizes['low']}: teacher {sizes['t_teacher'] * 1e3:.1f} ms, student "
-              f"{sizes['t_student'] * 1e3:.1f} ms.", "", *targets(pairs, min(config.resolutions))]
+              f"({sizes['p_teacher'] / sizes['p_student']:.1f}x smaller); CPU inference on {sizes['n']} "
+              f"{'faces' if faces else 'patches'} at {sizes['low']}x{sizes['low']}: teacher "
+              f"{sizes['t_teacher'] * 1e3:.1f} ms, student {sizes['t_student'] * 1e3:.1f} ms.", "",
+              *targets(pairs, min(config.resolutions))]
     return lines
 
 
@@ -170,7 +197,8 @@ def run(config: HorkdConfig, seeds: list[int], device: str | torch.device, budge
     return the per-model rows, the paired comparisons and the wall time."""
     t0 = time.perf_counter()
     rows = evaluate_resolutions(config, seeds, device=device, budget_s=budget_s, progress=False)
-    return rows, paired_comparisons(rows, sorted(config.resolutions, reverse=True)), time.perf_counter() - t0
+    pairs = paired_comparisons(rows, sorted(config.resolutions, reverse=True), metric=config.metric)
+    return rows, pairs, time.perf_counter() - t0
 
 
 def _sizes(config: HorkdConfig, seed: int, device: str | torch.device) -> dict[str, Any]:
@@ -184,7 +212,7 @@ def _sizes(config: HorkdConfig, seed: int, device: str | torch.device) -> dict[s
         t_student = inference_seconds(student, low_res_input(batch, low))
     name = torch.cuda.get_device_name(device) if resolve_device(device).type == "cuda" else "CPU"
     return {"p_teacher": count_parameters(build_teacher(config)), "p_student": count_parameters(build_student(config)),
-            "low": low, "t_teacher": t_teacher, "t_student": t_student, "device": name}
+            "low": low, "n": len(batch), "t_teacher": t_teacher, "t_student": t_student, "device": name}
 
 
 def write_results(out_dir: Path, name: str, rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
@@ -224,7 +252,8 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, config: 
         lines = report(rows, config, "HorkdConfig.full()" if config == HorkdConfig.full() else repr(config), wall,
                        pairs, _sizes(config, seeds[0], device))
     write_results(out_dir, "horkd_gpu", rows, pairs, lines)
-    return [{"method": m, "resolution": r, **seed_summary(rows, m, r)} for r in config.resolutions for m in ORDER]
+    return [{"method": m, "resolution": r, **seed_summary(rows, m, r, config.metric)}
+            for r in config.resolutions for m in ORDER]
 
 
 def main() -> None:
@@ -234,15 +263,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0-4 (0-2 with --quick)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--faces", type=Path, default=None, metavar="ROOT",
+                        help="your own faces, ROOT/<identity>/<image>: train on some identities, report rank-1 "
+                             "identification and verification AUC on the unseen others (writes horkd_faces*.md)")
     args = parser.parse_args()
-    config = HorkdConfig.preset(args.quick)
+    if args.faces is not None:
+        config = HorkdConfig.faces(args.faces, smoke=args.quick)
+        setting = f"HorkdConfig.faces(ROOT, smoke={args.quick})"
+        name = "horkd_faces_quick" if args.quick else "horkd_faces"
+        load_horkd_data(config)  # a bad folder stops here, with the layout in the message
+    else:
+        config = HorkdConfig.preset(args.quick)
+        setting = "HorkdConfig.smoke()" if args.quick else "HorkdConfig.full()"
+        name = "horkd_quick" if args.quick else "horkd"
     seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
     if resolve_device(args.device).type == "cpu":
         torch.set_num_threads(1)
     rows, pairs, wall = run(config, seeds, args.device)
-    lines = report(rows, config, "HorkdConfig.smoke()" if args.quick else "HorkdConfig.full()", wall, pairs,
-                   _sizes(config, seeds[0], args.device))
-    write_results(args.out, "horkd_quick" if args.quick else "horkd", rows, pairs, lines)
+    lines = report(rows, config, setting, wall, pairs, _sizes(config, seeds[0], args.device))
+    write_results(args.out, name, rows, pairs, lines)
     print("\n".join(lines))
 
 

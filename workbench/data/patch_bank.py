@@ -17,6 +17,7 @@ cut into bands) and identity-disjoint low-resolution faces from a user's ``datas
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,19 @@ def load_face_identities(root: str | Path, size: int = 32, test_fraction: float 
     test_names = sorted(names[i] for i in order[:n_test])
     train_names = [n for n in names if n not in test_names]
     return _face_set(files, train_names, size), _face_set(files, test_names, size)
+
+
+def face_folder_digest(root: str | Path) -> str:
+    """A short hash of the image files under ``root/<identity>/`` (relative names and sizes): part of the cache key
+    of models trained on the folder, so new, removed or replaced images retrain them. "" for a missing folder (the
+    loader reports it)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return ""
+    files = sorted(f for f in root.glob("*/*")
+                   if f.suffix.lower() in IMAGE_SUFFIXES and not f.parent.name.startswith("."))
+    listing = "\n".join(f"{f.relative_to(root).as_posix()}\t{f.stat().st_size}" for f in files)
+    return hashlib.sha256(listing.encode()).hexdigest()[:12]
 
 
 def _face_set(files: dict[str, list[Path]], names: list[str], size: int) -> ImageSet:

@@ -23,9 +23,10 @@ smaller, fed the LR image itself. Baselines trained by the same code: ``scratch`
 ``rkd`` (CE + distance + angle to the teacher), ``horkd_no_assistant`` and ``horkd``.
 
 Layout: ``losses`` (the loss modules), ``recipe`` (``HorkdConfig``, the three streams, how each is trained and
-cached), ``evaluation`` (accuracy against resolution, inference time, relational views, the default models),
-``comparison`` (paired tests across seeds; where the students' errors differ). Everything public is
-importable from ``workbench.horkd``.
+cached), ``data`` (each task's train/test sets), ``evaluation`` (accuracy against resolution, inference time,
+relational views, the default models), ``identification`` (rank-1 and verification AUC of the embeddings on unseen
+identities: the faces task, the paper's own low-resolution face recognition setting), ``comparison`` (paired
+tests across seeds; where the students' errors differ). Everything public is importable from ``workbench.horkd``.
 """
 
 from workbench.horkd.comparison import (
@@ -48,10 +49,19 @@ from workbench.horkd.evaluation import (
     distance_gaps,
     errors_at,
     evaluate_resolutions,
+    held_out_scores,
     inference_seconds,
     per_class_batch,
     predict_image,
     relational_views,
+)
+from workbench.horkd.identification import (
+    METRIC_LABELS,
+    cosine_similarities,
+    embed,
+    identification_scores,
+    rank1_identification,
+    verification_auc,
 )
 from workbench.horkd.losses import (
     EmbeddingMSE,
@@ -100,4 +110,6 @@ __all__ = [
     "normalized_distances", "pairwise_distances", "per_class_batch", "predict_image", "recipe_optimizer",
     "relational_views", "stream", "stream_outputs", "student_dataset", "student_model", "student_step", "teacher_model",
     "train_students", "triplet_angles",
+    "METRIC_LABELS", "cosine_similarities", "embed", "held_out_scores", "identification_scores",
+    "rank1_identification", "verification_auc",
 ]

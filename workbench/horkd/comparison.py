@@ -28,26 +28,29 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _per_seed(rows: Iterable[Mapping[str, Any]], method: str, resolution: int) -> dict[int, float]:
-    return {int(r["seed"]): float(r["top1"]) for r in rows if r["method"] == method and r["resolution"] == resolution}
+def _per_seed(rows: Iterable[Mapping[str, Any]], method: str, resolution: int, metric: str = "top1"
+              ) -> dict[int, float]:
+    return {int(r["seed"]): float(r[metric]) for r in rows if r["method"] == method and r["resolution"] == resolution}
 
 
-def seed_summary(rows: Sequence[Mapping[str, Any]], method: str, resolution: int) -> dict[str, float]:
-    """Mean, sample standard deviation (ddof=1; 0 for one seed) and number of seeds of a method's top-1."""
-    values = np.array(list(_per_seed(rows, method, resolution).values()))
+def seed_summary(rows: Sequence[Mapping[str, Any]], method: str, resolution: int, metric: str = "top1"
+                 ) -> dict[str, float]:
+    """Mean, sample standard deviation (ddof=1; 0 for one seed) and number of seeds of a method's ``metric`` (a key
+    of the rows: ``top1``, or ``rank1``/``auc`` for faces)."""
+    values = np.array(list(_per_seed(rows, method, resolution, metric).values()))
     if not len(values):
         return {"mean": math.nan, "std": math.nan, "n": 0}
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "n": len(values)}
 
 
-def paired_comparison(rows: Sequence[Mapping[str, Any]], method: str, reference: str, resolution: int
-                      ) -> dict[str, Any]:
-    """``method - reference`` top-1 at ``resolution`` over the seeds both have: mean and std of the per-seed
+def paired_comparison(rows: Sequence[Mapping[str, Any]], method: str, reference: str, resolution: int,
+                      metric: str = "top1") -> dict[str, Any]:
+    """``method - reference`` of ``metric`` at ``resolution`` over the seeds both have: mean and std of the per-seed
     differences, wins/losses, paired t-test and two-sided sign-test p-values, and ``exceeds_spread``."""
     from scipy import stats
 
-    a, b = _per_seed(rows, method, resolution), _per_seed(rows, reference, resolution)
+    a, b = _per_seed(rows, method, resolution, metric), _per_seed(rows, reference, resolution, metric)
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         raise ValueError(f"a paired test needs at least 2 seeds trained for both {method!r} and {reference!r} at "
@@ -59,21 +62,23 @@ def paired_comparison(rows: Sequence[Mapping[str, Any]], method: str, reference:
     else:
         t_p = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
     sign_p = float(stats.binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0
-    spread = max(seed_summary(rows, method, resolution)["std"], seed_summary(rows, reference, resolution)["std"])
+    spread = max(seed_summary(rows, method, resolution, metric)["std"],
+                 seed_summary(rows, reference, resolution, metric)["std"])
     mean = float(diff.mean())
-    return {"method": method, "reference": reference, "resolution": resolution, "seeds": len(seeds),
+    return {"method": method, "reference": reference, "resolution": resolution, "metric": metric, "seeds": len(seeds),
             "mean_diff": mean, "std_diff": float(diff.std(ddof=1)), "wins": wins, "losses": losses,
             "t_p": t_p, "sign_p": sign_p, "spread": spread, "exceeds_spread": bool(abs(mean) > spread)}
 
 
 def paired_comparisons(rows: Sequence[Mapping[str, Any]], resolutions: Sequence[int],
-                       pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS) -> list[dict[str, Any]]:
+                       pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS, metric: str = "top1"
+                       ) -> list[dict[str, Any]]:
     """``paired_comparison`` for every pair and resolution (pairs whose methods were not trained are skipped)."""
     out = []
     for r in resolutions:
         for method, reference in pairs:
-            if len(set(_per_seed(rows, method, r)) & set(_per_seed(rows, reference, r))) >= 2:
-                out.append(paired_comparison(rows, method, reference, r))
+            if len(set(_per_seed(rows, method, r, metric)) & set(_per_seed(rows, reference, r, metric))) >= 2:
+                out.append(paired_comparison(rows, method, reference, r, metric))
     return out
 
 

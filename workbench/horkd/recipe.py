@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from workbench.data.digits import ImageSet
-from workbench.data.patch_bank import bank_classes, load_patch_bank
-from workbench.data.patches import PATCH_CLASSES, downsample, load_patches, upsample
+from workbench.data.patch_bank import FACE_LAYOUT, bank_classes, face_folder_digest
+from workbench.data.patches import PATCH_CLASSES, downsample, upsample
+from workbench.horkd.data import load_horkd_data
+from workbench.horkd.identification import identification_metric
 from workbench.horkd.losses import HybridOrderLoss, SoftLogitKD, StreamOutput
 from workbench.models.classifier import SmallCNN
 from workbench.train import (
@@ -43,7 +45,7 @@ WEIGHT_DECAY = 1e-4  # AdamW's, for every stream
 
 
 # -------------------------------------------------------------------------------------------------- settings
-TASKS: tuple[str, ...] = ("bank", "patches")
+TASKS: tuple[str, ...] = ("bank", "patches", "faces")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class HorkdConfig:
     cache key of every stream it trains.
 
     ``task``: ``"bank"`` (``workbench.data.load_patch_bank``: 22 photographs/textures x ``bands`` bands, 44 classes
-    by default, the harder task) or ``"patches"`` (the 10-class colour patch set of ``load_patches``).
+    by default, the harder task), ``"patches"`` (the 10-class colour patch set of ``load_patches``) or ``"faces"``
+    (the paper's own setting: low-resolution faces from ``face_root``, laid out ``root/<identity>/<image>``; the
+    streams classify the training identities and are judged by rank-1 identification and verification AUC on
+    unseen ones, see ``workbench.horkd.identification``; ``bands`` and ``*_per_class`` do not apply).
     ``full()``: the benchmark and dashboard setting, sized for a GPU (the whole 5-seed benchmark in about three
     minutes on one H200). ``smoke()``: tests and first use on a CPU (seconds per model; numbers meaningless).
     """
@@ -75,10 +80,17 @@ class HorkdConfig:
     beta: float = 25.0
     gamma: float = 50.0
     temperature: float = 4.0
+    face_root: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}; got {self.task!r}")
+        if self.task == "faces" and not self.face_root:
+            raise ValueError(f"task='faces' needs face_root: a folder laid out as {FACE_LAYOUT}")
+        if self.task != "faces" and self.face_root is not None:
+            raise ValueError(f"face_root is only read by task='faces'; got task={self.task!r}")
+        if self.face_root is not None:
+            object.__setattr__(self, "face_root", str(Path(self.face_root).expanduser()))
         if not self.resolutions or any(not 4 <= r <= self.hr_size for r in self.resolutions):
             raise ValueError(f"resolutions must lie in [4, hr_size={self.hr_size}]; got {self.resolutions}")
 
@@ -100,34 +112,39 @@ class HorkdConfig:
         """``smoke()`` or ``full()`` (pass ``workbench.train.smoke_mode(SMOKE)``)."""
         return cls.smoke() if smoke else cls.full()
 
+    @classmethod
+    def faces(cls, root: str | Path, smoke: bool = False) -> HorkdConfig:
+        """``preset(smoke)`` on the faces of ``root`` (``root/<identity>/<image>``), batches of at most 64 faces:
+        a face folder is far smaller than the bank, and big batches would leave a few steps an epoch."""
+        base = cls.preset(smoke)
+        return base.with_(task="faces", face_root=str(root), batch_size=min(base.batch_size, 64))
+
     def with_(self, **changes: Any) -> HorkdConfig:
         """A copy with some fields changed (e.g. ``resolutions=(8,)``); the cache key follows the fields."""
         return replace(self, **changes)
 
     @property
     def classes(self) -> tuple[str, ...]:
-        """The class names of ``task``."""
+        """The class names of ``task`` (for ``"faces"``: the training identities, read from ``face_root``)."""
+        if self.task == "faces":
+            return load_horkd_data(self)[0].classes
         return bank_classes(self.bands) if self.task == "bank" else PATCH_CLASSES
 
+    @property
+    def metric(self) -> str:
+        """The held-out score the benchmark compares: ``"top1"``, or ``"rank1"`` (identification) for faces."""
+        return "rank1" if self.task == "faces" else "top1"
 
-def load_horkd_data(config: HorkdConfig) -> tuple[ImageSet, ImageSet]:
-    """(train, test) HR patch sets of ``config.task`` at ``config.hr_size``; train holds every patch and its flip.
-    Memoised per setting (the bank cuts and blurs a few thousand patches: seconds a call)."""
-    key = (config.task, config.bands, config.hr_size, config.train_per_class, config.test_per_class)
-    if key not in _DATA:
-        if config.task == "bank":
-            train = load_patch_bank(config.hr_size, "train", bands=config.bands,
-                                    max_per_class=config.train_per_class, augment=True)
-            test = load_patch_bank(config.hr_size, "test", bands=config.bands, max_per_class=config.test_per_class)
+    def recipe(self) -> dict[str, Any]:
+        """The cache key of the students: every field, except ``face_root`` outside the faces task (so the bank and
+        patch recipes hash as before the field existed); for faces also a digest of the folder's files, so adding
+        or replacing images retrains rather than reusing models trained on other faces."""
+        fields = asdict(self)
+        if self.task == "faces":
+            fields["face_data"] = face_folder_digest(self.face_root)
         else:
-            train = load_patches(config.hr_size, "train", max_per_class=config.train_per_class, augment=True)
-            test = load_patches(config.hr_size, "test", max_per_class=config.test_per_class)
-        _DATA.clear()  # keep one setting: a full and a smoke set side by side would double the memory for nothing
-        _DATA[key] = (train, test)
-    return _DATA[key]
-
-
-_DATA: dict[tuple, tuple[ImageSet, ImageSet]] = {}
+            del fields["face_root"]
+        return fields
 
 
 def build_teacher(config: HorkdConfig, seed: int = 0) -> SmallCNN:
@@ -192,12 +209,17 @@ def batches(dataset: torch.utils.data.TensorDataset, batch_size: int, seed: int,
 
 
 # ----------------------------------------------------------------------------------------------- three streams
-def _test_accuracy(images: torch.Tensor, labels: torch.Tensor) -> Callable[[nn.Module], dict[str, float]]:
+def _held_out(config: HorkdConfig, images: torch.Tensor, labels: torch.Tensor
+              ) -> Callable[[nn.Module], dict[str, float]]:
+    """Each epoch's held-out score: top-1 (``test_acc``), or for faces rank-1 identification on the unseen
+    identities (``test_rank1``: their labels are not classes the model was trained on)."""
+    if config.task == "faces":
+        return identification_metric(images, labels)
     return lambda model: {"test_acc": accuracy(model, images, labels)}
 
 
 def _summary(history: History) -> dict[str, Any]:
-    return {"history": history.epochs, "test_acc": history.epochs[-1]["test_acc"]}
+    return {"history": history.epochs, **{k: v for k, v in history.epochs[-1].items() if k.startswith("test_")}}
 
 
 def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = False,
@@ -211,7 +233,7 @@ def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = Fal
         return _summary(fit(model, loader, classification_step,
                             optimizer=recipe_optimizer(model, config.lr), scheduler=cosine_schedule,
                             epochs=config.teacher_epochs, device=device, seed=0, progress=progress, desc="HR teacher",
-                            evaluate=_test_accuracy(test.images, test.labels)))
+                            evaluate=_held_out(config, test.images, test.labels)))
 
     cfg = {"recipe": "horkd_teacher", "schedule": "cosine", **_teacher_keys(config)}
     return cached_model("horkd_teacher", lambda: build_teacher(config), fit_teacher, cfg, retrain=retrain)
@@ -219,8 +241,9 @@ def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = Fal
 
 def _teacher_keys(config: HorkdConfig) -> dict[str, Any]:
     keys = ("task", "bands", "hr_size", "teacher_width", "depth", "train_per_class", "test_per_class",
-            "teacher_epochs", "batch_size", "lr")
-    return {k: getattr(config, k) for k in keys}
+            "teacher_epochs", "batch_size", "lr") + (("face_root", "face_data") if config.task == "faces" else ())
+    recipe = config.recipe()
+    return {k: recipe[k] for k in keys}
 
 
 def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", retrain: bool = False,
@@ -248,7 +271,7 @@ def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", 
         return _summary(fit(model, loader, step, optimizer=recipe_optimizer(model, config.lr / 3),
                             scheduler=cosine_schedule, epochs=config.assistant_epochs, device=device, seed=0,
                             progress=progress, desc=f"assistant {resolution}px",
-                            evaluate=_test_accuracy(low_res_input(test.images, resolution, True), test.labels)))
+                            evaluate=_held_out(config, low_res_input(test.images, resolution, True), test.labels)))
 
     cfg = {"recipe": "horkd_assistant", "resolution": resolution, "assistant_epochs": config.assistant_epochs,
            "alpha": config.alpha, "temperature": config.temperature, **_teacher_keys(config)}
@@ -314,7 +337,8 @@ def train_students(config: HorkdConfig, resolution: int, methods: Sequence[str] 
     """Students of every ``method`` x ``seed`` at ``resolution`` (cached); teacher/assistant outputs computed once.
 
     The seed sets the student's initialisation and data order; teacher and assistant are shared across seeds.
-    Each returned model carries ``workbench_meta['test_acc']`` (top-1 on the held-out right-hand patches).
+    Each returned model carries ``workbench_meta['test_acc']`` (top-1 on the held-out right-hand patches; for faces
+    ``'test_rank1'``: rank-1 identification on the unseen identities).
     """
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -333,15 +357,16 @@ def train_students(config: HorkdConfig, resolution: int, methods: Sequence[str] 
         for seed in seeds:
             def fit_student(model: SmallCNN, method: str = method, seed: int = seed) -> dict[str, Any]:
                 dataset, test_x, test_y = data()
-                loader = batches(dataset, config.batch_size, seed, device, drop_last=True)
+                # a face folder can hold fewer images than one batch: then every epoch is one whole-set batch
+                loader = batches(dataset, min(config.batch_size, len(dataset)), seed, device, drop_last=True)
                 step = student_step(distillation_loss(config, method), use_assistant=method == "horkd")
                 return _summary(fit(model, loader, step, optimizer=recipe_optimizer(model, config.lr),
                                     scheduler=cosine_schedule, epochs=config.student_epochs, device=device, seed=seed,
                                     progress=progress, desc=f"{method} {resolution}px seed {seed}",
-                                    evaluate=_test_accuracy(test_x, test_y)))
+                                    evaluate=_held_out(config, test_x, test_y)))
 
             cfg = {"recipe": "horkd_student", "method": method, "resolution": resolution, "seed": seed,
-                   **asdict(config)}
+                   **config.recipe()}
             out[(method, seed)] = cached_model(f"horkd_student_{method}{resolution}_s{seed}",
                                                lambda seed=seed: build_student(config, seed), fit_student, cfg,
                                                retrain=retrain)
