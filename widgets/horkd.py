@@ -165,6 +165,19 @@ def examples_figure(images: torch.Tensor, resolution: int, display: int = 72) ->
     return fig.update_layout(title=dict(text=f"top: HR; bottom: the {resolution}x{resolution} input"))
 
 
+def setting_note(config: HorkdConfig) -> str:
+    """Which setting the page shows: a warning when the models are the smoke setting's (the full weights not
+    shipped or cached), so that nobody reads the smoke students' accuracies as the method's."""
+    if config != HorkdConfig.smoke():
+        return ""
+    full = HorkdConfig.full()
+    return (f"<p style='color:#8a5a00'><b>Smoke-setting models</b> ({len(config.classes)} classes, a width-"
+            f"{config.teacher_width} teacher, trained in seconds on a CPU): their accuracies say nothing about the "
+            f"method. The full setting ({len(full.classes)} classes, width {full.teacher_width}) is not shipped "
+            "yet: it trains in minutes on a GPU (<code>python -m workbench.weights export OUT --only horkd</code>, "
+            "then <code>install OUT</code>).</p>")
+
+
 class HorkdDashboard(W.VBox):
     """The HORKD dashboard: resolution slider, student picker, preview, relational matrices, accuracy curves, and
     where the students' errors differ (trained-resolution toggle, a right/wrong student pair).
@@ -204,8 +217,10 @@ class HorkdDashboard(W.VBox):
             control.observe(lambda _change: self.redraw(), names="value")
         for control in (self.compare_at, self.right, self.wrong):
             control.observe(lambda _change: self.redraw_errors(), names="value")
-        super().__init__([W.HTML(INTRO), W.HBox([self.resolution, self.method]), self.stats, self.preview,
-                          self.relations, self.curves, W.HTML(ERRORS_INTRO), self.compare_at,
+        self.setting_note = W.HTML(setting_note(models.config))
+        self.setting_note.add_class("wb-horkd-setting")
+        super().__init__([W.HTML(INTRO), self.setting_note, W.HBox([self.resolution, self.method]), self.stats,
+                          self.preview, self.relations, self.curves, W.HTML(ERRORS_INTRO), self.compare_at,
                           W.HBox([self.right, self.wrong]), self.error_stats, self.examples,
                           W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")

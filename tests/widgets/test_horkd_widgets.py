@@ -85,3 +85,11 @@ def test_error_views_follow_the_right_wrong_pair(board):
     assert (len(shown) == 1) == bool(len(picked))  # the mosaic, or an empty note when there is no such image
     for k in picked:
         assert errors.classes[errors.labels[k]] in board.error_stats.value
+
+
+def test_the_page_says_when_it_shows_the_smoke_settings_models():
+    from widgets.horkd import setting_note
+
+    note = setting_note(HorkdConfig.smoke())
+    assert "Smoke-setting models" in note and "22 classes" in note and "44 classes" in note
+    assert setting_note(HorkdConfig.full()) == ""

@@ -138,6 +138,19 @@ def test_every_dashboard_opens_on_shipped_full_setting_weights(empty_cache):
         assert (cache.SHIPPED_DIR / f"{entry['name']}-{entry['recipe_hash']}.pt").stat().st_size == entry["bytes"]
 
 
+def test_a_dashboard_without_full_weights_opens_shipped_smoke_weights(empty_cache):
+    """Where the full setting does not ship, its smoke setting does: with an empty cache the dashboard opens without
+    training anything, and the sidecars say which setting they hold."""
+    from workbench.cache import shipped_only
+
+    with shipped_only():
+        calls = weights.prepare(list(NOT_SHIPPED), log=None, smoke=True)
+    assert calls and all(c["source"] == "shipped" for c in calls)
+    settings = {entry["name"]: entry.get("setting", "full") for entry in weights.manifest()}
+    assert {settings[c["name"]] for c in calls} == {"smoke"}
+    assert {e["dashboard"] for e in weights.manifest() if e.get("setting") == "smoke"} == set(NOT_SHIPPED)
+
+
 def test_shipped_only_names_a_recipe_without_weights(empty_cache):
     from workbench.cache import NotShippedError, shipped_only
 

@@ -121,7 +121,7 @@ def _scalar_metrics(meta: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in meta.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
+def _write_shipped(call: dict[str, Any], out_dir: Path, device: str, setting: str = "full") -> Path:
     blob = torch.load(call["path"], map_location="cpu", weights_only=True)
     target = out_dir / f"{call['name']}-{call['key']}.pt"
     torch.save(blob, target)
@@ -131,7 +131,7 @@ def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
         torch.save(blob, target)
         dtype = "float16"
     meta = blob.get("meta", {})
-    sidecar = {"name": call["name"], "recipe_hash": call["key"], "dashboard": call["dashboard"],
+    sidecar = {"name": call["name"], "recipe_hash": call["key"], "dashboard": call["dashboard"], "setting": setting,
                "recipe": meta.get("config", {}), "metrics": _scalar_metrics(meta), "stored_dtype": dtype,
                "bytes": target.stat().st_size, "trained_on": device, "seconds": round(call["seconds"], 1),
                "source": "trained here" if call["source"] == "trained" else EARLIER,
@@ -141,10 +141,13 @@ def _write_shipped(call: dict[str, Any], out_dir: Path, device: str) -> Path:
     return target
 
 
-def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str | Path | None = None) -> list[Path]:
+def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str | Path | None = None,
+           smoke: bool = False) -> list[Path]:
     """Train every dashboard's default models from scratch (in a fresh temporary cache, shipped files ignored) on
     the best device here, and write ``<name>-<hash>.pt`` + ``.json`` for each into ``out_dir``. ``cache`` uses a
-    folder where some were just trained (e.g. by a benchmark on the same machine) instead of a fresh one."""
+    folder where some were just trained (e.g. by a benchmark on the same machine) instead of a fresh one.
+    ``smoke=True`` exports the smoke setting instead (the sidecar says so): what a dashboard whose full weights are
+    not shipped opens with, so that it opens without training even then."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or 'cpu'})"
@@ -152,8 +155,8 @@ def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str |
     with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
         os.environ["WORKBENCH_CACHE"], os.environ[SHIPPED_ENV] = str(cache or tmp), "0"
         try:
-            calls = prepare(names, smoke=False)
-            return [_write_shipped(call, out, device) for call in calls]
+            calls = prepare(names, smoke=smoke)
+            return [_write_shipped(call, out, device, "smoke" if smoke else "full") for call in calls]
         finally:
             for key, value in saved_env.items():
                 if value is None:
@@ -189,12 +192,15 @@ def main(argv: list[str] | None = None) -> None:
     ex = sub.add_parser("export", help="train every dashboard's default models and write shipped files")
     ex.add_argument("out_dir")
     ex.add_argument("--only", nargs="*", choices=sorted(DASHBOARD_MODELS))
+    ex.add_argument("--smoke", action="store_true",
+                    help="the smoke setting: what a dashboard without shipped full weights opens")
+    ex.add_argument("--cache", default=None, help="a cache folder holding models trained earlier (else a fresh one)")
     ins = sub.add_parser("install", help="copy exported files into the package folder")
     ins.add_argument("files_dir")
     sub.add_parser("list", help="the shipped files and the metrics they reached")
     args = parser.parse_args(argv)
     if args.command == "export":
-        for path in export(args.out_dir, args.only):
+        for path in export(args.out_dir, args.only, cache=args.cache, smoke=args.smoke):
             print(path, flush=True)
     elif args.command == "install":
         for path in install(args.files_dir):
