@@ -92,6 +92,23 @@ def test_training_images_are_augmented_and_held_out_images_are_not():
     assert any(np.abs(o - img).max() > 0.01 for o in outs)  # noise / JPEG change some of them
 
 
+def test_blur_and_colour_augmentation_probabilities_are_knobs_with_clear_errors():
+    def sharpness(data):  # mean squared Laplacian: high-frequency energy, which a blur removes
+        grey = data.images.mean(1).numpy()
+        return float(np.mean([cv2.Laplacian(g, cv2.CV_32F).var() for g in grey]))
+
+    def colour_shift(data):  # mean |change| of each image's mean colour from the un-augmented image's
+        return float((data.images.mean((2, 3)) - clean.images.mean((2, 3))).abs().mean())
+
+    clean = load_sbi_faces("train", 64, 1, augmented=False)
+    never, always = (load_sbi_faces("train", 64, 1, blur_p=p) for p in (0.0, 1.0))
+    assert sharpness(always) < 0.85 * sharpness(never)  # (the noise added after a blur keeps some)
+    assert colour_shift(load_sbi_faces("train", 64, 1, colour_p=1.0)) > 2 * colour_shift(never)
+    for knob in ("blur_p", "colour_p"):
+        with pytest.raises(ValueError, match=knob):
+            load_sbi_faces("train", 64, 1, **{knob: 1.5})
+
+
 def test_poisson_swap_changes_pixels_inside_its_mask_more_than_outside():
     faces = embedded_colour_faces(64).faces
     target, donor = faces[-1], faces[3]
@@ -176,6 +193,34 @@ def test_the_sbi_whitening_detector_records_its_input_and_rejects_grey_faces():
         channel_maps(model, torch.rand(2, 1, 64, 64), 0)
     with pytest.raises(ValueError, match="data must be"):
         detector_config(True, data="photos")
+
+
+def test_sbi_calibration_realigns_the_concept_channel_to_the_calibrated_whitening():
+    """The full whitening of the calibration changes the whitened basis; without re-aligning the rotation, the
+    concept channel no longer fires on the manipulated region (issue 16: it lost the pointing game)."""
+    import copy
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from workbench.whitening import build_detector, calibrate_detector, detector_config, train_detector, training_data
+
+    config = detector_config(True, smoke=True, data="sbi", realign_steps=0)
+    stale = build_detector(config)
+    train_detector(stale, config, "cpu", progress=False, max_steps=10)
+    train, _ = training_data(config)
+    aligned = copy.deepcopy(stale)
+    calibrate_detector(aligned, dataclasses.replace(config, realign_steps=10), train)
+    fakes = train.subset(train.labels == 1)
+
+    def concept_score(model):  # mean whitened activation of the concept channel, weighted by the true mask
+        maps = model.whitened_features(fakes.images)[:, 0]
+        weights = F.adaptive_avg_pool2d(fakes.masks, maps.shape[-2:])[:, 0]
+        return float((maps * weights).sum() / weights.sum())
+
+    assert concept_score(aligned) > concept_score(stale) + 0.2
+    rotation = aligned.norm_layer.rotation.rotation[0]
+    assert torch.allclose(rotation @ rotation.T, torch.eye(len(rotation)), atol=1e-5)
 
 
 def test_the_sbi_stdt_takes_colour_64px_clips():
