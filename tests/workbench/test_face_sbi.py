@@ -249,3 +249,25 @@ def test_gpu_benchmark_trains_both_models_and_writes_its_table(tmp_path, name):
     rows = _benchmark(name).gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, size=32, max_steps=2, **extra)
     assert len(rows) == 2 and all(np.isfinite(r["loss_first"]) and r["items_per_s"] > 0 for r in rows)
     assert list(tmp_path.glob("*.csv")) and list(tmp_path.glob("*.md"))
+
+
+def test_the_sbi_whitening_table_says_which_targets_are_missed_and_pairs_the_detectors_by_seed():
+    import pandas as pd
+
+    bench = _benchmark("whitening")
+    rows = []
+    for seed, (white_auc, plain_auc, concept, gradcam) in enumerate(((0.9, 0.8, 0.6, 0.4), (0.76, 0.8, 0.5, 0.3))):
+        common = {"seed": seed, "train_s": 1.0, "auc_unseen_poisson_swap": 0.6}
+        rows.append({"detector": "whitened", **common, **{f"auc_{c}": white_auc for c in bench.CONDITIONS},
+                     "offdiag_corr_layer_output": 0.03, "pointing_concept_channel": concept, "pointing_gradcam": 0.2})
+        rows.append({"detector": "plain (BatchNorm)", **common, **{f"auc_{c}": plain_auc for c in bench.CONDITIONS},
+                     "offdiag_corr_layer_output": 0.7, "pointing_gradcam": gradcam})
+    text = bench.write_sbi(pd.DataFrame(rows), "faces", 1.0, smoke=True)
+    assert "| AUC clean >= 0.75 (both) | yes | 0.830 / 0.800 |" in text
+    assert "| whitened clean AUC within 2 points of plain | yes |" in text
+    assert "| decorrelation < 0.05 | yes | 0.0300 |" in text
+    assert "| concept channel pointing >= plain Grad-CAM | yes | 0.550 vs 0.350 |" in text
+    assert "| AUC clean | +0.030 +- 0.099 | 1 of 2 |" in text  # whitened - plain: +0.1, -0.04
+    assert "| concept channel pointing - plain Grad-CAM pointing | +0.200 +- 0.000 | 2 of 2 |" in text
+    worse = pd.DataFrame(rows).assign(offdiag_corr_layer_output=0.08)
+    assert "| decorrelation < 0.05 | NO |" in bench.write_sbi(worse, "faces", 1.0, smoke=True)
