@@ -92,6 +92,23 @@ def test_training_images_are_augmented_and_held_out_images_are_not():
     assert any(np.abs(o - img).max() > 0.01 for o in outs)  # noise / JPEG change some of them
 
 
+def test_blur_and_colour_augmentation_probabilities_are_knobs_with_clear_errors():
+    def sharpness(data):  # mean squared Laplacian: high-frequency energy, which a blur removes
+        grey = data.images.mean(1).numpy()
+        return float(np.mean([cv2.Laplacian(g, cv2.CV_32F).var() for g in grey]))
+
+    def colour_shift(data):  # mean |change| of each image's mean colour from the un-augmented image's
+        return float((data.images.mean((2, 3)) - clean.images.mean((2, 3))).abs().mean())
+
+    clean = load_sbi_faces("train", 64, 1, augmented=False)
+    never, always = (load_sbi_faces("train", 64, 1, blur_p=p) for p in (0.0, 1.0))
+    assert sharpness(always) < 0.85 * sharpness(never)  # (the noise added after a blur keeps some)
+    assert colour_shift(load_sbi_faces("train", 64, 1, colour_p=1.0)) > 2 * colour_shift(never)
+    for knob in ("blur_p", "colour_p"):
+        with pytest.raises(ValueError, match=knob):
+            load_sbi_faces("train", 64, 1, **{knob: 1.5})
+
+
 def test_poisson_swap_changes_pixels_inside_its_mask_more_than_outside():
     faces = embedded_colour_faces(64).faces
     target, donor = faces[-1], faces[3]
@@ -178,6 +195,34 @@ def test_the_sbi_whitening_detector_records_its_input_and_rejects_grey_faces():
         detector_config(True, data="photos")
 
 
+def test_sbi_calibration_realigns_the_concept_channel_to_the_calibrated_whitening():
+    """The full whitening of the calibration changes the whitened basis; without re-aligning the rotation, the
+    concept channel no longer fires on the manipulated region (issue 16: it lost the pointing game)."""
+    import copy
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from workbench.whitening import build_detector, calibrate_detector, detector_config, train_detector, training_data
+
+    config = detector_config(True, smoke=True, data="sbi", realign_steps=0)
+    stale = build_detector(config)
+    train_detector(stale, config, "cpu", progress=False, max_steps=10)
+    train, _ = training_data(config)
+    aligned = copy.deepcopy(stale)
+    calibrate_detector(aligned, dataclasses.replace(config, realign_steps=10), train)
+    fakes = train.subset(train.labels == 1)
+
+    def concept_score(model):  # mean whitened activation of the concept channel, weighted by the true mask
+        maps = model.whitened_features(fakes.images)[:, 0]
+        weights = F.adaptive_avg_pool2d(fakes.masks, maps.shape[-2:])[:, 0]
+        return float((maps * weights).sum() / weights.sum())
+
+    assert concept_score(aligned) > concept_score(stale) + 0.2
+    rotation = aligned.norm_layer.rotation.rotation[0]
+    assert torch.allclose(rotation @ rotation.T, torch.eye(len(rotation)), atol=1e-5)
+
+
 def test_the_sbi_stdt_takes_colour_64px_clips():
     from workbench.stdt import build_stdt, stdt_config
 
@@ -204,3 +249,25 @@ def test_gpu_benchmark_trains_both_models_and_writes_its_table(tmp_path, name):
     rows = _benchmark(name).gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, size=32, max_steps=2, **extra)
     assert len(rows) == 2 and all(np.isfinite(r["loss_first"]) and r["items_per_s"] > 0 for r in rows)
     assert list(tmp_path.glob("*.csv")) and list(tmp_path.glob("*.md"))
+
+
+def test_the_sbi_whitening_table_says_which_targets_are_missed_and_pairs_the_detectors_by_seed():
+    import pandas as pd
+
+    bench = _benchmark("whitening")
+    rows = []
+    for seed, (white_auc, plain_auc, concept, gradcam) in enumerate(((0.9, 0.8, 0.6, 0.4), (0.76, 0.8, 0.5, 0.3))):
+        common = {"seed": seed, "train_s": 1.0, "auc_unseen_poisson_swap": 0.6}
+        rows.append({"detector": "whitened", **common, **{f"auc_{c}": white_auc for c in bench.CONDITIONS},
+                     "offdiag_corr_layer_output": 0.03, "pointing_concept_channel": concept, "pointing_gradcam": 0.2})
+        rows.append({"detector": "plain (BatchNorm)", **common, **{f"auc_{c}": plain_auc for c in bench.CONDITIONS},
+                     "offdiag_corr_layer_output": 0.7, "pointing_gradcam": gradcam})
+    text = bench.write_sbi(pd.DataFrame(rows), "faces", 1.0, smoke=True)
+    assert "| AUC clean >= 0.75 (both) | yes | 0.830 / 0.800 |" in text
+    assert "| whitened clean AUC within 2 points of plain | yes |" in text
+    assert "| decorrelation < 0.05 | yes | 0.0300 |" in text
+    assert "| concept channel pointing >= plain Grad-CAM | yes | 0.550 vs 0.350 |" in text
+    assert "| AUC clean | +0.030 +- 0.099 | 1 of 2 |" in text  # whitened - plain: +0.1, -0.04
+    assert "| concept channel pointing - plain Grad-CAM pointing | +0.200 +- 0.000 | 2 of 2 |" in text
+    worse = pd.DataFrame(rows).assign(offdiag_corr_layer_output=0.08)
+    assert "| decorrelation < 0.05 | NO |" in bench.write_sbi(worse, "faces", 1.0, smoke=True)

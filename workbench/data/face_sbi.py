@@ -238,14 +238,19 @@ def poisson_swap(target: np.ndarray, donor: np.ndarray, rng: np.random.Generator
     return out.astype(np.float32) / 255.0, cv2.GaussianBlur(hard.astype(np.float32) / 255, (0, 0), 1.0)
 
 
-def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Training augmentation (real and fake alike): JPEG 30-95, down/up resizing, blur, noise (the loader flips)."""
+def augment(img: np.ndarray, rng: np.random.Generator, blur_p: float = 0.35, colour_p: float = 0.0) -> np.ndarray:
+    """Training augmentation (real and fake alike): colour jitter of the whole image (with probability
+    ``colour_p``; SBI's training code jitters RGB / hue / saturation / brightness / contrast globally, we reuse the
+    source-target colour jitter), JPEG 30-95, down/up resizing, blur (with probability ``blur_p``, sigma 0.3-1.2 px
+    at 64 px), noise (the loader flips)."""
     size = img.shape[0]
     out = img
+    if colour_p and rng.random() < colour_p:
+        out = np.clip(_colour_jitter(out, rng), 0, 1).astype(np.float32)
     if rng.random() < 0.3:
         small = int(size * rng.uniform(0.5, 0.9))
         out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
-    if rng.random() < 0.35:
+    if rng.random() < blur_p:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.2) * size / 64)
     if rng.random() < 0.5:
         out = jpeg_colour(out, int(rng.integers(30, 96)))
@@ -267,14 +272,16 @@ def _faces_for(face_source: str | Path | None, size: int) -> FaceFolder:
 
 
 def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, face_source: str | Path | None = None,
-                   seed: int = 0, augmented: bool | None = None, kind: str = SBI_KIND) -> ForgerySet:
+                   seed: int = 0, augmented: bool | None = None, kind: str = SBI_KIND, blur_p: float = 0.35,
+                   colour_p: float = 0.0) -> ForgerySet:
     """Real faces and their self-blended (or, ``kind="poisson_swap"``, Poisson-swapped) forgeries as a colour
     ``ForgerySet`` (images (N, 3, size, size), per-pixel masks). Per face ``n_per_face`` real + as many fakes.
 
     ``face_source``: a folder of face photos / frames (photos where no face is found are skipped, see
     ``load_face_folder``), or None for the embedded faces. ``split`` is by group
     (file, or sub-folder = person / video), seeded; swap donors come from the same split. ``augmented`` (default:
-    only for "train") applies ``augment`` to every image. Deterministic given the arguments.
+    only for "train") applies ``augment`` (blur / colour jitter with probability ``blur_p`` / ``colour_p``) to
+    every image. Deterministic given the arguments.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -282,6 +289,9 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
         raise ValueError(f"kind must be {SBI_KIND!r} or {UNSEEN_KIND!r}; got {kind!r}")
     if n_per_face < 1:
         raise ValueError(f"n_per_face must be at least 1; got {n_per_face}")
+    for name, p in (("blur_p", blur_p), ("colour_p", colour_p)):
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} is a probability in [0, 1]; got {p}")
     data = _faces_for(face_source, size)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
@@ -300,7 +310,7 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
             for img, label, m in ((data.faces[i], 0, np.zeros_like(mask)), (fake, 1, mask)):
                 if augmented and rng.random() < 0.5:
                     img, m = img[:, ::-1], m[:, ::-1]
-                images.append(augment(img, rng) if augmented else img)
+                images.append(augment(img, rng, blur_p, colour_p) if augmented else img)
                 labels.append(label)
                 masks.append(np.ascontiguousarray(m))
                 groups.append(int(data.groups[i]))

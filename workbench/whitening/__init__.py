@@ -18,7 +18,8 @@ public follow-up code (IFFD), which uses Concept Whitening's IterNormRotation (C
 
 Ours, not the paper's: the small grey 32x32 backbone, AdamW, the concept set (default: the "manipulated" concept on
 channel 0 plus eyes / nose / mouth), aligning every ``align_every`` steps on one batch per concept, and after
-training a recalibration of the whitening on the whole training set (T = 20) with a refit of the linear head.
+training a recalibration of the whitening on the whole training set (T = 20) with a refit of the linear head (the SBI
+recipe also re-aligns the concept rotation to the recalibrated whitening before the refit).
 
 The package, split the way pytracking splits a tracker: ``layers`` (whitening, rotation, block), ``model`` (the
 detector and its concepts), ``maps`` (channel maps, Grad-CAM, gallery), ``metrics`` (decorrelation, pointing game,
@@ -69,6 +70,7 @@ from workbench.whitening.recipe import (
     WHITENING_SMOKE,
     WhiteningRecipe,
     build_detector,
+    calibrate_detector,
     detector_config,
     make_step,
     train_detector,
@@ -86,6 +88,6 @@ __all__ = [
     "FaceReading", "read_face",
     "CLASS_CONCEPTS", "DEFAULT_CONCEPTS", "DetectorInternals", "WhiteningDetector", "concept_weights",
     "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "WhiteningRecipe", "build_detector",
-    "detector_config", "make_step",
+    "calibrate_detector", "detector_config", "make_step",
     "train_detector", "training_data", "whitening_detector",
 ]

@@ -136,9 +136,8 @@ class WhiteningDetector(nn.Module):
     def calibrate(self, images: torch.Tensor, labels: torch.Tensor | None = None, T: int | None = None,
                   batch_size: int = 512) -> None:
         """Recompute the layer's running statistics over ``images`` (whitening: with ``T`` iterations; baseline:
-        the BatchNorm's mean / variance), then, given ``labels`` and when the layer is the backbone's last
-        normalisation, refit the linear head (a logistic regression on the pooled features). Ours, not the paper's;
-        applied to both detectors so that the comparison is fair."""
+        the BatchNorm's mean / variance), then, given ``labels``, ``refit_head``. Ours, not the paper's; applied to
+        both detectors so that the comparison is fair."""
         dev = model_device(self)
         self.eval()
         pre = torch.cat([self.forward_internals(images[i:i + batch_size].to(dev)).pre_norm.float()
@@ -149,18 +148,28 @@ class WhiteningDetector(nn.Module):
             bn = self.norm_layer
             bn.running_mean.copy_(pre.mean(dim=(0, 2, 3)))
             bn.running_var.copy_(pre.var(dim=(0, 2, 3)))
-        if labels is not None and self.layer == batchnorm_or_whitening_layers(self.backbone)[-1]:
-            from sklearn.linear_model import LogisticRegression
+        if labels is not None:
+            self.refit_head(images, labels, batch_size)
 
-            pooled = torch.cat([self.backbone.forward_head(self.forward_features(images[i:i + batch_size].to(dev)),
-                                                           pre_logits=True).float().cpu()
-                                for i in range(0, len(images), batch_size)]).numpy()
-            clf = LogisticRegression(C=1.0, max_iter=2000).fit(pooled, labels.numpy())
-            w = torch.as_tensor(clf.coef_[0], dtype=torch.float32)
-            b = float(clf.intercept_[0])
-            head = self.backbone.head
-            head.weight.copy_(torch.stack([-w / 2, w / 2]).to(head.weight))
-            head.bias.copy_(torch.tensor([-b / 2, b / 2]).to(head.bias))
+    @torch.no_grad()
+    def refit_head(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> None:
+        """When the layer is the backbone's last normalisation, refit the linear head as a logistic regression on
+        the pooled features of ``images`` (ours: after the layer's statistics or its rotation changed)."""
+        if self.layer != batchnorm_or_whitening_layers(self.backbone)[-1]:
+            return
+        from sklearn.linear_model import LogisticRegression
+
+        dev = model_device(self)
+        self.eval()
+        pooled = torch.cat([self.backbone.forward_head(self.forward_features(images[i:i + batch_size].to(dev)),
+                                                       pre_logits=True).float().cpu()
+                            for i in range(0, len(images), batch_size)]).numpy()
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(pooled, labels.numpy())
+        w = torch.as_tensor(clf.coef_[0], dtype=torch.float32)
+        b = float(clf.intercept_[0])
+        head = self.backbone.head
+        head.weight.copy_(torch.stack([-w / 2, w / 2]).to(head.weight))
+        head.bias.copy_(torch.tensor([-b / 2, b / 2]).to(head.bias))
 
 
 def _check_concept(name: str) -> None:
