@@ -197,6 +197,7 @@ class HorkdDashboard(W.VBox):
                 models.curves = accuracy_curves(models, per_class=curve_per_class)
         self._errors: dict[int, StudentErrors] = {}
         self._drawn: dict[tuple[int, str], tuple] = {}  # (resolution, method) -> what redraw shows: drawn once
+        self._at_resolution: dict[int, tuple] = {}  # resolution -> (preview, curves) outputs
         self.resolution = W.SelectionSlider(options=list(TEST_RESOLUTIONS), value=8, continuous_update=False,
                                             description="resolution", layout=W.Layout(width="420px"))
         self.method = W.Dropdown(options=[(METHOD_LABELS[m], m) for m in METHODS], value="horkd",
@@ -224,6 +225,8 @@ class HorkdDashboard(W.VBox):
                           W.HBox([self.right, self.wrong]), self.error_stats, self.examples,
                           W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")
+        for r in TEST_RESOLUTIONS:  # the opening student at every resolution (~0.1 s each): its slider moves only show
+            self._drawn[(r, self.method.value)] = self._draw(r, self.method.value)
         self.redraw()
         self.redraw_errors()
 
@@ -242,9 +245,12 @@ class HorkdDashboard(W.VBox):
         with one_thread():  # a shared CPU: one thread is several times faster than two contended ones
             views = relational_views({"teacher": (m.teacher, True), "assistant": (m.assistants[near], True),
                                       "student": (student, False)}, self.batch, r)
-        return (figure_outputs(preview_figure(self.preview_images, r)),
-                figure_outputs(relations_figure(views, self.batch_labels)),
-                figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions, r)),
+        if r not in self._at_resolution:  # the preview and the curves do not depend on the student
+            self._at_resolution[r] = (figure_outputs(preview_figure(self.preview_images, r)),
+                                      figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions,
+                                                                   r)))
+        preview, curves = self._at_resolution[r]
+        return (preview, figure_outputs(relations_figure(views, self.batch_labels)), curves,
                 self._stats_html(method, r, near, student, distance_gaps(views)))
 
     def errors(self, resolution: int) -> StudentErrors:

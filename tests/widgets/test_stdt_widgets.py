@@ -48,3 +48,15 @@ def test_figure_greys_exactly_the_dropped_patches():
     fig = clip_figure(clip, kept, kept.astype(float), np.zeros((2, 8, 8)))
     shown = np.asarray(fig.data[0].z)[::-1]  # frame 0, row 1
     assert (shown[:4, :4] == 1).all() and (shown[:4, 4:] < 1).all()
+
+
+def test_another_draw_of_the_same_clip_shows_what_a_fresh_figure_shows(board):
+    """A slider move or reseed updates the clip's figure in place (fast); the view must be the fresh figure's."""
+    board.clip_picker.value = 0
+    for spatial, temporal in ((0.5, 0.25), (0.1, 0.625), (0.0, 0.0)):
+        board.spatial_slider.value, board.temporal_slider.value = spatial, temporal
+        moved = board.view_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        board._fig = None  # force the full build of the same view
+        board.redraw()
+        assert board.view_out.outputs[0]["data"]["application/vnd.plotly.v1+json"] == moved
+    assert "(dropped)" not in str(moved["layout"]["annotations"])  # no dropout: every frame kept
