@@ -161,14 +161,22 @@ def _driver(profile: Path):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def _view_state(driver, css: str) -> str:
+def _view_state(driver, css: str, tries: int = 5) -> str:
+    """The watched view's text and image sources; read again when the page replaced the element while it was read
+    (an output area re-rendered between finding it and reading it)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    els = driver.find_elements(By.CSS_SELECTOR, css)
-    if not els:
-        return ""
-    imgs = els[0].find_elements(By.CSS_SELECTOR, "img") or ([els[0]] if els[0].tag_name == "img" else [])
-    return els[0].text + "|" + "|".join((i.get_attribute("src") or "")[-64:] for i in imgs)
+    for _ in range(tries):
+        try:
+            els = driver.find_elements(By.CSS_SELECTOR, css)
+            if not els:
+                return ""
+            imgs = els[0].find_elements(By.CSS_SELECTOR, "img") or ([els[0]] if els[0].tag_name == "img" else [])
+            return els[0].text + "|" + "|".join((i.get_attribute("src") or "")[-64:] for i in imgs)
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return "<replaced while read>"
 
 
 def drive(driver, base: str, page: Page, timeout: float, result: SessionResult) -> None:
