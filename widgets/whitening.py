@@ -7,7 +7,8 @@ after whitening; the plain BatchNorm detector beside it with the model toggle). 
 channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
 
 ``dashboard()`` adds the "Your data" row (``widgets.inputs.whitening_panel``): a face photo, its face found and
-cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel.
+cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel; and
+:func:`real_faces_section`: a button that opens the same views on the self-blended colour 64 px detectors.
 
 The figure builders (:func:`gallery_figure`, :func:`pair_figure`, :func:`correlation_figure`,
 :func:`explanation_figure`, :func:`your_face_figure`) are pure functions, usable in notebooks; faces may be grey
@@ -26,7 +27,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from widgets._common import figure_outputs, one_thread
+from widgets._common import busy, figure_outputs, one_thread
 from widgets.export import with_save_bar
 from widgets.inputs import whitening_panel
 from widgets.placeholder import progress_in_page
@@ -253,6 +254,46 @@ class WhiteningDashboard(W.VBox):
         self.last_redraw_s = time.perf_counter() - start
 
 
+REAL_FACES_INTRO = ("<b>Self-blended real faces, 64 px colour</b>: the same views on the colour detectors trained on "
+                    "self-blended images (SBI) of the embedded real faces (scikit-image's LFW subset, tinted, and the "
+                    "astronaut; shipped weights), shown on held-out faces and their self-blends with the true blend "
+                    "masks. Your own face folder: <code>whitening_detector(True, data='sbi', face_source=...)</code>.")
+
+
+def real_faces_section(smoke: bool = False, n_per_face: int = 2) -> W.VBox:
+    """A button that opens a second :class:`WhiteningDashboard` on the self-blended colour detectors
+    (``whitening_detector(..., data="sbi")``) and the embedded colour faces' held-out split; built on the first
+    click, so the page's first render does not pay for it. A failure is said under the button."""
+    from workbench.data.face_sbi import load_sbi_faces
+    from workbench.whitening import detector_config, whitening_detector
+
+    button = W.Button(description="Open the real-face detectors (64 px colour)", icon="user",
+                      layout=W.Layout(width="auto"))
+    button.add_class("wb-whitening-sbi-open")
+    progress = W.IntProgress(value=1, max=1, description="loading", bar_style="info",
+                             layout=W.Layout(visibility="hidden"))
+    note, area = W.HTML(), W.VBox()
+    note.add_class("wb-whitening-sbi-note")
+    area.add_class("wb-whitening-sbi")
+
+    def open_board(_button: W.Button | None = None) -> None:
+        with busy(button, progress, note, "Opening the real-face detectors"):
+            with progress_in_page():
+                models = {"whitened": whitening_detector(True, smoke=smoke, data="sbi", progress=False),
+                          "plain (BatchNorm)": whitening_detector(False, smoke=smoke, data="sbi", progress=False)}
+            data = load_sbi_faces("test", detector_config(True, smoke, data="sbi").size, n_per_face)
+            board = WhiteningDashboard(models, data)
+        area.children = (board,)
+        half, size = len(data) // 2, data.images.shape[-1]
+        note.value = f"{half} held-out real faces and {half} self-blends ({size} px colour)"
+        button.layout.display = "none"
+
+    button.on_click(open_board)
+    section = W.VBox([W.HTML(REAL_FACES_INTRO), W.HBox([button, progress]), note, area])
+    section.open_board = open_board  # for notebooks and tests: what the button does
+    return section
+
+
 def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetector | None = None,
               data: ForgerySet | None = None, smoke: bool = False) -> WhiteningDashboard:
     """The whitening dashboard. Defaults: the cached whitened and plain detectors (full setting, trained on first
@@ -266,5 +307,7 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
         data = load_forgery_faces("test")
     board = WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
     board.children = (*board.children, whitening_panel(board))
-    return with_save_bar(board, "whitening")
+    board = with_save_bar(board, "whitening")
+    board.children = (*board.children, real_faces_section(smoke))
+    return board
 

@@ -48,3 +48,19 @@ def test_whitening_dashboard_renders_and_reacts(whitening_models, driver, voila_
     driver.find_element(By.XPATH, "//div[contains(@class,'wb-whitening-model')]//button[contains(., 'plain')]").click()
     wait.until(lambda d: "plain" in _stats(d))
     print(f"whitening dashboard screenshot: {screenshot(driver, 'whitening-dashboard')}")
+
+
+def test_the_real_face_detectors_open_on_a_click(whitening_models, driver, voila_url, open_dashboard, screenshot):
+    """The colour 64 px (self-blended) detectors open under the page on a click, from the shipped weights, with
+    their own controls that react."""
+    open_dashboard(driver, voila_url, "whitening.ipynb", timeout=RENDER_TIMEOUT, wait_for=".wb-whitening-sbi-open")
+    wait = WebDriverWait(driver, 120, poll_frequency=0.25)
+    driver.find_element(By.CSS_SELECTOR, ".wb-whitening-sbi-open").click()
+    inner = ".wb-whitening-sbi .wb-whitening-stats"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, inner) and "P(fake)" in
+               d.find_element(By.CSS_SELECTOR, inner).text)
+    assert "64 px colour" in driver.find_element(By.CSS_SELECTOR, ".wb-whitening-sbi-note").text
+    before = driver.find_element(By.CSS_SELECTOR, inner).text
+    Select(driver.find_element(By.CSS_SELECTOR, ".wb-whitening-sbi .wb-whitening-image select")).select_by_index(3)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, inner).text != before)
+    print(f"real-face section screenshot: {screenshot(driver, 'whitening-real-faces')}")

@@ -99,3 +99,19 @@ def test_colour_self_blended_faces_are_drawn_in_colour_with_their_masks_and_maps
     kinds = [t.type for t in fig.data]
     assert kinds.count("image") == 2 and kinds.count("contour") == 4  # colour faces; mask outlined on both maps
     assert face_image(fakes.images[0]).shape == (64, 64, 3)
+
+
+def test_the_real_faces_section_opens_the_colour_detectors_on_held_out_self_blends():
+    from widgets.whitening import WhiteningDashboard, real_faces_section
+
+    section = real_faces_section(smoke=True)
+    area = section.children[-1]
+    assert area.children == ()  # nothing built before the click: the page's first render does not pay for it
+    section.open_board()
+    board = area.children[0]
+    assert isinstance(board, WhiteningDashboard) and board.data.images.shape[1:] == (3, 64, 64)
+    assert board.model.in_channels == 3 and "P(fake)" in board.stats.value
+    board.channel_slider.value = 0
+    real, fake = board.pair()
+    assert board.data.kinds[fake] == "self_blend" and float(board.data.masks[fake].sum()) > 0
+    assert "held-out real faces" in section.children[2].value

@@ -68,7 +68,8 @@ def _relabel(smoke: bool | None) -> None:
 def _whitening(smoke: bool | None) -> None:
     from workbench.whitening import whitening_detector
 
-    dashboard_models(lambda s: [whitening_detector(w, smoke=s, progress=False) for w in (True, False)], smoke)
+    dashboard_models(lambda s: [whitening_detector(w, smoke=s, progress=False, data=data)  # sbi: real-face section
+                                for data in ("embedded", "sbi") for w in (True, False)], smoke)
 
 
 def _stdt(smoke: bool | None) -> None:
