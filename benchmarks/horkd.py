@@ -106,9 +106,8 @@ def _mark(pair: dict[str, Any]) -> str:
 
 
 def _setting_line(config: HorkdConfig, setting: str, seeds: list[int], wall: float, device: str) -> str:
-    _, test = load_horkd_data(config)
+    train, test = load_horkd_data(config)
     if config.task == "faces":
-        train, _ = load_horkd_data(config)
         data = (f"Task `faces`: low-resolution face recognition on the folder `{config.face_root}`, identity-disjoint "
                 f"split: the streams are trained as classifiers of {len(train.classes)} identities ({len(train) // 2} "
                 f"faces + flips) and tested by their embeddings on {len(test)} faces of {len(test.classes)} unseen "

@@ -278,21 +278,27 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: in
     frame = pd.DataFrame(rows)
     frame.to_csv(out_dir / "stdt_sbi_gpu.csv", index=False)
     (out_dir / "stdt_sbi_gpu.md").write_text(frame.to_string(index=False) + "\n")
-    _sbi_seeds_within(budget_s - (time.perf_counter() - start), device, out_dir, seeds)
+    run_sbi_seeds(seeds, "", False, device, out_dir, str(device), budget_s - (time.perf_counter() - start))
     return rows
 
 
-def _sbi_seeds_within(budget_s: float, device: torch.device, out_dir: Path, seeds: tuple[int, ...]) -> None:
-    """The STD vs no-STD benchmark on self-blended clips of the embedded faces, a seed at a time while the budget
-    lasts (the table is rewritten after each seed, so a killed run keeps what it finished): ``stdt_sbi.md``."""
-    start, frames = time.perf_counter(), []
+def run_sbi_seeds(seeds: list[int] | tuple[int, ...], faces: str, smoke: bool, device: torch.device, out_dir: Path,
+                  device_name: str, budget_s: float | None = None, **overrides: Any) -> str:
+    """The STD vs no-STD benchmark on self-blended clips of ``faces``, a seed at a time (the table is rewritten after
+    each seed, so a killed run keeps what it finished): ``stdt_sbi.csv`` / ``.md`` in ``out_dir``. With
+    ``budget_s``, a seed is not started when it would not finish within the budget. Returns the table's text."""
+    start, frames, text = time.perf_counter(), [], ""
+    out_dir.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
-        if frames and (time.perf_counter() - start) * (len(frames) + 1) / len(frames) > budget_s:
+        if budget_s is not None and frames and \
+                (time.perf_counter() - start) * (len(frames) + 1) / len(frames) > budget_s:
             break
-        frames.append(run_sbi([seed], "", False, device))
+        frames.append(run_sbi([seed], faces, smoke, device, **overrides))
         df = pd.concat(frames, ignore_index=True)
         df.to_csv(out_dir / "stdt_sbi.csv", index=False)
-        (out_dir / "stdt_sbi.md").write_text(write_sbi(df, "", time.perf_counter() - start, False, str(device)))
+        text = write_sbi(df, faces, time.perf_counter() - start, smoke, device_name, **overrides)
+        (out_dir / "stdt_sbi.md").write_text(text)
+    return text
 
 
 def main() -> None:
@@ -313,20 +319,10 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.sbi_faces is not None:
         torch.set_num_threads(1)
-        start = time.perf_counter()
-        smoke = args.setting == "smoke"
         overrides = {k: v for k, v in (("epochs", args.sbi_epochs), ("n_per_identity", args.sbi_per_identity))
                      if v is not None}
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})"
-        frames = []
-        for seed in args.seeds:  # the table is rewritten after each seed: a killed run keeps what it finished
-            frames.append(run_sbi([seed], args.sbi_faces, smoke, device, **overrides))
-            df = pd.concat(frames, ignore_index=True)
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            df.to_csv(RESULTS / "stdt_sbi.csv", index=False)
-            text = write_sbi(df, args.sbi_faces, time.perf_counter() - start, smoke, name, **overrides)
-            (RESULTS / "stdt_sbi.md").write_text(text)
-        print(text)
+        print(run_sbi_seeds(args.seeds, args.sbi_faces, args.setting == "smoke", device, RESULTS, name, **overrides))
         return
     setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
     if device.type == "cpu":

@@ -226,17 +226,21 @@ class HorkdDashboard(W.VBox):
                           W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")
         for r in TEST_RESOLUTIONS:  # the opening student at every resolution (~0.1 s each): its slider moves only show
-            self._drawn[(r, self.method.value)] = self._draw(r, self.method.value)
+            self._views(r, self.method.value)
         self.redraw()
         self.redraw_errors()
 
     def redraw(self) -> None:
         """Re-draw the resolution views for the current slider/dropdown values: inference on one small batch the
         first time a (resolution, student) pair is shown, then only the stored figures (the models are frozen)."""
-        r, method = int(self.resolution.value), self.method.value
+        shown = self._views(int(self.resolution.value), self.method.value)
+        self.preview.outputs, self.relations.outputs, self.curves.outputs, self.stats.value = shown
+
+    def _views(self, r: int, method: str) -> tuple:
+        """What ``redraw`` shows for (resolution, student), drawn on first request."""
         if (r, method) not in self._drawn:
             self._drawn[(r, method)] = self._draw(r, method)
-        self.preview.outputs, self.relations.outputs, self.curves.outputs, self.stats.value = self._drawn[(r, method)]
+        return self._drawn[(r, method)]
 
     def _draw(self, r: int, method: str) -> tuple:
         m = self.models
