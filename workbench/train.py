@@ -104,6 +104,7 @@ def fit(
     learning-rate scheduler stepped after every optimiser step (e.g. :func:`cosine_schedule`), where ``total_steps``
     is ``epochs * len(loader)`` bounded by ``max_steps``.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) the same call trains data-parallel: see :mod:`workbench.distributed`.
+    A loader whose data set has ``set_epoch(epoch)`` (``FreshDraws``) is told each epoch before it is iterated.
     A non-finite loss stops training with an error instead of producing a NaN model.
     """
     ctx = distributed.context()
@@ -126,8 +127,9 @@ def fit(
     bar = _NoBar() if tqdm is None else tqdm(total=epochs, desc=desc, disable=not (progress and ctx.is_main),
                                              leave=False)
     for epoch in range(epochs):
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
-            loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        for part in (getattr(loader, "sampler", None), getattr(loader, "dataset", None)):
+            if hasattr(part, "set_epoch"):  # a DistributedSampler's order; a data set drawn afresh every epoch
+                part.set_epoch(epoch)  # type: ignore[union-attr]
         record = loop.epoch(loader)
         if evaluate is not None:
             model.eval()

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from workbench.data.forgery_sets import FreshDraws
 from workbench.train import (
     accuracy,
     binary_auc,
@@ -39,6 +40,35 @@ def test_fit_with_cosine_schedule_learns_and_ends_at_zero_lr():
     assert history.epochs[-1]["loss"] < history.epochs[0]["loss"]
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)  # 5 epochs x 8 steps: decayed to zero
     assert accuracy(model, x, y) > 0.9
+
+
+def test_fit_trains_each_epoch_on_a_fresh_draw_of_the_data():
+    @dataclass
+    class Draw:  # the LabelledSamples protocol FreshDraws needs: len() and named tensor fields
+        images: torch.Tensor
+        labels: torch.Tensor
+
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    asked, seen = [], []
+
+    def draw(epoch: int) -> Draw:
+        asked.append(epoch)
+        x, y = _toy(64, seed=epoch)
+        return Draw(x, y)
+
+    def step(model, batch, device):
+        seen.append(batch[0].sum().item())
+        return classification_step(model, batch, device)
+
+    data = FreshDraws(draw)
+    history = fit(nn.Linear(4, 2), data.loader(64), step, epochs=3, device="cpu", progress=False)
+    assert asked == [0, 1, 2] and len(history.epochs) == 3
+    assert len(set(seen)) == 3  # one batch an epoch, a different sample set each time
+    assert seen[0] == pytest.approx(_toy(64, seed=0)[0].sum().item())
+    with pytest.raises(ValueError, match="keep the set's size"):
+        FreshDraws(lambda epoch: Draw(*_toy(64 + epoch))).set_epoch(1)
 
 
 def test_binary_scores_and_auc():

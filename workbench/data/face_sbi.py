@@ -273,7 +273,7 @@ def _faces_for(face_source: str | Path | None, size: int) -> FaceFolder:
 
 def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, face_source: str | Path | None = None,
                    seed: int = 0, augmented: bool | None = None, kind: str = SBI_KIND, blur_p: float = 0.35,
-                   colour_p: float = 0.0) -> ForgerySet:
+                   colour_p: float = 0.0, draw: int = 0) -> ForgerySet:
     """Real faces and their self-blended (or, ``kind="poisson_swap"``, Poisson-swapped) forgeries as a colour
     ``ForgerySet`` (images (N, 3, size, size), per-pixel masks). Per face ``n_per_face`` real + as many fakes.
 
@@ -281,7 +281,8 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
     ``load_face_folder``), or None for the embedded faces. ``split`` is by group
     (file, or sub-folder = person / video), seeded; swap donors come from the same split. ``augmented`` (default:
     only for "train") applies ``augment`` (blur / colour jitter with probability ``blur_p`` / ``colour_p``) to
-    every image. Deterministic given the arguments.
+    every image. Deterministic given the arguments; ``draw`` > 0 gives other blends and augmentations of the same
+    split (a fresh draw per training epoch, ``FreshDraws``).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -295,7 +296,7 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
     data = _faces_for(face_source, size)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
-    rng = np.random.default_rng([seed, size, n_per_face, SPLITS.index(split), len(kind)])
+    rng = np.random.default_rng([seed, size, n_per_face, SPLITS.index(split), len(kind)] + ([draw] if draw else []))
     images, labels, masks, groups = [], [], [], []
     if kind == UNSEEN_KIND and len(np.unique(data.groups[members])) < 2:
         raise ValueError(f"split {split!r} of {face_source or 'the embedded faces'} has one person/video; "

@@ -6,7 +6,7 @@ checks and the identity split that both generators draw from.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -76,6 +76,37 @@ def tensor_loader(tensors: Sequence[torch.Tensor], batch_size: int, shuffle: boo
     gen = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=batch_size,
                                        shuffle=shuffle, generator=gen)
+
+
+class FreshDraws(torch.utils.data.Dataset):
+    """A training set drawn afresh for every epoch, as SBI generates its blends on the fly: ``draw(epoch)`` returns
+    that epoch's ``LabelledSamples`` (the same length every epoch; ``first``, when given, is epoch 0's), and a
+    sample is the tuple of its ``fields``. ``fit`` calls ``set_epoch`` before every epoch, also under torchrun,
+    where every rank draws the same set and its ``DistributedSampler`` takes its share."""
+
+    def __init__(self, draw: Callable[[int], LabelledSamples], fields: Sequence[str] = ("images", "labels"),
+                 first: LabelledSamples | None = None) -> None:
+        self.draw, self.fields, self.epoch = draw, tuple(fields), 0
+        self.current = draw(0) if first is None else first
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            current = self.draw(epoch)
+            if len(current) != len(self.current):
+                raise ValueError(f"epoch {epoch}'s draw has {len(current)} samples, epoch {self.epoch}'s "
+                                 f"{len(self.current)}: a fresh draw must keep the set's size")
+            self.current, self.epoch = current, epoch
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(getattr(self.current, name)[index] for name in self.fields)
+
+    def loader(self, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:
+        """Shuffled batches (seeded order) of the current epoch's draw."""
+        return torch.utils.data.DataLoader(self, batch_size=batch_size, shuffle=True,
+                                           generator=torch.Generator().manual_seed(seed))
 
 
 @dataclass
