@@ -109,6 +109,13 @@ def test_blur_and_colour_augmentation_probabilities_are_knobs_with_clear_errors(
             load_sbi_faces("train", 64, 1, **{knob: 1.5})
 
 
+def test_a_fresh_draw_blends_the_same_training_faces_anew():
+    first, again, fresh = (load_sbi_faces("train", 64, 1, draw=d) for d in (0, 0, 1))
+    assert torch.equal(first.images, again.images)
+    assert torch.equal(first.identities, fresh.identities) and torch.equal(first.labels, fresh.labels)
+    assert float((first.images - fresh.images).abs().mean()) > 0.01
+
+
 def test_poisson_swap_changes_pixels_inside_its_mask_more_than_outside():
     faces = embedded_colour_faces(64).faces
     target, donor = faces[-1], faces[3]
@@ -221,6 +228,19 @@ def test_sbi_calibration_realigns_the_concept_channel_to_the_calibrated_whitenin
     assert concept_score(aligned) > concept_score(stale) + 0.2
     rotation = aligned.norm_layer.rotation.rotation[0]
     assert torch.allclose(rotation @ rotation.T, torch.eye(len(rotation)), atol=1e-5)
+
+
+def test_the_calibration_holds_a_bounded_number_of_training_draws():
+    """Calibrating over every epoch's draw must not make a large face folder's memory grow with the epochs."""
+    import dataclasses
+
+    from workbench.whitening import detector_config
+    from workbench.whitening.recipe import calibration_draws
+
+    config = detector_config(True, data="sbi")
+    assert calibration_draws(config, per_draw=592) == config.epochs  # the development faces: every draw
+    assert calibration_draws(config, per_draw=50_000) == 1  # a large folder: its first draw only
+    assert calibration_draws(dataclasses.replace(config, size=128), 592) < calibration_draws(config, 592)
 
 
 def test_the_sbi_stdt_takes_colour_64px_clips():
