@@ -70,12 +70,17 @@ class LabelledSamples:
                                    kinds=sum((p.kinds for p in parts), ()))
 
 
+def seeded_loader(dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool, seed: int
+                  ) -> torch.utils.data.DataLoader:
+    """Batches of ``dataset``; the shuffle order is seeded."""
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                       generator=torch.Generator().manual_seed(seed))
+
+
 def tensor_loader(tensors: Sequence[torch.Tensor], batch_size: int, shuffle: bool, seed: int
                   ) -> torch.utils.data.DataLoader:
     """Batches of the aligned ``tensors``; the shuffle order is seeded."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=batch_size,
-                                       shuffle=shuffle, generator=gen)
+    return seeded_loader(torch.utils.data.TensorDataset(*tensors), batch_size, shuffle, seed)
 
 
 class FreshDraws(torch.utils.data.Dataset):
@@ -105,8 +110,7 @@ class FreshDraws(torch.utils.data.Dataset):
 
     def loader(self, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:
         """Shuffled batches (seeded order) of the current epoch's draw."""
-        return torch.utils.data.DataLoader(self, batch_size=batch_size, shuffle=True,
-                                           generator=torch.Generator().manual_seed(seed))
+        return seeded_loader(self, batch_size, True, seed)
 
 
 @dataclass

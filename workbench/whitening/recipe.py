@@ -154,10 +154,11 @@ def make_step(align_every: int, align_batch: ForgerySet | None):
     return step
 
 
-def sbi_training_draw(config: SbiWhiteningRecipe, draw: int = 0) -> ForgerySet:
-    """The augmented training split of an SBI recipe's faces (``draw``: which fresh draw, see ``fresh_draws``)."""
+def sbi_training_draw(config: SbiWhiteningRecipe, draw: int = 0, augmented: bool = True) -> ForgerySet:
+    """The training split of an SBI recipe's faces, augmented unless told otherwise (``draw``: which fresh draw,
+    see ``fresh_draws``)."""
     return load_sbi_faces("train", config.size, config.n_per_identity, config.face_source or None, config.seed,
-                          blur_p=config.blur_p, colour_p=config.colour_p, draw=draw)
+                          augmented=augmented, blur_p=config.blur_p, colour_p=config.colour_p, draw=draw)
 
 
 def training_data(config: WhiteningRecipe) -> tuple[ForgerySet, ForgerySet]:
@@ -205,9 +206,7 @@ def calibrate_detector(model: WhiteningDetector, config: WhiteningRecipe, train:
         train = ForgerySet.concat([train, *(sbi_training_draw(config, d) for d in range(1, draws))])
     images, labels = train.images, train.labels
     if getattr(config, "calibrate_clean", False):
-        clean = ForgerySet.concat([load_sbi_faces("train", config.size, config.n_per_identity,
-                                                  config.face_source or None, config.seed, augmented=False, draw=d)
-                                   for d in range(draws)])
+        clean = ForgerySet.concat([sbi_training_draw(config, d, augmented=False) for d in range(draws)])
         images, labels = torch.cat([images, clean.images]), torch.cat([labels, clean.labels])
     realign = getattr(config, "realign_steps", 0) if model.whiten else 0
     model.calibrate(images, None if realign else labels, T=config.calibrate_T)
