@@ -267,6 +267,12 @@ def jpeg_colour(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ the set
+def _check_probabilities(**probabilities: float) -> None:
+    for name, p in probabilities.items():
+        if not 0 <= p <= 1:
+            raise ValueError(f"{name} is a probability in [0, 1]; got {p}")
+
+
 def _faces_for(face_source: str | Path | None, size: int) -> FaceFolder:
     return embedded_colour_faces(size) if face_source is None else load_face_folder(face_source, size, True)
 
@@ -290,9 +296,7 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
         raise ValueError(f"kind must be {SBI_KIND!r} or {UNSEEN_KIND!r}; got {kind!r}")
     if n_per_face < 1:
         raise ValueError(f"n_per_face must be at least 1; got {n_per_face}")
-    for name, p in (("blur_p", blur_p), ("colour_p", colour_p)):
-        if not 0 <= p <= 1:
-            raise ValueError(f"{name} is a probability in [0, 1]; got {p}")
+    _check_probabilities(blur_p=blur_p, colour_p=colour_p)
     data = _faces_for(face_source, size)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
@@ -336,45 +340,55 @@ def _clip_motion(img: np.ndarray, frames: int, rng: np.random.Generator) -> list
     return mats
 
 
-def _sbi_clip(face: np.ndarray, frames: int, fake: bool, augmented: bool, rng: np.random.Generator
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _sbi_clip(face: np.ndarray, frames: int, fake: bool, augmented: bool, rng: np.random.Generator,
+              blur_p: float = 0.0, noise_p: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One clip (T, H, W, 3) and its masks (T, H, W): the face in smooth motion; a fake one self-blended with one
-    source / target pair whose blend strength flickers from frame to frame (per-frame face-swap pipelines do)."""
+    source / target pair whose blend strength flickers from frame to frame (per-frame face-swap pipelines do).
+    ``augmented``: JPEG (one quality per clip, probability 0.5), blur (one sigma 0.3-1.2 px at 64 px per clip,
+    probability ``blur_p``) and noise (one std 0.01-0.06 per clip, probability ``noise_p``)."""
     size = face.shape[0]
     mask = sbi_mask(size, rng) if fake else np.zeros((size, size), np.float32)
     source, target = source_target(face, rng) if fake else (face, face)
     quality = int(rng.integers(30, 96)) if augmented and rng.random() < 0.5 else 0
+    # drawn only when asked for, so that clips made without them keep their random stream (and bytes)
+    sigma = rng.uniform(0.3, 1.2) * size / 64 if augmented and blur_p and rng.random() < blur_p else 0.0
+    noise = rng.uniform(0.01, 0.06) if augmented and noise_p and rng.random() < noise_p else 0.0
     images, masks = [], []
     for mat in _clip_motion(face, frames, rng):
         m = mask * (rng.uniform(0.6, 1.0) if fake else 0.0)
         img = m[..., None] * source + (1 - m[..., None]) * target
         img, m = (cv2.warpAffine(a.astype(np.float32), mat, (size, size), borderMode=cv2.BORDER_REFLECT)
                   for a in (img, m))
-        images.append(jpeg_colour(img, quality) if quality else np.clip(img, 0, 1))
+        img = cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img
+        img = jpeg_colour(img, quality) if quality else np.clip(img, 0, 1)
+        images.append(np.clip(img + rng.normal(0, noise, img.shape), 0, 1) if noise else img)
         masks.append(m)
     return np.stack(images).astype(np.float32), np.stack(masks).astype(np.float32)
 
 
 def load_sbi_clips(split: str = "train", size: int = 64, frames: int = 8, n_per_face: int = 2,
-                   face_source: str | Path | None = None, seed: int = 0, augmented: bool | None = None):
+                   face_source: str | Path | None = None, seed: int = 0, augmented: bool | None = None,
+                   blur_p: float = 0.0, noise_p: float = 0.0, draw: int = 0):
     """Real clips (a face in smooth motion) and self-blended clips (flickering blend) as a colour ``ClipSet``
-    (clips (N, T, 3, size, size), per-frame masks); splits, faces and ``augmented`` as in ``load_sbi_faces``
-    (a clip's JPEG quality is one per clip, as in a compressed video)."""
+    (clips (N, T, 3, size, size), per-frame masks); splits, faces, ``augmented`` and ``draw`` as in
+    ``load_sbi_faces``; an augmented clip's JPEG quality, blur and noise level are one per clip, as in a
+    compressed video (see ``_sbi_clip``)."""
     from workbench.data.forgery_sets import ClipSet
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
     if frames < 1 or n_per_face < 1:
         raise ValueError(f"frames and n_per_face must be at least 1; got {frames}, {n_per_face}")
+    _check_probabilities(blur_p=blur_p, noise_p=noise_p)
     data = _faces_for(face_source, size)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
-    rng = np.random.default_rng([seed, size, frames, n_per_face, SPLITS.index(split)])
+    rng = np.random.default_rng([seed, size, frames, n_per_face, SPLITS.index(split)] + ([draw] if draw else []))
     clips, masks, labels, groups = [], [], [], []
     for i in members:
         for _ in range(n_per_face):
             for label in (0, 1):
-                clip, mask = _sbi_clip(data.faces[i], frames, bool(label), augmented, rng)
+                clip, mask = _sbi_clip(data.faces[i], frames, bool(label), augmented, rng, blur_p, noise_p)
                 clips.append(clip)
                 masks.append(mask)
                 labels.append(label)

@@ -152,9 +152,11 @@ class ClipSet(LabelledSamples):
     identities: torch.Tensor
     classes: tuple[str, ...] = FORGERY_CLASSES
 
-    def loader(self, batch_size: int = 16, shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
-        """Batches of ``(clips, labels)``."""
-        return tensor_loader((self.clips, self.labels), batch_size, shuffle, seed)
+    def loader(self, batch_size: int = 16, shuffle: bool = True, seed: int = 0,
+               with_masks: bool = False) -> torch.utils.data.DataLoader:
+        """Batches of ``(clips, labels)`` or, with ``with_masks``, ``(clips, labels, masks)``."""
+        tensors = (self.clips, self.labels, self.masks) if with_masks else (self.clips, self.labels)
+        return tensor_loader(tensors, batch_size, shuffle, seed)
 
 
 # ------------------------------------------------------------------------------------- what both generators share
