@@ -13,6 +13,7 @@ the training clips, P(fake) averaged over a clip's frames). Training throughput 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import platform
 import time
 from pathlib import Path
@@ -207,25 +208,29 @@ def sbi_conditions(test: ClipSet) -> dict[str, torch.Tensor]:
             "noise0.05": noise(test.clips)}
 
 
+def _sbi_row(seed: int, std: bool, faces: str, smoke: bool, device: torch.device, threads: int | None = None,
+             **overrides: Any) -> dict[str, Any]:
+    """Train one model (STD or not) of the SBI benchmark and score it on the held-out clips, clean and perturbed."""
+    from workbench.data.face_sbi import load_sbi_clips
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = stdt_config(std, smoke, seed, data="sbi", face_source=faces, **overrides)
+    test = load_sbi_clips("test", config.size, config.frames, config.n_per_identity, faces or None, config.data_seed)
+    model = build_stdt(config)
+    row = {"model": "STDT (STD)" if std else "ViT (no STD)", "seed": seed,
+           "train_clips_per_s": _train_timed(model, config, device)}
+    row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
+                for k, v in sbi_conditions(test).items()})
+    print(row, flush=True)
+    return row
+
+
 def run_sbi(seeds: list[int], faces: str, smoke: bool, device: torch.device, **overrides: Any) -> pd.DataFrame:
     """STD vs no STD trained on self-blended colour clips of ``faces``; AUC on held-out faces (clean / perturbed).
     ``overrides``: recipe fields changed for both models (e.g. ``epochs``, ``n_per_identity`` for a CPU run)."""
-    from workbench.data.face_sbi import load_sbi_clips
-
-    config = stdt_config(True, smoke, data="sbi", face_source=faces, **overrides)
-    test = load_sbi_clips("test", config.size, config.frames, config.n_per_identity, faces or None, config.data_seed)
-    perturbed = sbi_conditions(test)
-    rows = []
-    for seed in seeds:
-        for name, std in (("STDT (STD)", True), ("ViT (no STD)", False)):
-            config = stdt_config(std, smoke, seed, data="sbi", face_source=faces, **overrides)
-            model = build_stdt(config)
-            row = {"model": name, "seed": seed, "train_clips_per_s": _train_timed(model, config, device)}
-            row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
-                        for k, v in perturbed.items()})
-            rows.append(row)
-            print(row, flush=True)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_sbi_row(seed, std, faces, smoke, device, **overrides)
+                         for seed in seeds for std in (True, False)])
 
 
 def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool, device_name: str = "",
@@ -239,14 +244,18 @@ def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool, device_
              f"{seconds:.0f} s)", "",
              *([f"Reduced from the full SBI recipe for this device: {changed}.", ""] if changed else []),
              f"Faces: {faces or 'embedded colour faces'} (file-disjoint test split); {config.n_per_identity} real + "
-             f"{config.n_per_identity} fake clips per training face, {config.epochs} epochs; JPEG / resize / blur / "
-             "noise augmentation in training. Mean +- std over seeds.", "",
+             f"{config.n_per_identity} fake clips per training face, {config.epochs} epochs"
+             f"{' (fresh clips every epoch)' if config.fresh_draws else ''}; training augmentation per clip: JPEG "
+             f"30-95 (p 0.5), blur sigma 0.3-1.2 px (p {config.blur_p}), noise std 0.01-0.06 (p {config.noise_p})."
+             " Mean +- std over seeds.", "",
              "| model | " + " | ".join(m.removeprefix("auc_") for m in metrics) + " |", "|---" * (len(metrics) + 1)
              + "|"]
     for model, r in summary.iterrows():
         lines.append(f"| {model} | " + " | ".join(f"{r[(m, 'mean')]:.3f} +- {np.nan_to_num(r[(m, 'std')]):.3f}"
                                                   for m in metrics) + " |")
-    std, nostd = summary.iloc[0], summary.iloc[1]
+    if len(summary) < 2:  # a run still going: one model so far
+        return "\n".join(lines) + "\n"
+    std, nostd = summary.loc["STDT (STD)"], summary.loc["ViT (no STD)"]
     perturbed = [m for m in metrics if m.startswith("auc_") and m != "auc_clean"]
     gain = np.mean([std[(m, "mean")] - nostd[(m, "mean")] for m in perturbed])
     verdict = "STD better" if gain > 0 else "STD NOT better"
@@ -283,21 +292,35 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: in
 
 
 def run_sbi_seeds(seeds: list[int] | tuple[int, ...], faces: str, smoke: bool, device: torch.device, out_dir: Path,
-                  device_name: str, budget_s: float | None = None, **overrides: Any) -> str:
+                  device_name: str, budget_s: float | None = None, workers: int = 1, **overrides: Any) -> str:
     """The STD vs no-STD benchmark on self-blended clips of ``faces``, a seed at a time (the table is rewritten after
     each seed, so a killed run keeps what it finished): ``stdt_sbi.csv`` / ``.md`` in ``out_dir``. With
-    ``budget_s``, a seed is not started when it would not finish within the budget. Returns the table's text."""
-    start, frames, text = time.perf_counter(), [], ""
+    ``budget_s``, a seed is not started when it would not finish within the budget. ``workers`` > 1 (a CPU run):
+    the models train in that many processes of one thread each, the table rewritten after every model (no budget).
+    Returns the table's text."""
+    start, rows, text = time.perf_counter(), [], ""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for seed in seeds:
-        if budget_s is not None and frames and \
-                (time.perf_counter() - start) * (len(frames) + 1) / len(frames) > budget_s:
-            break
-        frames.append(run_sbi([seed], faces, smoke, device, **overrides))
-        df = pd.concat(frames, ignore_index=True)
+
+    def record(new: list[dict[str, Any]]) -> str:
+        rows.extend(new)
+        df = pd.DataFrame(rows).sort_values(["seed", "model"], ignore_index=True)  # "STDT (STD)" first
         df.to_csv(out_dir / "stdt_sbi.csv", index=False)
-        text = write_sbi(df, faces, time.perf_counter() - start, smoke, device_name, **overrides)
-        (out_dir / "stdt_sbi.md").write_text(text)
+        table = write_sbi(df, faces, time.perf_counter() - start, smoke, device_name, **overrides)
+        (out_dir / "stdt_sbi.md").write_text(table)
+        return table
+
+    if workers > 1:
+        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+            jobs = [pool.submit(_sbi_row, seed, std, faces, smoke, device, 1, **overrides)
+                    for seed in seeds for std in (True, False)]
+            for job in concurrent.futures.as_completed(jobs):
+                text = record([job.result()])
+        return text
+    for seed in seeds:
+        if budget_s is not None and rows and \
+                (time.perf_counter() - start) * (len(rows) + 2) / len(rows) > budget_s:
+            break
+        text = record(run_sbi([seed], faces, smoke, device, **overrides).to_dict("records"))
     return text
 
 
@@ -315,6 +338,8 @@ def main() -> None:
     parser.add_argument("--sbi-epochs", type=int, default=None, help="with --sbi-faces: fewer epochs (a CPU run)")
     parser.add_argument("--sbi-per-identity", type=int, default=None,
                         help="with --sbi-faces: fewer clips per training face (a CPU run)")
+    parser.add_argument("--workers", type=int, default=1, help="with --sbi-faces on a CPU: train the models in this "
+                        "many processes of one thread each")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if args.sbi_faces is not None:
@@ -322,7 +347,8 @@ def main() -> None:
         overrides = {k: v for k, v in (("epochs", args.sbi_epochs), ("n_per_identity", args.sbi_per_identity))
                      if v is not None}
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})"
-        print(run_sbi_seeds(args.seeds, args.sbi_faces, args.setting == "smoke", device, RESULTS, name, **overrides))
+        print(run_sbi_seeds(args.seeds, args.sbi_faces, args.setting == "smoke", device, RESULTS, name,
+                            workers=args.workers if device.type == "cpu" else 1, **overrides))
         return
     setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
     if device.type == "cpu":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from skimage import data as skdata
@@ -26,6 +27,7 @@ from workbench.data.face_sbi import (
     self_blend,
 )
 from workbench.data.synthesis import face_mask
+from workbench.train import fit
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_FACES = REPO.parent / "shared" / "realdata" / "faces_dev"
@@ -132,6 +134,72 @@ def test_clips_move_and_their_masks_follow():
     assert float((clips.clips[:, :1] - clips.clips[:, 1:]).abs().mean()) > 0.003  # the face moves
     fake = int(torch.nonzero(clips.labels == 1)[0])
     assert float(clips.masks[fake].amax()) > 0.2 and float(clips.masks[clips.labels == 0].abs().max()) == 0.0
+
+
+def test_augmented_clips_blur_and_noise_whole_clips_and_fresh_draws_differ():
+    plain = load_sbi_clips("train", 64, frames=4, n_per_face=1)
+    again = load_sbi_clips("train", 64, frames=4, n_per_face=1, blur_p=0.0, noise_p=0.0, draw=0)
+    assert torch.equal(plain.clips, again.clips)  # the knobs' defaults keep the stream
+    blurred = load_sbi_clips("train", 64, frames=4, n_per_face=1, blur_p=1.0)
+    noisy = load_sbi_clips("train", 64, frames=4, n_per_face=1, noise_p=1.0)
+
+    def roughness(clips):  # mean absolute Laplacian: blur lowers it, noise raises it
+        frames = clips.clips.flatten(0, 1).permute(0, 2, 3, 1).numpy()
+        return float(np.mean([np.abs(cv2.Laplacian(f, cv2.CV_32F)).mean() for f in frames]))
+    assert roughness(blurred) < 0.8 * roughness(plain) < 0.8 * roughness(noisy)
+    fresh = load_sbi_clips("train", 64, frames=4, n_per_face=1, draw=1)
+    assert torch.equal(fresh.labels, plain.labels) and not torch.equal(fresh.clips, plain.clips)
+    val = load_sbi_clips("val", 64, frames=4, n_per_face=1)
+    assert torch.equal(load_sbi_clips("val", 64, frames=4, n_per_face=1, blur_p=1.0).clips, val.clips)  # not augmented
+    with pytest.raises(ValueError, match=r"noise_p is a probability in \[0, 1\]; got 1.5"):
+        load_sbi_clips("train", 64, frames=4, n_per_face=1, noise_p=1.5)
+
+
+def _planted_clips(n: int, seed: int):
+    """Noise clips (2 frames, 32 px); the second half carry a brighter red 8 px patch (the mask) at a random cell."""
+    from workbench.data.forgery_sets import ClipSet
+
+    gen = torch.Generator().manual_seed(seed)
+    clips, masks = 0.5 + 0.1 * torch.randn(n, 2, 3, 32, 32, generator=gen), torch.zeros(n, 2, 32, 32)
+    cells = torch.randint(0, 16, (n,), generator=gen)
+    for i in range(n // 2, n):
+        r, c = divmod(int(cells[i]), 4)
+        masks[i, :, 8 * r:8 * r + 8, 8 * c:8 * c + 8] = 1.0
+        clips[i, :, 0, 8 * r:8 * r + 8, 8 * c:8 * c + 8] += 0.3
+    labels = (torch.arange(n) >= n // 2).long()
+    return ClipSet(clips.clamp(0, 1), labels, masks, ("clip",) * n, torch.arange(n)), cells
+
+
+def test_the_stdt_mask_head_points_at_the_planted_patch():
+    from workbench.stdt import BagOfPatchesViT
+    from workbench.stdt.recipe import mask_step, patch_mask_targets
+
+    masks = torch.zeros(1, 2, 64, 64)
+    masks[0, 1, :16, 16:32] = 1.0  # frame 1, patch row 0, column 1 of a 4 x 4 grid
+    target = patch_mask_targets(masks, 16)
+    assert target.shape == (1, 32) and float(target[0, 16 + 1]) == 1.0 and float(target.sum()) == 1.0
+    train, _ = _planted_clips(128, 0)
+    test, cells = _planted_clips(32, 1)
+    torch.manual_seed(0)
+    model = BagOfPatchesViT(32, 8, 2, 32, 1, 2, 0.25, 0.25, in_channels=3, mask_head=True, seed=0)
+    fit(model, train.loader(16, with_masks=True), mask_step(1.0), epochs=6, lr=3e-3, device="cpu", progress=False)
+    with torch.no_grad():
+        logits = model.patch_mask_logits(model.encode(model.tokens(test.clips).flatten(1, 2)))
+    hits = (logits[16:, :16].argmax(1) == cells[16:]).float().mean()  # frame 0's peak on held-out fakes
+    assert hits >= 0.9
+    with pytest.raises(ValueError, match="no mask head"):
+        BagOfPatchesViT(32, 8, 2, 32, 1, 2).patch_mask_logits(torch.zeros(1, 3, 32))
+
+
+def test_the_sbi_stdt_recipe_trains_its_mask_head_on_fresh_clips():
+    from workbench.stdt import build_stdt, stdt_config, train_stdt
+
+    config = stdt_config(True, smoke=True, data="sbi", mask_weight=1.0, fresh_draws=True, cosine=True, epochs=2,
+                         frames=2)
+    model = build_stdt(config)
+    meta = train_stdt(model, config, device="cpu", progress=False, max_steps=6)
+    assert model.mask_head is not None and all(np.isfinite(h["mask_bce"]) for h in meta["history"])
+    assert build_stdt(stdt_config(True, smoke=True, data="sbi", mask_weight=0.0)).mask_head is None
 
 
 # ---------------------------------------------------------------------------------------------------- bad input
@@ -291,3 +359,13 @@ def test_the_sbi_whitening_table_says_which_targets_are_missed_and_pairs_the_det
     assert "| concept channel pointing - plain Grad-CAM pointing | +0.200 +- 0.000 | 2 of 2 |" in text
     worse = pd.DataFrame(rows).assign(offdiag_corr_layer_output=0.08)
     assert "| decorrelation < 0.05 | NO |" in bench.write_sbi(worse, "faces", 1.0, smoke=True)
+
+
+def test_the_sbi_stdt_benchmark_trains_in_two_processes_and_writes_one_table(tmp_path):
+    sys.path.insert(0, str(REPO))
+    stdt_benchmark = importlib.import_module("benchmarks.stdt")  # by its name: the worker processes import it
+    text = stdt_benchmark.run_sbi_seeds([0], "", True, torch.device("cpu"), tmp_path, "CPU", workers=2,
+                                       epochs=1, frames=2)
+    rows = pd.read_csv(tmp_path / "stdt_sbi.csv")
+    assert list(rows.model) == ["STDT (STD)", "ViT (no STD)"] and rows["auc_blur0.8"].between(0, 1).all()
+    assert "STD minus no STD" in text and (tmp_path / "stdt_sbi.md").read_text() == text
