@@ -246,8 +246,10 @@ def write_sbi(df: pd.DataFrame, faces: str, seconds: float, smoke: bool, device_
              f"Faces: {faces or 'embedded colour faces'} (file-disjoint test split); {config.n_per_identity} real + "
              f"{config.n_per_identity} fake clips per training face, {config.epochs} epochs"
              f"{' (fresh clips every epoch)' if config.fresh_draws else ''}; training augmentation per clip: JPEG "
-             f"30-95 (p 0.5), blur sigma 0.3-1.2 px (p {config.blur_p}), noise std 0.01-0.06 (p {config.noise_p})."
-             " Mean +- std over seeds.", "",
+             f"30-95 (p 0.5), blur sigma 0.3-1.2 px (p {config.blur_p}), noise std 0.01-0.06 (p {config.noise_p}); "
+             f"ViT dim {config.dim}, depth {config.depth}, {config.heads} heads; per-patch mask loss weight "
+             f"{config.mask_weight}; {'cosine' if config.cosine else 'constant'} learning rate. Same recipe for "
+             "both models but the dropout. Mean +- std over seeds.", "",
              "| model | " + " | ".join(m.removeprefix("auc_") for m in metrics) + " |", "|---" * (len(metrics) + 1)
              + "|"]
     for model, r in summary.iterrows():
@@ -347,8 +349,10 @@ def main() -> None:
         overrides = {k: v for k, v in (("epochs", args.sbi_epochs), ("n_per_identity", args.sbi_per_identity))
                      if v is not None}
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()})"
+        workers = args.workers if device.type == "cpu" else 1
+        name += f", {workers} one-thread processes side by side" if workers > 1 else ""
         print(run_sbi_seeds(args.seeds, args.sbi_faces, args.setting == "smoke", device, RESULTS, name,
-                            workers=args.workers if device.type == "cpu" else 1, **overrides))
+                            workers=workers, **overrides))
         return
     setting = args.setting or ("smoke" if smoke_mode(None) and device.type == "cpu" else "full")
     if device.type == "cpu":
