@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import functools
 import platform
 import time
 from pathlib import Path
@@ -208,20 +209,27 @@ def sbi_conditions(test: ClipSet) -> dict[str, torch.Tensor]:
             "noise0.05": noise(test.clips)}
 
 
+@functools.lru_cache(maxsize=2)
+def _sbi_test(faces: str, size: int, frames: int, n_per_identity: int, data_seed: int
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(labels, ``sbi_conditions``) of the held-out clips, made once per process (every model of a run shares them)."""
+    from workbench.data.face_sbi import load_sbi_clips
+
+    test = load_sbi_clips("test", size, frames, n_per_identity, faces or None, data_seed)
+    return test.labels, sbi_conditions(test)
+
+
 def _sbi_row(seed: int, std: bool, faces: str, smoke: bool, device: torch.device, threads: int | None = None,
              **overrides: Any) -> dict[str, Any]:
     """Train one model (STD or not) of the SBI benchmark and score it on the held-out clips, clean and perturbed."""
-    from workbench.data.face_sbi import load_sbi_clips
-
     if threads:
         torch.set_num_threads(threads)
     config = stdt_config(std, smoke, seed, data="sbi", face_source=faces, **overrides)
-    test = load_sbi_clips("test", config.size, config.frames, config.n_per_identity, faces or None, config.data_seed)
+    labels, conditions = _sbi_test(faces, config.size, config.frames, config.n_per_identity, config.data_seed)
     model = build_stdt(config)
     row = {"model": "STDT (STD)" if std else "ViT (no STD)", "seed": seed,
            "train_clips_per_s": _train_timed(model, config, device)}
-    row.update({f"auc_{k}": binary_auc(test.labels, predict_video_proba(model, v))
-                for k, v in sbi_conditions(test).items()})
+    row.update({f"auc_{k}": binary_auc(labels, predict_video_proba(model, v)) for k, v in conditions.items()})
     print(row, flush=True)
     return row
 
