@@ -6,9 +6,11 @@
   PIL images (RGB) and ``numpy`` boxes ``(x, y, w, h)`` as its annotation files hold them.
 * :class:`PyTrackingTracker` follows pytracking's ``BaseTracker``: ``initialize(image, info) -> dict`` with
   ``info["init_bbox"]``, ``track(image, info=None) -> dict`` with ``"target_bbox"``; the outputs also carry this
-  package's per-frame telemetry (``"kept_channels"``, ``"stage_seconds"``), which pytracking stores or ignores.
+  package's per-frame telemetry (``"kept_channels"``, ``"stage_seconds"``, ``"confidence"``), which pytracking
+  stores or ignores.
 
-Both wrap any tracker of this package (``initialize(frame, box)`` / ``track(frame) -> box``, 0-based boxes).
+Both wrap any tracker of the :class:`~workbench.tracking.base.Tracker` protocol (``initialize(frame, box)`` /
+``track(frame) -> box`` / ``telemetry()``, 0-based boxes) and hand its ``telemetry()`` on.
 ``one_based=True`` converts boxes from/to 1-based annotations (OTB's text files); got10k's OTB loader keeps the
 files' values, so results stay in the annotation's convention either way, and the option only decides which pixels
 the tracker samples (half a pixel's worth of difference, a whole pixel at most).
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.tracking.base import Tracker
+from workbench.tracking.base import FrameTelemetry, Tracker, check_tracker, read_telemetry
 from workbench.tracking.sequences import read_image
 
 
@@ -36,11 +38,13 @@ def _image(image: Any) -> np.ndarray:
 
 class _Adapter:
     def __init__(self, tracker: Tracker, one_based: bool = False, name: str | None = None) -> None:
-        if not callable(getattr(tracker, "initialize", None)) or not callable(getattr(tracker, "track", None)):
-            raise TypeError(f"tracker must have initialize(frame, box) and track(frame), got {type(tracker).__name__}")
-        self.tracker = tracker
+        self.tracker = check_tracker(tracker)
         self.offset = 1.0 if one_based else 0.0
-        self.name = name or getattr(tracker, "name", type(tracker).__name__)
+        self.name = name or tracker.name
+
+    def telemetry(self, frame: Any = None) -> FrameTelemetry:
+        """The wrapped tracker's record of the last frame (``frame``, a toolkit image, adds its channel maps)."""
+        return read_telemetry(self.tracker, None if frame is None else _image(frame))
 
     def _start(self, image: Any, box: Any) -> None:
         box = np.asarray(box, dtype=np.float64).reshape(-1).copy()
@@ -102,11 +106,6 @@ class PyTrackingTracker(_Adapter):
         return {"target_bbox": box.tolist(), "time": time.perf_counter() - start, **self._telemetry()}
 
     def _telemetry(self) -> dict[str, Any]:
-        kept = getattr(self.tracker, "kept_channels", None)
-        stages = getattr(self.tracker, "stage_seconds", None)
-        out: dict[str, Any] = {}
-        if kept is not None:
-            out["kept_channels"] = np.asarray(kept).tolist()
-        if stages is not None:
-            out["stage_seconds"] = dict(stages)
-        return out
+        report = self.telemetry()
+        return {"kept_channels": report.kept_channels.tolist(), "stage_seconds": dict(report.stage_seconds),
+                "confidence": report.confidence}

@@ -94,9 +94,35 @@ def check_ground_truth(boxes: np.ndarray, frame_shape: tuple[int, ...], allow_mi
     return boxes
 
 
+@dataclass(frozen=True)
+class FrameTelemetry:
+    """What a tracker reports about the frame it just processed (:meth:`Tracker.telemetry`), read by the runner and
+    the views.
+
+    ``response`` the response map it located the target with (centred; None at initialisation or for a tracker
+    without one); ``channel_weights`` ``(D,)`` and ``kept_channels`` (the indices of the channels it extracted and
+    used; both empty where the tracker has no channels); ``channel_maps`` ``(h, w, k)``, only when asked for: the kept
+    channels' features at the tracked box; ``stage_seconds`` what each stage of the tracker (:data:`STAGES`) cost on
+    that frame, in seconds (empty for a tracker that does not say); ``correlations`` the channel correlations it
+    computed on that frame (0 at initialisation or where it does not say); ``feature_bytes`` the features it extracted
+    on that frame plus its stored model, in bytes (0 where it does not say); ``confidence`` how sure it is that the
+    target is where it says: for a correlation filter the response's peak-to-sidelobe ratio (:func:`peak_to_sidelobe`,
+    MOSSE's, Bolme et al., CVPR 2010), which falls when the target is lost or hidden; None at initialisation or for a
+    tracker without a response map (OpenCV's)."""
+
+    response: np.ndarray | None
+    channel_weights: np.ndarray
+    kept_channels: np.ndarray
+    channel_maps: np.ndarray | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    correlations: int = 0
+    feature_bytes: int = 0
+    confidence: float | None = None
+
+
 @runtime_checkable
 class Tracker(Protocol):
-    """The pytracking/OpenCV interface every tracker here follows."""
+    """The pytracking/OpenCV interface every tracker here follows, plus the per-frame record the runner reads."""
 
     name: str
 
@@ -106,20 +132,50 @@ class Tracker(Protocol):
     def track(self, frame: np.ndarray) -> np.ndarray:
         """Return the object's box ``(x, y, w, h)`` in ``frame``."""
 
+    def telemetry(self, frame: np.ndarray | None = None) -> FrameTelemetry:
+        """The record of the last ``initialize``/``track`` call; with ``frame`` (the frame just processed) also the
+        kept channels' feature maps, where the tracker has channels."""
 
-@dataclass(frozen=True)
-class FrameTelemetry:
-    """What a tracker reports about one frame, for the views: ``response`` the response map it located the target
-    with (centred; None at initialisation or for a tracker without one), ``channel_weights`` ``(D,)`` and
-    ``kept_channels`` (indices; empty where the tracker has no channels), and, when asked for, ``channel_maps``
-    ``(h, w, k)``: the kept channels' features at the tracked box; ``stage_seconds`` what each stage of the tracker
-    (:data:`STAGES`) cost on that frame, in seconds (empty for a tracker that does not say)."""
 
-    response: np.ndarray | None
-    channel_weights: np.ndarray
-    kept_channels: np.ndarray
-    channel_maps: np.ndarray | None = None
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+#: what :func:`check_tracker` asks of a tracker (the :class:`Tracker` protocol's members)
+TRACKER_MEMBERS = ("name", "initialize", "track", "telemetry")
+
+
+def check_tracker(tracker: object) -> Tracker:
+    """``tracker`` if it has every member of the :class:`Tracker` protocol; else a TypeError naming the missing ones."""
+    missing = [m for m in TRACKER_MEMBERS
+               if not hasattr(tracker, m) or (m != "name" and not callable(getattr(tracker, m)))]
+    if missing:
+        raise TypeError(
+            f"{type(tracker).__name__} is not a tracker: it lacks {', '.join(missing)}; a tracker has name, "
+            "initialize(frame, box), track(frame) -> box and telemetry(frame=None) -> FrameTelemetry (the per-frame "
+            "record the runner reads; see workbench.tracking.base.Tracker)"
+        )
+    return tracker  # type: ignore[return-value]
+
+
+def read_telemetry(tracker: Tracker, frame: np.ndarray | None = None) -> FrameTelemetry:
+    """``tracker.telemetry(frame)``; a TypeError unless it is a :class:`FrameTelemetry`."""
+    report = tracker.telemetry(frame) if frame is not None else tracker.telemetry()
+    if not isinstance(report, FrameTelemetry):
+        raise TypeError(f"{type(tracker).__name__}.telemetry() must return a FrameTelemetry, got "
+                        f"{type(report).__name__}")
+    return report
+
+
+def peak_to_sidelobe(response: np.ndarray, exclude: int | None = None) -> float:
+    """Peak-to-sidelobe ratio of a response map (MOSSE's confidence): the peak minus the sidelobe's mean, over the
+    sidelobe's standard deviation, the sidelobe being the map outside a ``(2 exclude + 1)``-cell square around the
+    peak (circularly; default ``exclude``: a tenth of the shorter side)."""
+    h, w = response.shape
+    radius = max(1, round(min(h, w) / 10)) if exclude is None else int(exclude)
+    iy, ix = np.unravel_index(int(np.argmax(response)), response.shape)
+    mask = np.ones(response.shape, dtype=bool)
+    mask[np.ix_(np.arange(iy - radius, iy + radius + 1) % h, np.arange(ix - radius, ix + radius + 1) % w)] = False
+    sidelobe = response[mask]
+    if sidelobe.size < 2:
+        return float("nan")
+    return float((response[iy, ix] - sidelobe.mean()) / max(float(sidelobe.std()), 1e-12))
 
 
 #: the stages a correlation-filter tracker's time is split into (each second counted in exactly one of them):
@@ -163,9 +219,6 @@ class StageClock:
         finally:
             self._charge(time.perf_counter())
             self._stack.pop()
-
-
-NO_TELEMETRY = FrameTelemetry(None, np.zeros(0), np.zeros(0, dtype=int))
 
 
 def sample_patch(

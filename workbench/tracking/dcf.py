@@ -19,6 +19,7 @@ from workbench.tracking.base import (
     check_frame,
     cosine_window,
     gaussian_label,
+    peak_to_sidelobe,
     sample_patch,
     subpixel_peak,
 )
@@ -33,10 +34,10 @@ class CorrelationTracker:
     Subclasses implement the model: ``_init_model``, ``_response_spectra``, ``_update_model``, ``_rebuild_model``
     (after a channel selection) and ``_model_bytes``.
 
-    After each ``track`` call: ``response`` (the best scale's response map, centred), ``channel_weights`` ``(D,)``,
-    ``kept_channels`` (indices), ``correlations`` (channel correlations computed in that frame: correlated channels
-    x scales)
-    and ``feature_bytes`` (features extracted in that frame plus the model's stored spectra).
+    After each ``track`` call: ``response`` (the best scale's response map, centred), ``confidence`` (its
+    peak-to-sidelobe ratio), ``channel_weights`` ``(D,)``, ``kept_channels`` (indices), ``correlations`` (channel
+    correlations computed in that frame: correlated channels x scales) and ``feature_bytes`` (features extracted in
+    that frame plus the model's stored spectra); :meth:`telemetry` hands them over as one record.
     """
 
     name = "correlation tracker"
@@ -68,6 +69,7 @@ class CorrelationTracker:
         elif self.distillation is not None:
             self.name = f"{self.name}-CD"
         self.response: np.ndarray | None = None
+        self.confidence: float | None = None
         self.clock = StageClock()
         self.correlations = 0
         self.feature_bytes = 0
@@ -101,6 +103,7 @@ class CorrelationTracker:
         self.channel_weights = np.ones(self.features.channels)
         self.kept_channels = np.arange(self.features.channels)
         self.frame_index = 0
+        self.response, self.confidence, self.correlations = None, None, 0
         self._selected_at, self._peak_reference, self._peaks = 0, None, []
         with self.clock("solve"):
             self._init_model(frame)
@@ -131,6 +134,7 @@ class CorrelationTracker:
         self.pos = np.clip(self.pos, 0.0, np.array(self._frame_shape[:2], dtype=float))
         self.scale = float(np.clip(self.scale * self.scale_factors[best], 0.2, 5.0))
         self.response = np.fft.fftshift(responses[best])
+        self.confidence = peak_to_sidelobe(responses[best])
         self.correlations = len(self.scale_factors) * self._correlated_channels()
         extracted = samples.nbytes
         if self._rescore_due(peak):
@@ -142,14 +146,17 @@ class CorrelationTracker:
         return self.box
 
     def telemetry(self, frame: np.ndarray | None = None) -> FrameTelemetry:
-        """This frame's response map, channel weights and kept channels (copies); with ``frame`` (the frame just
-        tracked) also the kept channels' feature maps at the tracked box, extracted once more for the views."""
+        """The last ``initialize``/``track`` call's record: response map, channel weights and kept channels (copies),
+        stage times, correlations, feature bytes and confidence; with ``frame`` (the frame just tracked) also the kept
+        channels' feature maps at the tracked box, extracted once more for the views."""
         maps = None
         if frame is not None:
             maps = self.features.extract(self._patch(self._to_pixels(check_frame(frame)), 1.0), self.kept_channels)
-        response = None if self.frame_index == 0 or self.response is None else self.response.astype(np.float32)
+        tracked = self.frame_index > 0 and self.response is not None
         return FrameTelemetry(
-            response, self.channel_weights.copy(), self.kept_channels.copy(), maps, dict(self.stage_seconds)
+            self.response.astype(np.float32) if tracked else None, self.channel_weights.copy(),
+            self.kept_channels.copy(), maps, dict(self.stage_seconds), correlations=self.correlations if tracked else 0,
+            feature_bytes=int(self.feature_bytes), confidence=self.confidence if tracked else None,
         )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from workbench.tracking.base import BoxLike, check_box, check_frame, to_float_rgb
+from workbench.tracking.base import BoxLike, FrameTelemetry, check_box, check_frame, to_float_rgb
 
 _FACTORIES = {
     "KCF": ("TrackerKCF_create",),
@@ -34,6 +34,7 @@ class OpenCVTracker:
 
     OpenCV works on BGR uint8 images and integer boxes; frames are converted and boxes rounded on the way in. When
     OpenCV reports a failure the last box is kept (what the OTB protocol expects from a tracker that lost the target).
+    OpenCV exposes no response map, channels or stage times, so :meth:`telemetry` reports an empty record.
     """
 
     def __init__(self, kind: str = "CSRT") -> None:
@@ -73,3 +74,8 @@ class OpenCVTracker:
         if ok:
             self._box = np.asarray(rect, dtype=float)
         return self._box.copy()
+
+    def telemetry(self, frame: np.ndarray | None = None) -> FrameTelemetry:
+        """The per-frame record of the :class:`~workbench.tracking.base.Tracker` protocol: empty (no response map,
+        no channels, no confidence), whatever ``frame``."""
+        return FrameTelemetry(None, np.zeros(0), np.zeros(0, dtype=int))

@@ -1,9 +1,11 @@
 """Run a tracker over a sequence, timing the tracker alone (image loading excluded), as OTB's FPS does.
 
-With ``record=True`` the runner also keeps each frame's :class:`~workbench.tracking.base.FrameTelemetry` (response
-map, channel weights, kept channels and, with ``channel_maps=True``, the kept channels' feature maps), read from
-the tracker after the timed call, so recording never counts towards the FPS. The views, the notebook and the
-benchmark all run trackers through :func:`run_sequence`.
+After each frame the runner reads the tracker's :class:`~workbench.tracking.base.FrameTelemetry` (the
+:class:`~workbench.tracking.base.Tracker` protocol's ``telemetry()``), outside the timed call so that it never
+counts towards the FPS: channels used, correlations, feature bytes, stage times and confidence go into the result;
+with ``record=True`` the whole record of each frame is kept (response map, channel weights, kept channels and,
+with ``channel_maps=True``, the kept channels' feature maps). The views, the notebook and the benchmark all run
+trackers through :func:`run_sequence`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from workbench.tracking.base import NO_TELEMETRY, STAGES, FrameTelemetry, Tracker
+from workbench.tracking.base import STAGES, FrameTelemetry, Tracker, check_tracker, read_telemetry
 from workbench.tracking.evaluation import OPEResult, evaluate
 from workbench.tracking.sequences import Sequence
 
@@ -40,7 +42,9 @@ class TrackingResult:
     ``feature_memory_bytes`` the largest per-frame feature footprint it reported (extracted maps plus stored model),
     ``ground_truth`` the sequence's boxes (for :attr:`score`) and ``telemetry`` one
     :class:`~workbench.tracking.base.FrameTelemetry` per frame when the run recorded it (else None);
-    ``stage_seconds`` per frame what each stage cost (empty dicts for trackers that do not say), see :attr:`profile`.
+    ``stage_seconds`` per frame what each stage cost (empty dicts for trackers that do not say), see :attr:`profile`;
+    ``confidence`` per frame the tracker's confidence (NaN at initialisation and where it reports none), which
+    drops when it loses the target.
     """
 
     tracker: str
@@ -53,6 +57,7 @@ class TrackingResult:
     ground_truth: np.ndarray | None = None
     telemetry: list[FrameTelemetry] | None = field(default=None, repr=False)
     stage_seconds: list[dict[str, float]] = field(default_factory=list, repr=False)
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def profile(self) -> dict[str, float]:
@@ -106,28 +111,21 @@ class TrackingResult:
         return [t.kept_channels for t in self._recorded()]
 
 
-def _record(tracker: Tracker, frame: np.ndarray, channel_maps: bool) -> FrameTelemetry:
-    """The tracker's telemetry for the frame it just processed (:data:`NO_TELEMETRY` if it reports none)."""
-    report = getattr(tracker, "telemetry", None)
-    if report is None:
-        return NO_TELEMETRY
-    return report(frame) if channel_maps else report()
-
-
 def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback | None = None,
                  record: bool = False, channel_maps: bool = False) -> TrackingResult:
     """Initialise ``tracker`` on the first frame's ground truth and track every other frame (OTB one-pass).
 
     ``record`` keeps each frame's telemetry in the result (``channel_maps`` adds the kept channels' feature maps,
     which costs one more feature extraction per frame, and implies ``record``); ``on_frame(index, box, telemetry)``
-    is called after each frame (progress bars). Both happen outside the timed region.
+    is called after each frame (progress bars). Both happen outside the timed region. A ``tracker`` without the
+    :class:`~workbench.tracking.base.Tracker` protocol's members (``telemetry()`` included) is refused with a
+    TypeError before the first frame.
     """
     record = record or channel_maps
+    tracker = check_tracker(tracker)
     n = len(sequence)
-    boxes = np.zeros((n, 4))
-    times = np.zeros(n)
-    channels = np.zeros(n, dtype=int)
-    correlations = np.zeros(n, dtype=int)
+    boxes, times, confidence = np.zeros((n, 4)), np.zeros(n), np.full(n, np.nan)
+    channels, correlations = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
     telemetry: list[FrameTelemetry] | None = [] if record else None
     stages: list[dict[str, float]] = []
     memory = 0
@@ -140,25 +138,19 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
         else:
             boxes[index] = tracker.track(frame)
         times[index] = time.perf_counter() - start
-        kept = getattr(tracker, "kept_channels", None)
-        channels[index] = len(kept) if kept is not None else 0
-        correlations[index] = int(getattr(tracker, "correlations", 0)) if index > 0 else 0
-        memory = max(memory, int(getattr(tracker, "feature_bytes", 0)))
-        stages.append(dict(getattr(tracker, "stage_seconds", {})))
-        report = _record(tracker, frame, channel_maps) if telemetry is not None else None
+        report = read_telemetry(tracker, frame if channel_maps else None)
+        channels[index], correlations[index] = len(report.kept_channels), report.correlations
+        memory = max(memory, int(report.feature_bytes))
+        stages.append(dict(report.stage_seconds))
+        if report.confidence is not None:
+            confidence[index] = report.confidence
         if telemetry is not None:
-            telemetry.append(report)  # type: ignore[arg-type]
+            telemetry.append(report)
         if on_frame is not None:
-            on_frame(index, boxes[index], report)
+            on_frame(index, boxes[index], report if record else None)
     return TrackingResult(
-        tracker=getattr(tracker, "name", type(tracker).__name__),
-        sequence=sequence.name,
-        boxes=boxes,
-        times=times,
-        channels_used=channels,
-        correlations=correlations,
-        feature_memory_bytes=memory,
-        ground_truth=np.asarray(sequence.ground_truth, dtype=float),
-        telemetry=telemetry,
-        stage_seconds=stages,
+        tracker=tracker.name, sequence=sequence.name, boxes=boxes, times=times, channels_used=channels,
+        correlations=correlations, feature_memory_bytes=memory,
+        ground_truth=np.asarray(sequence.ground_truth, dtype=float), telemetry=telemetry, stage_seconds=stages,
+        confidence=confidence,
     )
