@@ -1,11 +1,18 @@
 """Command line: ``python -m workbench explain ...`` (a data set on Ray or in-process) and
-``python -m workbench train RECIPE`` (a method's recipe; under ``torchrun`` data-parallel on several processes)."""
+``python -m workbench train RECIPE`` (a method's recipe; under ``torchrun`` data-parallel on several processes).
+
+A bad input (a missing data folder, an output path that is a file, an unknown explainer, model or metric, ...) is
+refused before any work starts, Ray included, in one line on stderr with exit status 2 (``--debug``: with its
+traceback); see :mod:`workbench.cli`. ``explain`` exits with 3 when some images failed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from workbench.cli import Parser, add_debug, add_smoke, positive_int, run_command
 
 #: recipes ``train`` knows: name -> "module:function" called as function(smoke=..., retrain=True, progress=...)
 RECIPES = {
@@ -49,35 +56,44 @@ def _train(ns: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__)
+def _parser() -> Parser:
+    parser = Parser(prog="python -m workbench", description=__doc__)
+    add_debug(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("explain", help="explain (and score) every image of a data set")
     ex.add_argument("--data", required=True, help="digits | patches | an image folder | ImageFolder tree | OTB folder")
     ex.add_argument("--model", default="digits_classifier",
                     help="embedded model name, TorchScript file, or package.module:Class (with --weights)")
     ex.add_argument("--weights", help="state-dict file for a module:Class model")
-    ex.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"))
+    ex.add_argument("--input-shape", type=positive_int, nargs=3, metavar=("C", "H", "W"))
     ex.add_argument("--vae", help="VAE for relabel: TorchScript file or module:Class (with --vae-weights)")
     ex.add_argument("--vae-weights")
     ex.add_argument("--explainers", nargs="+", default=["relabel", "saliency"])
     ex.add_argument("--metrics", nargs="*", default=[])
-    ex.add_argument("--n-samples", type=int, default=1000, help="samples per image for RLD and sampling baselines")
+    ex.add_argument("--n-samples", type=positive_int, default=1000,
+                    help="samples per image for RLD and sampling baselines")
     ex.add_argument("--out", required=True, help="output folder (created; a re-run of the same request resumes)")
-    ex.add_argument("--shard-size", type=int, default=64)
-    ex.add_argument("--limit", type=int, help="only the first N images")
+    ex.add_argument("--shard-size", type=positive_int, default=64)
+    ex.add_argument("--limit", type=positive_int, help="only the first N images")
     ex.add_argument("--engine", choices=("ray", "local"), default="ray")
-    ex.add_argument("--workers", type=int)
+    ex.add_argument("--workers", type=positive_int)
     ex.add_argument("--address", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
     ex.add_argument("--device", default="auto")
-    ex.add_argument("--smoke", action="store_true", help="embedded models' CPU setting")
+    add_smoke(ex, "embedded models' CPU setting")
+    add_debug(ex, top=False)
     ex.set_defaults(run=_explain)
     tr = sub.add_parser("train", help="train a recipe (under torchrun: data-parallel)")
     tr.add_argument("recipe", choices=sorted([*RECIPES, "horkd"]))
-    tr.add_argument("--smoke", action="store_true")
+    add_smoke(tr, "the recipe's CPU setting (seconds)")
+    add_debug(tr, top=False)
     tr.set_defaults(run=_train)
-    ns = parser.parse_args(argv)
-    return ns.run(ns)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for a user error, see :mod:`workbench.cli`)."""
+    ns = _parser().parse_args(argv)
+    return run_command("python -m workbench", lambda: ns.run(ns), debug=ns.debug)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,24 @@ class ModelSpec:
     vae_weights: str | None = None
     smoke: bool = False
 
+    def check(self) -> tuple[int, int, int]:
+        """Refuse, before anything is loaded, a model or VAE that names neither an embedded model, a file nor
+        ``module:Class`` (FileNotFoundError), or a bad input shape (ValueError); returns :meth:`resolved_shape`."""
+        for name, what in ((self.model, "model"), (self.vae, "VAE")):
+            if name is not None and name not in EMBEDDED_MODELS and ":" not in name and not Path(name).is_file():
+                raise FileNotFoundError(f"{what} {name!r}: neither an embedded model ({', '.join(EMBEDDED_MODELS)}), "
+                                        "an existing TorchScript file, nor module:Class")
+        return self.resolved_shape()
+
     def resolved_shape(self) -> tuple[int, int, int]:
+        """The model's input shape (C, H, W): the embedded model's own, else ``input_shape``; a ValueError when
+        it is missing, not three positive numbers, or not the embedded model's."""
         if self.model in EMBEDDED_MODELS:
-            return EMBEDDED_MODELS[self.model][1]
+            shape = EMBEDDED_MODELS[self.model][1]
+            if self.input_shape is not None and tuple(self.input_shape) != shape:
+                raise ValueError(f"model {self.model!r} takes inputs of shape {' '.join(map(str, shape))} (C H W), "
+                                 f"not {' '.join(map(str, self.input_shape))}: leave out --input-shape")
+            return shape
         if self.input_shape is None or len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(f"model {self.model!r}: give its input shape as (channels, height, width), e.g. "
                              "--input-shape 3 32 32")

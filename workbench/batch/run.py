@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from workbench.batch.models import ModelSpec
 from workbench.batch.sources import list_items
@@ -40,23 +41,11 @@ def explain_dataset(data: str | Path, model: str | ModelSpec, explainers: Sequen
     :func:`~workbench.batch.worker.available_metrics` (the scorecard's metrics that need no masks); ``engine``:
     ``"ray"`` or ``"local"`` (one process, no Ray);
     ``workers``: Ray workers (default: one per CPU, or per GPU when there are GPUs).
-    Unknown explainers, metrics or models are refused before any work starts.
+    Unknown explainers, metrics, models or devices, a bad input shape, missing data and an output path that is a file
+    or another run's folder are refused before any work starts (before Ray does).
     """
-    from workbench.explainers import available_explainers
-
     spec_model = model if isinstance(model, ModelSpec) else ModelSpec(model)
-    unknown = [e for e in explainers if e not in available_explainers()]
-    if not explainers or unknown:
-        raise ValueError(f"unknown explainer(s) {unknown or '(none given)'}; valid: "
-                         f"{', '.join(available_explainers())}")
-    bad_metrics = [m for m in metrics if m not in available_metrics()]
-    if bad_metrics:
-        raise ValueError(f"unknown metric(s) {bad_metrics}; valid (no ground truth needed): "
-                         f"{', '.join(available_metrics())}")
-    if engine not in ("ray", "local"):
-        raise ValueError(f"engine must be 'ray' or 'local', got {engine!r}")
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+    _check_request(spec_model, explainers, metrics, engine, shard_size, limit, device, Path(out))
     items, classes = list_items(data, limit)
     spec_model.load(need_vae="relabel" in explainers)  # fails fast, and trains an embedded model once, here
     spec = RunSpec(spec_model, tuple(explainers), str(out), tuple(metrics), dict(explainer_kwargs or {}),
@@ -77,6 +66,35 @@ def explain_dataset(data: str | Path, model: str | ModelSpec, explainers: Sequen
     if bar is not None:
         bar.close()
     return summarize(out)
+
+
+def _check_request(model: ModelSpec, explainers: Sequence[str], metrics: Sequence[str], engine: str,
+                   shard_size: int, limit: int | None, device: str, out: Path) -> None:
+    """Refuse a request that cannot run, naming what was expected (cheap checks: nothing is loaded)."""
+    from workbench.explainers import available_explainers
+    from workbench.train import resolve_device
+
+    unknown = [e for e in explainers if e not in available_explainers()]
+    if not explainers or unknown:
+        raise ValueError(f"unknown explainer(s) {unknown or '(none given)'}; valid: "
+                         f"{', '.join(available_explainers())}")
+    bad_metrics = [m for m in metrics if m not in available_metrics()]
+    if bad_metrics:
+        raise ValueError(f"unknown metric(s) {bad_metrics}; valid (no ground truth needed): "
+                         f"{', '.join(available_metrics())}")
+    if engine not in ("ray", "local"):
+        raise ValueError(f"engine must be 'ray' or 'local', got {engine!r}")
+    if shard_size < 1 or (limit is not None and limit < 1):
+        raise ValueError(f"shard_size and limit must be at least 1, got {shard_size} and {limit}")
+    model.check()
+    try:  # Ray workers pick their own device; the name must still be one
+        resolve_device(device) if engine == "local" else torch.device("cpu" if device == "auto" else device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r}: {error}") from None
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output folder {out} is a file; give a folder (created if missing)")
+    if out.is_dir() and any(out.iterdir()) and not (out / "run.json").is_file():
+        raise FileExistsError(f"{out} exists and is not a batch-run folder; choose another output folder")
 
 
 def _claim_output(out: Path, request: dict[str, Any]) -> None:

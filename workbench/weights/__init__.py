@@ -150,6 +150,8 @@ def export(out_dir: str | Path, names: Iterable[str] | None = None, cache: str |
     ``smoke=True`` exports the smoke setting instead (the sidecar says so): what a dashboard whose full weights are
     not shipped opens with, so that it opens without training even then."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; give the folder to write the exported files into")
     out.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or 'cpu'})"
     saved_env = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE", SHIPPED_ENV)}
@@ -173,9 +175,18 @@ def manifest() -> list[dict[str, Any]]:
 
 def install(files_dir: str | Path) -> list[Path]:
     """Copy exported ``.pt`` + ``.json`` pairs from ``files_dir`` into the package folder (never over a different
-    file of the same name without saying so: an existing file is replaced only by the same recipe hash)."""
+    file of the same name without saying so: an existing file is replaced only by the same recipe hash). A folder
+    that is missing or holds no ``.pt`` file is refused (FileNotFoundError), so that nothing passes for installed."""
+    folder = Path(files_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder (expected the OUT_DIR of an export: <name>-<hash>.pt and "
+                                ".json pairs)")
+    files = sorted(folder.glob("*.pt"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no exported .pt file (expected <name>-<hash>.pt and .json pairs, "
+                                "as python -m workbench.weights export writes them)")
     copied = []
-    for pt in sorted(Path(files_dir).glob("*.pt")):
+    for pt in files:
         sidecar = pt.with_suffix(".json")
         if not sidecar.is_file():
             raise FileNotFoundError(f"{pt} has no sidecar {sidecar.name}: export writes both")
@@ -185,21 +196,29 @@ def install(files_dir: str | Path) -> list[Path]:
     return copied
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workbench.weights export|install|list``; returns the exit status (2 for a user error, one line on
+    stderr; ``--debug`` for its traceback; see :mod:`workbench.cli`)."""
+    from workbench.cli import Parser, add_debug, add_smoke, run_command
 
-    parser = argparse.ArgumentParser(prog="python -m workbench.weights", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m workbench.weights", description=__doc__.splitlines()[0])
+    add_debug(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="train every dashboard's default models and write shipped files")
     ex.add_argument("out_dir")
     ex.add_argument("--only", nargs="*", choices=sorted(DASHBOARD_MODELS))
-    ex.add_argument("--smoke", action="store_true",
-                    help="the smoke setting: what a dashboard without shipped full weights opens")
+    add_smoke(ex, "the smoke setting: what a dashboard without shipped full weights opens")
     ex.add_argument("--cache", default=None, help="a cache folder holding models trained earlier (else a fresh one)")
     ins = sub.add_parser("install", help="copy exported files into the package folder")
     ins.add_argument("files_dir")
-    sub.add_parser("list", help="the shipped files and the metrics they reached")
+    listing = sub.add_parser("list", help="the shipped files and the metrics they reached")
+    for command in (ex, ins, listing):
+        add_debug(command, top=False)
     args = parser.parse_args(argv)
+    return run_command(parser.prog, lambda: _run(args), debug=args.debug)
+
+
+def _run(args: Any) -> None:
     if args.command == "export":
         for path in export(args.out_dir, args.only, cache=args.cache, smoke=args.smoke):
             print(path, flush=True)

@@ -4,4 +4,4 @@ import sys
 
 from workbench.weights import main
 
-main(sys.argv[1:])
+sys.exit(main(sys.argv[1:]))
