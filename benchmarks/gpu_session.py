@@ -4,7 +4,7 @@ The GPU machine is lent for minutes at a time and has only torch, torchvision, n
 scikit-image, opencv and pandas. This runs, in order of priority, each section with a wall-clock budget (a section
 that overruns is killed and reported; the next one still runs) and writes everything under ``--out``::
 
-    PYTHONPATH=. python3 benchmarks/gpu_session.py --out "$OUT" [--plan weights:150,horkd:200,...] [--tiny]
+    PYTHONPATH=. python3 benchmarks/gpu_session.py --out "$OUT" [--plan weights:150,horkd:200,...] [--smoke]
 
 Sections:
   weights    train every dashboard's full-setting models (``workbench.weights.export``); ``weights.NAME`` one
@@ -14,7 +14,7 @@ Sections:
   stdt       the video model's training cell (``benchmarks/stdt.py:gpu_benchmark``)
   check      every training cell's full setting for a few steps, CPU/GPU agreement (``benchmarks/gpu_check.py``)
 
-``--tiny`` runs every section with a few seconds of budget on whatever device there is (the test uses it).
+``--smoke`` runs every section with a few seconds of budget on whatever device there is (the test uses it).
 """
 
 from __future__ import annotations
@@ -68,28 +68,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--plan", default=DEFAULT_PLAN, help="section:seconds,... in the order to run")
-    parser.add_argument("--tiny", action="store_true", help="a few seconds per section (tests, CPU)")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds per section (tests, CPU)")
+    parser.add_argument("--tiny", dest="smoke", action="store_true", help=argparse.SUPPRESS)  # tests/benchmarks use it
     parser.add_argument("--section", help=argparse.SUPPRESS)  # child process: run this one section
     parser.add_argument("--budget", type=float, default=60, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.section:
-        run_section(args.section, out / args.section, args.budget, args.tiny)
+        run_section(args.section, out / args.section, args.budget, args.smoke)
         return 0
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "WORKBENCH_SMOKE": "1" if args.tiny else "0"}
+           "WORKBENCH_SMOKE": "1" if args.smoke else "0"}
     summary = ["| section | budget s | wall s | status |", "|---|---|---|---|"]
     for item in args.plan.split(","):
         section, _, seconds = item.partition(":")
-        budget = 3.0 if args.tiny else float(seconds or 60)
+        budget = 3.0 if args.smoke else float(seconds or 60)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--out", str(out), "--section", section,
-               "--budget", str(budget)] + (["--tiny"] if args.tiny else [])
+               "--budget", str(budget)] + (["--smoke"] if args.smoke else [])
         t0 = time.perf_counter()
         with open(out / f"{section}.log", "w") as log:
             try:  # the child gets its budget plus a margin to write its table; past that it is killed
                 code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                      timeout=None if args.tiny else budget + 30).returncode
+                                      timeout=None if args.smoke else budget + 30).returncode
                 status = "ok" if code == 0 else f"exit {code}"
             except subprocess.TimeoutExpired:
                 status = "killed: over budget"

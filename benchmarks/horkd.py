@@ -8,10 +8,10 @@ paired t-test and sign test, marking differences larger than the seed spread) an
 and seed) and ``horkd_pairs.csv``.
 
 Run: ``python benchmarks/horkd.py`` (``HorkdConfig.full()``, seeds 0-4: meant for a GPU, about three minutes on an
-H200) or ``python benchmarks/horkd.py --quick`` (the smoke setting on a CPU in seconds; numbers meaningless).
+H200) or ``python benchmarks/horkd.py --smoke`` (the smoke setting on a CPU in seconds; numbers meaningless).
 ``--faces ROOT`` runs the paper's own setting on your faces (``ROOT/<identity>/<image>``, split by identity): the
 same tables, with rank-1 identification and verification AUC on the unseen identities in place of top-1
-(``horkd_faces.md``; ``horkd_faces_quick.md`` with ``--quick``).
+(``horkd_faces.md``; ``horkd_faces_quick.md`` with ``--smoke``).
 ``gpu_benchmark(device, out_dir, budget_s)`` is the same run for the lead's GPU session (imports only torch, numpy,
 scipy, scikit-learn, scikit-image, pandas); ``gpu_check(device, max_steps)`` is HORKD's row of
 ``benchmarks/gpu_check.py`` (student training throughput). On a CPU torch runs single-threaded: on a shared
@@ -257,9 +257,10 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, config: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", "--smoke", action="store_true",
+    parser.add_argument("--smoke", action="store_true",
                         help="the smoke setting on a CPU, 3 seeds (seconds); numbers meaningless")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0-4 (0-2 with --quick)")
+    parser.add_argument("--quick", dest="smoke", action="store_true", help=argparse.SUPPRESS)  # README, tests
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0-4 (0-2 with --smoke)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--faces", type=Path, default=None, metavar="ROOT",
@@ -267,15 +268,15 @@ def main() -> None:
                              "identification and verification AUC on the unseen others (writes horkd_faces*.md)")
     args = parser.parse_args()
     if args.faces is not None:
-        config = HorkdConfig.faces(args.faces, smoke=args.quick)
-        setting = f"HorkdConfig.faces(ROOT, smoke={args.quick})"
-        name = "horkd_faces_quick" if args.quick else "horkd_faces"
+        config = HorkdConfig.faces(args.faces, smoke=args.smoke)
+        setting = f"HorkdConfig.faces(ROOT, smoke={args.smoke})"
+        name = "horkd_faces_quick" if args.smoke else "horkd_faces"
         load_horkd_data(config)  # a bad folder stops here, with the layout in the message
     else:
-        config = HorkdConfig.preset(args.quick)
-        setting = "HorkdConfig.smoke()" if args.quick else "HorkdConfig.full()"
-        name = "horkd_quick" if args.quick else "horkd"
-    seeds = args.seeds or ([0, 1, 2] if args.quick else [0, 1, 2, 3, 4])
+        config = HorkdConfig.preset(args.smoke)
+        setting = "HorkdConfig.smoke()" if args.smoke else "HorkdConfig.full()"
+        name = "horkd_quick" if args.smoke else "horkd"
+    seeds = args.seeds or ([0, 1, 2] if args.smoke else [0, 1, 2, 3, 4])
     if resolve_device(args.device).type == "cpu":
         torch.set_num_threads(1)
     rows, pairs, wall = run(config, seeds, args.device)

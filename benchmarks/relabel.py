@@ -22,7 +22,7 @@ with paired Wilcoxon signed-rank tests, and degenerate RLD explanations (no_flip
 per-image statuses RLD reports: zero maps, scored as such).
 
     WORKBENCH_CACHE=/tmp/wbcache python benchmarks/relabel.py            # 100 images, N = 1000
-    python benchmarks/relabel.py --quick                                  # 10 images, N = 200 (smoke)
+    python benchmarks/relabel.py --smoke                                  # 10 images, N = 200 (smoke)
     python benchmarks/relabel.py --dataset patches --n-images 40 --n-samples 500 --metric-step 8 --timing-images 5
 
 ``gpu_benchmark(device, out_dir, budget_s)`` is the GPU part (called by the lead's GPU session; imports only what a
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric-step", type=int, default=1, help="pixels switched per deletion/insertion step")
     parser.add_argument("--mprt-images", type=int, default=20,
                         help="images of the MPRT sanity check (re-explains once per layer of the teacher)")
-    parser.add_argument("--quick", action="store_true", help="10 images, N = 200, 3 timed and 3 MPRT images (smoke)")
+    parser.add_argument("--smoke", action="store_true", help="10 images, N = 200, 3 timed and 3 MPRT images (smoke)")
     parser.add_argument("--device", default="auto",
                         help="where the table's maps and scores are computed and RLD's extra throughput is measured "
                              "(auto: CUDA when present); single-image timings always run on the CPU")
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spec = DATASETS[args.dataset]
     args.out = args.out or spec.out
-    if args.quick:
+    if args.smoke:
         args.n_images, args.n_samples, args.timing_images, args.mprt_images = 10, 200, 3, 3
     started = time.perf_counter()
     cpu = torch.device("cpu")
@@ -432,7 +432,7 @@ def write_results(args, spec, images, scores, seconds, extra, lime_sec, best, wi
     cuda_rate = throughput_rows[best_signed].get(cuda_key)
     threads = torch.get_num_threads()
     cell = default_cell(spec.size, spec.size)
-    flags = f"{' --dataset ' + args.dataset if args.dataset != 'digits' else ''}{' --quick' if args.quick else ''}"
+    flags = f"{' --dataset ' + args.dataset if args.dataset != 'digits' else ''}{' --smoke' if args.smoke else ''}"
     _, _, h, w = spec.region
     lines = [
         f"# Re-label distillation vs baseline explainers on {spec.title}",

@@ -7,7 +7,7 @@ compares the implementations, not the thread pools of a busy machine. Localisati
 (``x > 0.5``) as a stand-in ground truth (only timing matters there). Quantus is the benchmark's ``eval`` extra
 (LGPL/GPL), never a dependency of ``workbench``. Writes ``benchmarks/results/scorecard.md`` and ``.csv``.
 
-Run: ``python benchmarks/scorecard.py`` (64 digits) or ``--quick`` (8 digits).
+Run: ``python benchmarks/scorecard.py`` (64 digits) or ``--smoke`` (8 digits).
 """
 
 from __future__ import annotations
@@ -170,11 +170,11 @@ def gpu_check(device: str | torch.device, max_steps: int | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 digits instead of 64")
-    parser.add_argument("--images", type=int, default=None, help="batch size (default 64, --quick 8)")
+    parser.add_argument("--smoke", action="store_true", help="8 digits instead of 64")
+    parser.add_argument("--images", type=int, default=None, help="batch size (default 64, --smoke 8)")
     parser.add_argument("--metrics", nargs="*", default=None, help="subset of metric names")
     args = parser.parse_args()
-    n = args.images or (8 if args.quick else 64)
+    n = args.images or (8 if args.smoke else 64)
     with single_threaded():
         table = run(n, args.metrics)
     text = to_markdown(table, n)

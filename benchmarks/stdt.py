@@ -7,7 +7,7 @@ frame-level CNN (the plain BatchNorm detector architecture of the feature-whiten
 the training clips, P(fake) averaged over a clip's frames). Training throughput (clips/s) on the training device.
 
     PYTHONPATH=. python benchmarks/stdt.py                       # full setting on CUDA when present, else smoke
-    PYTHONPATH=. python benchmarks/stdt.py --setting full --device cpu --seeds 0 1 2
+    PYTHONPATH=. python benchmarks/stdt.py --full --device cpu --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -336,8 +336,9 @@ def run_sbi_seeds(seeds: list[int] | tuple[int, ...], faces: str, smoke: bool, d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setting", choices=("smoke", "full"), default=None,
-                        help="default: full on CUDA, smoke on a CPU")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--smoke", action="store_true", help="the smoke setting (default on a CPU)")
+    chosen.add_argument("--full", action="store_true", help="the full setting (default on CUDA)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--from-csv", action="store_true", help="only rewrite stdt.md from an existing stdt.csv "
@@ -351,6 +352,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="with --sbi-faces on a CPU: train the models in this "
                         "many processes of one thread each")
     args = parser.parse_args()
+    args.setting = "smoke" if args.smoke else "full" if args.full else None
     device = resolve_device(args.device)
     if args.sbi_faces is not None:
         torch.set_num_threads(1)

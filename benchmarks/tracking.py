@@ -1,6 +1,6 @@
 """Benchmark: DCF and ECO-style trackers with and without channel distillation (CD), with OpenCV anchors.
 
-    python benchmarks/tracking.py [--otb FOLDER ...] [--quick] [--out benchmarks/results/tracking.md]
+    python benchmarks/tracking.py [--otb FOLDER ...] [--smoke] [--out benchmarks/results/tracking.md]
 
 Runs every tracker on one generated sequence per attribute and on each real OTB folder given (by default the
 development sequence, ``workbench.tracking.development_sequence_path()``, when it exists), all in the same run:
@@ -229,7 +229,7 @@ def report(rows: list[dict], summary: list[dict], args: argparse.Namespace, seco
     lines = [
         "# Tracking benchmark: channel distillation (CD) vs full-channel trackers",
         "",
-        f"Produced by `python benchmarks/tracking.py{' --quick' if args.quick else ''}` in {seconds:.0f} s on "
+        f"Produced by `python benchmarks/tracking.py{' --smoke' if args.smoke else ''}` in {seconds:.0f} s on "
         f"{platform.machine()} / {os.cpu_count()} CPU(s), load average {load[0]:.1f} at start "
         f"(shared machine: FPS is the median of {args.repeats} interleaved passes; NumPy BLAS and OpenCV "
         f"single-threaded for every tracker). Features: `{args.features}`. "
@@ -282,15 +282,16 @@ def report(rows: list[dict], summary: list[dict], args: argparse.Namespace, seco
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--otb", nargs="*", type=Path, default=None, help="OTB-format sequence folders")
-    parser.add_argument("--quick", action="store_true", help="short sequences and one timing pass (a smoke run)")
+    parser.add_argument("--smoke", action="store_true", help="short sequences and one timing pass (a smoke run)")
+    parser.add_argument("--quick", dest="smoke", action="store_true", help=argparse.SUPPRESS)  # results/*.md name it
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tracking.md")
     parser.add_argument("--frames", type=int, default=None, help="frames per generated sequence (default 60)")
     parser.add_argument("--size", type=int, default=160, help="side of the generated frames")
-    parser.add_argument("--repeats", type=int, default=None, help="timing passes (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing passes (default 3, --smoke 1)")
     parser.add_argument("--features", default="hog", help="hog, or a cached torchvision layer: vgg16:conv3_3 ...")
     args = parser.parse_args(argv)
-    args.frames = args.frames or (30 if args.quick else 60)
-    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.frames = args.frames or (30 if args.smoke else 60)
+    args.repeats = args.repeats or (1 if args.smoke else 3)
     development = development_sequence_path()
     folders = args.otb if args.otb is not None else ([development] if development is not None else [])
 
