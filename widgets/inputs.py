@@ -5,7 +5,11 @@ calls the dashboard's handler with the path, which returns what to say on succes
 (an unreadable file, a text file given as a model, a colour image for a grey model, a video with no face ...) is
 shown in the row's message line in red, and the dashboard goes on with what it had: nothing is swapped in until the
 input passed its checks (:mod:`workbench.inputs`, :func:`workbench.data.clips.read_video`). Uploaded files are
-written to a private temporary folder under their own name and loaded from there like a typed path.
+written to the kernel's private uploads folder under their own name and loaded from there like a typed path.
+
+On a served page (Voilà) a typed path is read only under the allowed roots and an upload only up to the size
+limit, and a model row builds no ``module:Class`` outside the operator's packages (:mod:`workbench.access`); the
+refusal is the row's message. In JupyterLab every row stays open.
 
 ``relabel_panel``, ``stdt_panel``, ``whitening_panel``, ``horkd_panel`` wire the rows to those dashboards (a model
 and an image; a video; a face photo; an image); the tracking dashboard has its own OTB-folder row.
@@ -14,13 +18,14 @@ and an image; a video; a face photo; an image); the tracking dashboard has its o
 from __future__ import annotations
 
 import html
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 import torch
+
+from workbench.access import current_policy, upload_root
 
 Handler = Callable[[str], str]
 
@@ -29,11 +34,15 @@ ERROR_STYLE = "color:#b00"
 
 
 class PathRow(W.VBox):
-    """One input: ``[path field] [upload] [Load]`` and a message line; ``handler(path) -> message`` does the work."""
+    """One input: ``[path field] [upload] [Load]`` and a message line; ``handler(path) -> message`` does the work.
+
+    ``confine``: the path is checked against the access policy before the handler sees it (False for a row whose
+    handler checks a richer value itself, e.g. a model row's ``module:Class weights``).
+    """
 
     def __init__(self, what: str, placeholder: str, handler: Handler, accept: str = "", css: str = "",
-                 upload: bool = True) -> None:
-        self.what, self.handler = what, handler
+                 upload: bool = True, confine: bool = True) -> None:
+        self.what, self.handler, self.confine = what, handler, confine
         self.path = W.Text(placeholder=placeholder, description=what, layout=W.Layout(width="460px"),
                            style={"description_width": "90px"})
         self.load_button = W.Button(description="Load", icon="folder-open", layout=W.Layout(width="90px"))
@@ -48,7 +57,6 @@ class PathRow(W.VBox):
         self.load_button.on_click(lambda _b: self.load(self.path.value))
         self.upload.observe(self._on_upload, names="value")
         super().__init__([W.HBox([self.path, self.upload, self.load_button]), self.message])
-        self._upload_dir: tempfile.TemporaryDirectory | None = None
 
     def load(self, path: str) -> bool:
         """Run the handler on ``path``; say what happened in the message line. True when it was loaded."""
@@ -56,7 +64,8 @@ class PathRow(W.VBox):
             self.show_error(f"type the path of your {self.what} first (or upload it)")
             return False
         try:
-            said = self.handler(str(path).strip())
+            path = str(current_policy().check_path(path, self.what)) if self.confine else str(path).strip()
+            said = self.handler(path)
         except (ValueError, OSError) as exc:  # the loaders' own errors name the file and what was expected
             self.show_error(str(exc))
             return False
@@ -75,9 +84,13 @@ class PathRow(W.VBox):
         if not files:
             return
         upload = files[0]
-        if self._upload_dir is None:
-            self._upload_dir = tempfile.TemporaryDirectory(prefix="wb-upload-")
-        target = Path(self._upload_dir.name) / Path(str(upload["name"])).name
+        name = Path(str(upload["name"])).name or "upload"
+        try:
+            current_policy().check_upload(name, len(upload["content"]))
+        except PermissionError as exc:
+            self.show_error(str(exc))
+            return
+        target = upload_root() / name
         target.write_bytes(bytes(upload["content"]))
         self.path.value = str(target)
         self.load(str(target))
@@ -114,7 +127,7 @@ def relabel_panel(board: Any) -> W.VBox:
 
     return _panel([
         PathRow("model", "model.pt (TorchScript) or package.module:Class weights.pt", use_model, ".pt,.pth,.ts",
-                "wb-yours-model"),
+                "wb-yours-model", confine=False),
         PathRow("image", f"/path/to/image.png ({shape[2]}x{shape[1]}, {'grey' if shape[0] == 1 else 'colour'})",
                 add_image, "image/*", "wb-yours-image"),
     ])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
@@ -39,6 +38,7 @@ from widgets.tracking_draw import (
     view_scale,
     weights_figure,
 )
+from workbench.access import current_policy
 from workbench.tracking import (
     ATTRIBUTES,
     ChannelDistillation,
@@ -223,7 +223,7 @@ class TrackingDashboard(W.VBox):
     def load_folder(self, path: str) -> Sequence | None:
         """Load a user's OTB folder; a bad folder is reported in the message line (not raised) and returns None."""
         try:
-            sequence = load_otb(Path(path.strip()).expanduser())
+            sequence = load_otb(current_policy().check_path(path, "folder"))
         except (OSError, ValueError) as exc:
             self.message.value = f"<span style='color:#b00'>Cannot load this folder: {html.escape(str(exc))}</span>"
             return None

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.batch.models import ModelSpec
+from workbench.access import current_policy, is_module_class
+from workbench.batch.models import EMBEDDED_MODELS, ModelSpec
 from workbench.batch.sources import IMAGE_SUFFIXES, Item, load_item
 
 CHANNEL_NAMES = {1: "grey", 3: "colour (RGB)"}
@@ -30,13 +31,25 @@ def load_classifier(model: str | Path, input_shape: tuple[int, int, int], n_clas
     arguments and loaded from the state-dict file ``weights``.
 
     Checked on a zero batch shaped ``(1, *input_shape)``: it must run and return ``(1, n_classes)`` logits (any
-    number of classes when ``n_classes`` is None). ValueError / FileNotFoundError naming the file otherwise.
+    number of classes when ``n_classes`` is None). ValueError / FileNotFoundError naming the file otherwise. On a
+    served page (:mod:`workbench.access`) files must lie under the allowed roots and a class in an allowed package,
+    PermissionError otherwise, raised before anything is imported, built or read.
     """
     name = str(model).strip()
     if not name:
         raise ValueError("no model given: type a TorchScript file path or package.module:Class")
-    spec = ModelSpec(name, input_shape=tuple(int(v) for v in input_shape),
-                     weights=str(weights).strip() if weights not in (None, "") else None)
+    weights = str(weights).strip() if weights not in (None, "") else None
+    policy = current_policy()
+    if name not in EMBEDDED_MODELS:  # checked before anything is imported, built or read
+        if policy.served and is_module_class(name):
+            policy.check_module(name)
+        elif policy.served:
+            name = str(policy.check_path(name, "model"))
+        if is_module_class(name) and weights is None and not Path(name).is_file():
+            raise ValueError(f"model {name!r}: a class needs its weights (a state-dict file after the class)")
+        if weights is not None:
+            weights = str(_existing(policy.check_path(weights, "weights"), "weights", (".pt", ".pth")))
+    spec = ModelSpec(name, input_shape=tuple(int(v) for v in input_shape), weights=weights)
     classifier, _ = spec.load()
     if n_classes is not None:
         with torch.no_grad():
@@ -54,9 +67,10 @@ def load_image(path: str | Path, shape: tuple[int, int, int], resize: bool = Fal
     Refused with a ValueError naming the file: an unreadable or non-image file, a colour image for a grey model
     (averaging it would explain an image the user did not give: convert it first), a size other than the model's
     (unless ``resize``: then it is resized, antialiased bilinear, to the model's H x W).
-    A grey image for a colour model is repeated to three channels (nothing is lost).
+    A grey image for a colour model is repeated to three channels (nothing is lost). On a served page a path
+    outside the allowed roots is refused (PermissionError) before it is read (:mod:`workbench.access`).
     """
-    path = _existing(path, "image")
+    path = _existing(current_policy().check_path(path, "image"), "image")
     raw = _read(path, -1)  # cv2.IMREAD_UNCHANGED
     channels = _channels(raw)
     want, height, width = (int(v) for v in shape)
@@ -100,10 +114,10 @@ def load_face(path: str | Path, channels: int, size: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(face, dtype=np.float32))
 
 
-def _existing(path: str | Path, what: str) -> Path:
+def _existing(path: str | Path, what: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
     path = Path(str(path).strip()).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist (expected a {'/'.join(IMAGE_SUFFIXES)} file)")
+        raise FileNotFoundError(f"{what} {path} does not exist (expected a {'/'.join(suffixes)} file)")
     return path
 
 

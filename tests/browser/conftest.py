@@ -16,6 +16,8 @@ Module-level helpers (also reachable as fixtures of the same name, so test files
     open_dashboard(driver, base_url, name, timeout=DEFAULT_TIMEOUT, wait_for=".widget-box") -> None
     screenshot(driver, name, full_page=True) -> pathlib.Path   # saved in $BROWSER_SCREENSHOTS or a temp dir
     page_errors(driver) -> list[str]        # error/traceback texts rendered in the page
+    console_errors(driver) -> list[str]     # console errors since the last call
+    outside_requests(driver) -> list[str]   # URLs requested off 127.0.0.1/localhost since the last call
 
 Example::
 
@@ -132,6 +134,31 @@ def page_errors(driver) -> list[str]:
     return texts
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def console_errors(driver) -> list[str]:
+    """The page's console errors (level SEVERE) since the last call: uncaught exceptions, failed loads, error logs."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def outside_requests(driver) -> list[str]:
+    """URLs the browser requested (HTTP and websockets) from any host but 127.0.0.1 / localhost since the last
+    call (Chromium's performance log); ``data:``, ``blob:`` and ``about:`` URLs stay in the page."""
+    import json
+    from urllib.parse import urlparse
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+        elif message["method"] == "Network.webSocketCreated":
+            urls.append(message["params"]["url"])
+    return [url for url in urls if urlparse(url).scheme not in ("data", "blob", "about", "chrome")
+            and urlparse(url).hostname not in LOCAL_HOSTS]
+
+
 def open_dashboard(driver, base_url: str, name: str, timeout: float = DEFAULT_TIMEOUT,
                    wait_for: str = ".widget-box") -> None:
     """Load ``/voila/render/<name>`` and wait until the kernel has rendered an element matching ``wait_for``.
@@ -229,20 +256,22 @@ def workbench_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("WORKBENCH_CACHE", None)
 
 
-def start_voila(log_path: Path, cache: Path, settings: object | None = None, env: dict[str, str] | None = None
-                ) -> tuple[subprocess.Popen, str]:
-    """Start Voilà (tree mode on notebooks/dashboards, 127.0.0.1, free port) with the arguments ``make dashboard``
-    uses (:func:`widgets.serve.voila_args`, culling ``settings`` or the defaults); wait until it answers.
+def start_voila(log_path: Path, cache: Path, settings: object | None = None, env: dict[str, str] | None = None,
+                allow_paths: tuple[Path, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """Start Voilà (tree mode on notebooks/dashboards, 127.0.0.1, free port) the way ``make dashboard`` does
+    (:func:`widgets.serve.voila_args` with culling ``settings`` or the defaults, :func:`widgets.serve.serve_env`:
+    the project's template, served pages confined to ``allow_paths``); wait until it answers.
 
     Its kernels inherit the environment (plus ``env``), ``WORKBENCH_CACHE=cache`` and the repository root on
     ``PYTHONPATH``.
     """
-    from widgets.serve import voila_args
+    from widgets.serve import serve_env, voila_args
 
     port = _free_port()
-    env = dict(os.environ, **(env or {}), WORKBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
+    env = dict(serve_env(allow_paths), **(env or {}), WORKBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    cmd = [sys.executable, "-m", "voila", *voila_args(DASHBOARDS, port, settings), "--show_tracebacks=True"]
+    cmd = [sys.executable, "-m", "widgets.serve", "--voila", *voila_args(DASHBOARDS, port, settings),
+           "--show_tracebacks=True"]
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -279,8 +308,10 @@ def kernel_pids(proc: subprocess.Popen) -> list[int]:
 @pytest.fixture(scope="session")
 def voila_url(browser_available: None, workbench_cache: Path,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a Voilà server (tree mode on notebooks/dashboards, 127.0.0.1, free port) for the session."""
-    proc, base = start_voila(tmp_path_factory.mktemp("voila") / "voila.log", workbench_cache)
+    """Base URL of a Voilà server (tree mode on notebooks/dashboards, 127.0.0.1, free port) for the session; its
+    pages may read the tests' temporary files (``--allow-path`` of pytest's base temp folder), nothing else."""
+    proc, base = start_voila(tmp_path_factory.mktemp("voila") / "voila.log", workbench_cache,
+                             allow_paths=(tmp_path_factory.getbasetemp(),))
     try:
         yield base
     finally:
@@ -299,6 +330,7 @@ def driver(browser_available: None, request: pytest.FixtureRequest, tmp_path: Pa
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})  # console_errors et al.
     drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
         yield drv
@@ -328,6 +360,18 @@ def screenshot_fixture() -> Callable[..., Path]:
 def page_errors_fixture() -> Callable[..., list[str]]:
     """:func:`page_errors`, as a fixture."""
     return page_errors
+
+
+@pytest.fixture(name="console_errors")
+def console_errors_fixture() -> Callable[..., list[str]]:
+    """:func:`console_errors`, as a fixture."""
+    return console_errors
+
+
+@pytest.fixture(name="outside_requests")
+def outside_requests_fixture() -> Callable[..., list[str]]:
+    """:func:`outside_requests`, as a fixture."""
+    return outside_requests
 
 
 @pytest.fixture

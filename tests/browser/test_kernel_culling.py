@@ -68,9 +68,12 @@ def test_abandoned_page_frees_its_kernel(fast_voila, driver, open_dashboard, ker
                 pass
 
 
-def test_serve_settings_reject_nonsense_and_write_a_server_config(tmp_path: Path):
+def test_serve_settings_reject_nonsense_and_write_a_server_config(tmp_path: Path, monkeypatch):
     with pytest.raises(ValueError, match="cull_idle_timeout must be a positive number"):
         ServeSettings(cull_idle_timeout=0)
+    with pytest.raises(ValueError, match="must exceed ping_interval_ms"):
+        ServeSettings(ping_interval_ms=10_000, ping_timeout_ms=10_000)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     config = tmp_path / "jupyter_server_config.json"
     config.write_text('{"ServerApp": {"port": 9999}}')  # the user's own setting is kept
     main(["--write-server-config", str(config), "--cull-idle-timeout", "60"])
@@ -79,3 +82,5 @@ def test_serve_settings_reject_nonsense_and_write_a_server_config(tmp_path: Path
     assert written["MappingKernelManager"]["cull_idle_timeout"] == 60
     assert written["MappingKernelManager"]["cull_connected"] is False
     assert written["ServerApp"]["tornado_settings"]["ws_ping_timeout"] == 30_000
+    assert written["VoilaConfiguration"]["template"] == "workbench"
+    assert (tmp_path / "data" / "voila" / "templates" / "workbench" / "index.html.j2").is_file()

@@ -89,18 +89,19 @@ class ModelSpec:
     def _load(self, name: str, weights: str | None, what: str) -> torch.nn.Module:
         if name in EMBEDDED_MODELS or ":" in name and not Path(name).exists():
             target = EMBEDDED_MODELS[name][0] if name in EMBEDDED_MODELS else name
+            embedded = target.startswith("workbench.models.pretrained:")
+            if not embedded:  # the weights are checked before the class is imported or called
+                state = self._state_dict(name, weights, what)
             module_name, _, attr = target.partition(":")
             try:
                 factory = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as exc:
                 raise ValueError(f"{what} {name!r}: cannot import {target} ({exc})") from exc
-            if target.startswith("workbench.models.pretrained:"):
+            if embedded:
                 return factory(smoke=self.smoke, progress=False).eval()
             module = factory()
-            if weights is None:
-                raise ValueError(f"{what} {name!r}: a class needs its weights (a state-dict file)")
             try:
-                module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+                module.load_state_dict(state)
             except Exception as exc:
                 raise ValueError(f"{what} weights {weights}: cannot be loaded into {target}: {exc}") from exc
             return module.eval()
@@ -112,3 +113,12 @@ class ModelSpec:
             return torch.jit.load(str(path), map_location="cpu").eval()
         except Exception as exc:
             raise ValueError(f"{what} {path}: not a TorchScript file ({exc})") from exc
+
+    @staticmethod
+    def _state_dict(name: str, weights: str | None, what: str) -> dict:
+        if weights is None:
+            raise ValueError(f"{what} {name!r}: a class needs its weights (a state-dict file)")
+        try:
+            return torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ValueError(f"{what} weights {weights}: not a state-dict file ({exc})") from exc
