@@ -21,7 +21,7 @@ explanation (one face at a time, this machine's CPU) and its ratio to lime's; qu
 explanation (counted by the BlackBox). ROAD and MaxSensitivity are not run here: MaxSensitivity re-explains every
 face 200 times, hours of dlib queries on a CPU.
 
-    WORKBENCH_CACHE=/tmp/wbcache python benchmarks/blackbox.py              # 20 faces, N = 48 (~15 min, 2 cores)
+    WORKBENCH_CACHE=/tmp/wbcache python benchmarks/blackbox.py              # 20 faces, N = 48 (~28 min, 2 busy cores)
     python benchmarks/blackbox.py --n-faces 4 --n-samples 32 --out /tmp/bb  # a quick look
 
 Writes ``<out>.md`` and ``<out>.csv`` (default ``benchmarks/results/blackbox``). Development numbers: the photos are
