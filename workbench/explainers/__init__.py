@@ -2,8 +2,9 @@
 
 :mod:`~workbench.explainers.base` holds the :class:`Explainer` base (validation, target resolution, device, per-image
 status), :mod:`~workbench.explainers.baselines` the baseline explainers the workbench's methods are compared with
-(Captum, lime, random), :mod:`~workbench.explainers.registry` :func:`make_explainer`, which also builds re-label
-distillation (:mod:`workbench.relabel`) given a VAE.
+(Captum, lime, random), :mod:`~workbench.explainers.blackbox` the :class:`BlackBox` wrapper of a model one can only
+query (gradient explainers refuse it), :mod:`~workbench.explainers.registry` :func:`make_explainer`, which also
+builds re-label distillation (:mod:`workbench.relabel`) given a VAE.
 """
 
 from workbench.explainers.base import DEGENERATE_STATUSES, OK, Explainer, ForwardFunc, TargetType, require
@@ -23,6 +24,7 @@ from workbench.explainers.baselines import (
     default_cell,
     superpixels,
 )
+from workbench.explainers.blackbox import BLACK_BOX_EXPLAINERS, BlackBox, is_black_box, refuse_black_box
 from workbench.explainers.registry import (
     DEFAULT_BASELINES,
     EXPLAINERS,
@@ -33,6 +35,7 @@ from workbench.explainers.registry import (
 )
 
 __all__ = [
+    "BLACK_BOX_EXPLAINERS", "BlackBox", "is_black_box", "refuse_black_box",
     "DEGENERATE_STATUSES", "OK", "Explainer", "ForwardFunc", "TargetType", "require",
     "BASELINE_CLASSES", "BASELINES", "SAMPLING_BASELINES", "SEGMENTATIONS", "CaptumGradCam",
     "CaptumIntegratedGradients", "CaptumKernelShap", "CaptumLime", "CaptumOcclusion", "CaptumSaliency", "LimeImage",

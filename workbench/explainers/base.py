@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from workbench.explainers.blackbox import refuse_black_box
 from workbench.train import model_device
 from workbench.validation import check_images, check_logits, check_target
 
@@ -45,17 +46,24 @@ class Explainer:
     """Base of every explainer: ``attribute(inputs, target=None, **kwargs) -> maps shaped like inputs``.
 
     Args:
-        forward_func: the model, ``(B, C, H, W) -> logits (B, K)``.
+        forward_func: the model, ``(B, C, H, W) -> logits (B, K)``: an ``nn.Module``, or a black box (a
+            :class:`~workbench.explainers.BlackBox` or any other callable) for the explainers that only query it.
+
+    An explainer that differentiates the model sets ``needs_gradients``: it refuses a black box at construction
+    (:func:`~workbench.explainers.blackbox.refuse_black_box`), naming the explainers that work on one.
 
     After each call, ``last_status`` holds one string per image: ``"ok"`` or why the map is not a plain success
     (RLD: ``"out_of_band"``, ``"no_flip"``, ``"all_flip"``; the last two are in :data:`DEGENERATE_STATUSES`).
     """
 
     name: ClassVar[str] = "explainer"
+    needs_gradients: ClassVar[bool] = False
 
     def __init__(self, forward_func: ForwardFunc) -> None:
         if not callable(forward_func):
             raise TypeError(f"forward_func must be callable (B, C, H, W) -> logits (B, K); got {type(forward_func)}")
+        if self.needs_gradients:
+            refuse_black_box(self.name, forward_func)
         self.forward_func = forward_func
         self.last_status: list[str] = []
 

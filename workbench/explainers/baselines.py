@@ -24,6 +24,11 @@ Superpixels (shared by ``captum_lime``, ``kernel_shap`` and ``lime``, see :func:
 default (``cell`` pixels square, ``min(H, W) // 8`` so 2x2 cells and 64 segments at 16x16), since quickshift/SLIC
 find few useful segments on tiny images; ``"quickshift"`` and ``"slic"`` (scikit-image) are selectable.
 
+Black boxes (:class:`~workbench.explainers.BlackBox`, or any callable that is not an ``nn.Module``):
+``occlusion``, ``captum_lime``, ``kernel_shap``, ``lime`` and ``random`` only query the model and explain one;
+``integrated_gradients``, ``saliency`` and ``gradcam`` need its gradients and refuse it when they are built, naming
+the explainers that work.
+
 Captum and lime are optional (``pip install distill-workbench[baselines]``) and imported inside the functions that
 use them. ``forward_func`` maps ``(B, C, H, W)`` to logits ``(B, K)``; the Captum baselines explain the raw output of
 the target class (Captum's convention), the lime package gets softmax probabilities (what it expects).
@@ -40,6 +45,7 @@ import torch
 from torch import nn
 
 from workbench.explainers.base import Explainer, ForwardFunc, require
+from workbench.explainers.blackbox import refuse_black_box
 
 BASELINES: tuple[str, ...] = ("integrated_gradients", "saliency", "occlusion", "gradcam", "captum_lime",
                               "kernel_shap", "lime", "random")
@@ -92,6 +98,7 @@ class CaptumIntegratedGradients(Explainer):
     """Captum IntegratedGradients from a constant ``baseline`` image (default zeros), ``n_steps`` points."""
 
     name = "integrated_gradients"
+    needs_gradients = True
 
     def __init__(self, forward_func: ForwardFunc, n_steps: int = 50, baseline: float = 0.0,
                  internal_batch_size: int | None = None) -> None:
@@ -109,6 +116,7 @@ class CaptumSaliency(Explainer):
     """Captum Saliency: the gradient of the target output, absolute by default (Captum's default)."""
 
     name = "saliency"
+    needs_gradients = True
 
     def __init__(self, forward_func: ForwardFunc, abs: bool = True) -> None:
         super().__init__(forward_func)
@@ -154,14 +162,17 @@ class CaptumGradCam(Explainer):
     """
 
     name = "gradcam"
+    needs_gradients = True
 
     def __init__(self, forward_func: ForwardFunc, layer: nn.Module | None = None, relu: bool = True,
                  interpolate_mode: str = "bilinear") -> None:
-        super().__init__(forward_func)
+        if getattr(forward_func, "gradient_free", False):
+            refuse_black_box(self.name, forward_func)  # before asking a BlackBox for a layer it cannot have
         layer = layer if layer is not None else getattr(forward_func, "gradcam_layer", None)
         if not isinstance(layer, nn.Module):
             raise ValueError("gradcam needs a layer: pass layer=<nn.Module inside forward_func> or give the model a "
                              "`gradcam_layer` attribute (SmallCNN and RegionOnlyClassifier have one)")
+        super().__init__(forward_func)
         self.layer, self.relu, self.interpolate_mode = layer, relu, interpolate_mode
 
     def _attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
