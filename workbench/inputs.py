@@ -6,7 +6,7 @@ needs before it swaps the user's model or image in: the number of classes the vi
 (a colour image given to a grey model is refused, not silently averaged). Every error names the file and what was
 expected, so a view can show it as it is. ``load_image(..., resize=True)`` resizes an image of any size to the
 model's; ``load_face`` finds and crops the face of a photo the way the face detectors' training faces were cropped.
-Videos (:func:`workbench.data.clips.read_video`, faces found by OpenCV) and
+Videos (:func:`workbench.data.clips.read_video`, faces found by OpenCV or dlib) and
 OTB folders (:func:`workbench.tracking.load_otb`) have their own loaders with the same kind of errors.
 """
 
@@ -85,33 +85,32 @@ def load_image(path: str | Path, shape: tuple[int, int, int], resize: bool = Fal
     return resized[0].clamp(0, 1).contiguous()
 
 
-def load_face(path: str | Path, channels: int, size: int) -> torch.Tensor:
-    """The largest frontal face of the photo at ``path`` as a face detector's input: (``channels``, ``size``,
-    ``size``) float in [0, 1].
+def load_face(path: str | Path, channels: int, size: int, aligner: str = "haar") -> torch.Tensor:
+    """The largest face of the photo at ``path`` as a face detector's input: (``channels``, ``size``, ``size``)
+    float in [0, 1].
 
-    Found by OpenCV's Haar cascade (:func:`workbench.data.face_crops.detect_face_box`) and framed like the training
-    faces: grey like the embedded LFW crops (:func:`~workbench.data.face_crops.face_from_photo`), colour like
-    :func:`~workbench.data.face_sbi.load_face_folder` (:func:`~workbench.data.face_sbi.crop_colour_face`).
+    ``aligner="haar"`` (the default): found by OpenCV's Haar cascade and framed like the training faces of the
+    shipped models (:func:`workbench.data.face_front.crop_box_face`, the framing of the embedded LFW crops and of
+    :func:`~workbench.data.face_sbi.load_face_folder`). ``aligner="dlib"``: found by dlib and aligned on its 68
+    landmarks (:mod:`workbench.data.face_front`; Haar with a warning when dlib is not installed).
     ValueError naming the file: unreadable, not an image, no face found.
     """
     import cv2
 
-    from workbench.data.face_crops import detect_face_box, face_from_photo
-    from workbench.data.face_sbi import crop_colour_face
+    from workbench.data.face_front import crop_face, find_face, resolve_aligner
 
     if channels not in CHANNEL_NAMES:
         raise ValueError(f"channels must be 1 (grey) or 3 (colour); got {channels}")
     path = _existing(path, "photo")
+    aligner = resolve_aligner(aligner, path.name)
     rgb = cv2.cvtColor(_read(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     try:
-        box = detect_face_box(rgb)
+        face = find_face(rgb, aligner)
     except ValueError as err:
         raise ValueError(f"{path.name}: {err}") from None
-    if channels == 3:
-        face = crop_colour_face(rgb, size, box).transpose(2, 0, 1)
-    else:
-        face = face_from_photo(rgb, size, box)[None]
-    return torch.from_numpy(np.ascontiguousarray(face, dtype=np.float32))
+    crop = crop_face(rgb, face, size, channels)
+    crop = crop.transpose(2, 0, 1) if channels == 3 else crop[None]
+    return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))
 
 
 def _existing(path: str | Path, what: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:

@@ -14,7 +14,8 @@ Embedded default (no downloads), built on :mod:`workbench.data.faces`:
   Deterministic given the arguments.
 
 Real videos: ``read_video`` reads an ``.mp4``/``.avi`` file (OpenCV) or a folder of frames, samples ``n_frames``
-uniformly, crops the Haar-cascade face of each frame; FaceForensics++/Celeb-DF layouts in
+uniformly, crops the face of each frame (Haar box, or aligned on dlib's landmarks), grey or colour;
+FaceForensics++/Celeb-DF layouts in
 ``datasets/faceforensics-video/README.md``.
 """
 
@@ -28,7 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-from workbench.data.face_crops import detect_face_box, real_faces
+from workbench.data.face_crops import real_faces
+from workbench.data.face_front import NoFaceError, crop_face, resolve_aligner, track_faces
 from workbench.data.forgery_sets import (  # noqa: F401  (ClipSet re-exported: it was defined here)
     GRAIN,
     SPLITS,
@@ -41,10 +43,6 @@ from workbench.data.frame_folders import FRAME_SUFFIXES, read_rgb
 from workbench.data.synthesis import MANIPULATION_KINDS, ForgeryParams, make_forgery, sample_forgery_params
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
-
-
-class NoFaceError(ValueError):
-    """No frame of a clip has a face OpenCV's Haar cascade can find (the clip is reported, never silently dropped)."""
 
 
 # ------------------------------------------------------------------------------------------------------- generator
@@ -147,62 +145,101 @@ def load_forgery_clips(split: str = "train", size: int = 32, frames: int = 8, n_
 
 
 # ---------------------------------------------------------------------------------------------------- video reader
-def _read_frames(path: Path) -> list[np.ndarray]:
-    """All frames of a video file or a frame folder as RGB uint8 arrays; ValueError naming the file if unreadable."""
+def _sampled_video_frames(path: Path, n_frames: int) -> list[np.ndarray]:
+    """``n_frames`` uniformly sampled RGB frames of a video file, decoding only up to the last one picked (the
+    others are grabbed, not converted or kept); ValueError naming the file if none can be read."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        picks = set(np.linspace(0, count - 1, n_frames).round().astype(int).tolist()) if count > 0 else set()
+        frames, kept, index = [], {}, 0
+        while cap.isOpened() and (not picks or index <= max(picks)):
+            if not cap.grab():
+                break
+            if not picks or index in picks:
+                ok, bgr = cap.retrieve()
+                if ok:
+                    kept[index] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+    if not kept:
+        raise ValueError(f"could not read any frame from video {path} (unreadable or corrupt file)")
+    frames = [kept[k] for k in sorted(kept)]
+    if picks and len(frames) == len(picks):
+        return frames
+    # the container's frame count was wrong (or absent): sample from the frames that were read
+    return [frames[i] for i in np.linspace(0, len(frames) - 1, n_frames).round().astype(int)]
+
+
+def _sampled_frames(path: Path, n_frames: int) -> list[np.ndarray]:
+    """``n_frames`` uniformly sampled RGB uint8 frames of a video file or a frame folder; ValueError naming the
+    file if unreadable."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
         if not files:
             raise ValueError(f"frame folder {path} holds no frames ({sorted(FRAME_SUFFIXES)})")
-        return [read_rgb(f) for f in files]
+        return [read_rgb(files[i]) for i in np.linspace(0, len(files) - 1, n_frames).round().astype(int)]
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"{path} is neither a video file ({sorted(VIDEO_SUFFIXES)}) nor a folder of frames")
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while cap.isOpened():
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        cap.release()
-    if not frames:
-        raise ValueError(f"could not read any frame from video {path} (unreadable or corrupt file)")
-    return frames
+    return _sampled_video_frames(path, n_frames)
 
 
-def read_video(path: str | Path, n_frames: int = 8, size: int = 32, detect_faces: bool = True) -> np.ndarray:
-    """``n_frames`` uniformly sampled grey frames of a video file or frame folder as (T, 1, size, size) float32.
+def _is_grey(frames: list[np.ndarray]) -> bool:
+    spread = [np.abs(f.astype(np.int16) - f[..., 1:2].astype(np.int16)).max() for f in frames]
+    return max(spread) <= 2
 
-    With ``detect_faces`` each frame is cropped to its largest Haar-cascade face (``faces.detect_face_box``); a
-    frame where none is found reuses the nearest frame's box; if no sampled frame has a face, ``NoFaceError``
-    names the file. A missing, corrupt or unreadable file raises ``FileNotFoundError``/``ValueError`` naming it.
-    """
-    path = Path(path)
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be at least 1; got {n_frames}")
-    if not path.exists():
-        raise FileNotFoundError(f"video {path} does not exist")
-    frames = _read_frames(path)
-    picks = np.linspace(0, len(frames) - 1, n_frames).round().astype(int)
-    sampled = [frames[i] for i in picks]
+
+def _haar_crops(sampled: list[np.ndarray], size: int, channels: int, detect_faces: bool, path: Path) -> np.ndarray:
+    """Today's crops: each frame cut to its Haar box (a miss takes the nearest frame's box), resized."""
     boxes: list[tuple[int, int, int, int] | None] = [None] * len(sampled)
     if detect_faces:
-        for k, rgb in enumerate(sampled):
-            try:
-                boxes[k] = detect_face_box(rgb)
-            except ValueError:
-                boxes[k] = None
-        found = [k for k, b in enumerate(boxes) if b is not None]
-        if not found:
-            raise NoFaceError(f"no face found by OpenCV's Haar cascade in any of the {n_frames} sampled frames of "
-                              f"{path}; pass detect_faces=False if the frames are already face crops")
-        boxes = [boxes[min(found, key=lambda j, k=k: abs(j - k))] for k in range(len(sampled))]
+        try:
+            boxes = [f.box for f in track_faces(sampled, "haar")]
+        except NoFaceError:
+            raise NoFaceError(f"no face found by OpenCV's Haar cascade in any of the {len(sampled)} sampled frames "
+                              f"of {path}; pass detect_faces=False if the frames are already face crops") from None
     out = []
     for rgb, box in zip(sampled, boxes, strict=True):
         if box is not None:
             x, y, w, h = box
             rgb = rgb[y:y + h, x:x + w]
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        out.append(cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)[None])
+        img = (cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if channels == 1 else rgb).astype(np.float32) / 255.0
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)
+        out.append(img.reshape(size, size, channels).transpose(2, 0, 1))
     return np.stack(out).astype(np.float32)
+
+
+def read_video(path: str | Path, n_frames: int = 8, size: int = 32, detect_faces: bool = True, channels: int = 1,
+               aligner: str = "haar") -> np.ndarray:
+    """``n_frames`` uniformly sampled frames of a video file or frame folder as (T, ``channels``, size, size)
+    float32 in [0, 1]: grey (``channels=1``, the default) or colour (``channels=3``; a grey video is refused).
+
+    With ``detect_faces`` each frame is cropped to its face (:mod:`workbench.data.face_front`): ``aligner="haar"``
+    (the default, today's crops) cuts the largest Haar-cascade box; ``aligner="dlib"`` aligns the crop on dlib's
+    68 landmarks (eyes and mouth at ``face_front.TEMPLATE``, landmarks smoothed over neighbouring frames; Haar with
+    a warning when dlib is not installed). A frame where no face is found takes the nearest frame's box; if no
+    sampled frame has a face, ``NoFaceError`` names the file. A missing, corrupt or unreadable file raises
+    ``FileNotFoundError``/``ValueError`` naming it.
+    """
+    path = Path(path)
+    if n_frames < 1:
+        raise ValueError(f"n_frames must be at least 1; got {n_frames}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (colour); got {channels}")
+    if not path.exists():
+        raise FileNotFoundError(f"video {path} does not exist")
+    aligner = resolve_aligner(aligner, str(path))
+    sampled = _sampled_frames(path, n_frames)
+    if channels == 3 and _is_grey(sampled):
+        raise ValueError(f"{path} is a grey video (its frames have no colour); this model takes colour frames: "
+                         "read it with channels=1 for a grey model, or give a colour video")
+    if aligner == "haar" or not detect_faces:
+        return _haar_crops(sampled, size, channels, detect_faces, path)
+    try:
+        faces = track_faces(sampled, "dlib")
+    except NoFaceError as err:
+        raise NoFaceError(f"{err} sampled from {path}; pass detect_faces=False if the frames are already face "
+                          "crops") from None
+    crops = [crop_face(rgb, face, size, channels) for rgb, face in zip(sampled, faces, strict=True)]
+    return np.stack([c.reshape(size, size, channels).transpose(2, 0, 1) for c in crops]).astype(np.float32)

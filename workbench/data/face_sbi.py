@@ -4,15 +4,18 @@ Paper: Shiohara & Yamasaki, *Detecting Deepfakes with Self-Blended Images*, CVPR
 real faces only, each blended with a transformed copy of itself, transfers to real deepfakes: the blend boundary and
 the source/target mismatch (colour, frequency, scale) are what every face-swap pipeline leaves behind.
 
-Ours, not the paper's (no landmark detector ships offline):
+Ours, not the paper's:
 
-* **Face crop.** OpenCV's shipped Haar cascade (``cv2.data.haarcascades``) finds the largest frontal face of each
-  photo; the crop is framed like the LFW crops of :mod:`workbench.data.face_crops` (eyes at ~1/3 of the height), in
-  colour, ``size`` x ``size`` (64-128 px). So the facial regions of ``FACE_REGIONS`` sit at fixed places.
-* **Blend mask.** SBI takes the convex hull of 81 landmarks; we take the convex face region from the box (the face
-  ellipse of an aligned crop), deform its outline (random low-order harmonics of the radius), take its convex hull,
-  erode or dilate it at random (blur + threshold), soften its edge (Gaussian, 1-4 px at 64 px) and scale it by a
-  blend ratio drawn from SBI's {0.25, 0.5, 0.75, 1, 1, 1}. The mask is the per-pixel ground truth.
+* **Face crop** (:mod:`workbench.data.face_front`). ``aligner="haar"`` (the default, the shipped weights' data):
+  OpenCV's shipped Haar cascade finds the largest frontal face of each photo; the crop is framed like the LFW crops
+  (eyes at ~1/3 of the height), in colour, ``size`` x ``size`` (64-128 px). ``aligner="dlib"``: dlib's detector
+  and 68 landmarks, the crop aligned on the eyes and mouth (``FaceFolder.landmarks`` then holds the landmarks).
+* **Blend mask** (:mod:`workbench.data.sbi_masks`). ``mask="box"`` (the default, the shipped weights' data): the
+  convex face region of an aligned crop, outline deformed, eroded or dilated at random, softened, times a blend
+  ratio from SBI's {0.25, 0.5, 0.75, 1, 1, 1}. ``mask="hull"``: SBI's own, the convex hull of the landmarks (four
+  hull kinds, random face-part subsets), elastically deformed, eroded and blurred, the source moved with the mask by
+  SBI's small affine about the landmarks; faces without landmarks (embedded faces, Haar crops) get dlib's
+  landmarks predicted on the crop. The mask is the per-pixel ground truth.
 * **Source-target transforms** (SBI's STG): on the source *or* the target, colour (RGB shift, hue / saturation /
   brightness / contrast jitter), frequency (down- and up-sampling), sharpen or blur; on the source only, scale
   (0.95-1.05) and translation (up to 3 %). Fake = mask * source + (1 - mask) * target.
@@ -35,16 +38,26 @@ import cv2
 import numpy as np
 import torch
 
-from workbench.data.face_crops import ASTRONAUT_FACE_BOX, detect_face_box, real_faces
+from workbench.data.face_crops import ASTRONAUT_FACE_BOX, real_faces
+from workbench.data.face_front import (
+    INSTALL_HINT,
+    crop_box_face,
+    crop_face,
+    crop_landmarks,
+    dlib_available,
+    find_face,
+    landmarks_of_crop,
+    resolve_aligner,
+)
 from workbench.data.forgery_sets import SPLITS, ForgerySet
 from workbench.data.frame_folders import FRAME_SUFFIXES, read_rgb
-from workbench.data.synthesis import FACE_ELLIPSE
+from workbench.data.sbi_masks import MASKS, blend_pair, box_mask, colour_jitter, source_target  # noqa: F401
 
 SBI_KIND = "self_blend"
 UNSEEN_KIND = "poisson_swap"
 #: Fewest faces a folder needs for a train / val / test split (each split gets at least one group).
 MIN_FACES = 6
-_BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+sbi_mask = box_mask  #: the landmark-free blend mask (``mask="box"``), under the name it had here
 
 
 @dataclass(frozen=True)
@@ -55,20 +68,17 @@ class FaceFolder:
     faces: np.ndarray
     groups: np.ndarray
     sources: tuple[str, ...]
-    skipped: tuple[str, ...] = ()  #: files without a face the Haar cascade could find (``skip_no_face=True``)
+    skipped: tuple[str, ...] = ()  #: files without a face the detector could find (``skip_no_face=True``)
+    landmarks: np.ndarray | None = None  #: (N, 68, 2) (x, y) in crop pixels (``aligner="dlib"``), else None
 
 
 # ------------------------------------------------------------------------------------------------------ real faces
 def crop_colour_face(rgb: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
     """The face of ``box`` framed like an LFW crop, colour, ``size`` x ``size`` float32 in [0, 1]."""
-    x, y, w, h = box
-    x0, x1 = max(x + int(0.08 * w), 0), x + w - int(0.08 * w)
-    y0, y1 = max(y + int(0.06 * h), 0), y + h + int(0.02 * h)
-    crop = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
-    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)
+    return crop_box_face(rgb, box, size, 3)
 
 
-def _face_of_file(path: Path, size: int) -> np.ndarray:
+def _face_of_file(path: Path, size: int, aligner: str) -> tuple[np.ndarray, np.ndarray | None]:
     bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if bgr is not None and (bgr.ndim == 2 or bgr.shape[-1] == 1):
         raise ValueError(f"{path} is a grey photo; the colour (3-channel) detector needs colour photos")
@@ -77,10 +87,10 @@ def _face_of_file(path: Path, size: int) -> np.ndarray:
     if np.abs(spread[..., 0] - spread[..., 1]).max() <= 2 and np.abs(spread[..., 2] - spread[..., 1]).max() <= 2:
         raise ValueError(f"{path} is a grey photo stored as RGB; the colour (3-channel) detector needs colour photos")
     try:
-        box = detect_face_box(rgb)
+        face = find_face(rgb, aligner)
     except ValueError as err:
         raise ValueError(f"no face found in {path}: {err}") from None
-    return crop_colour_face(rgb, size, box)
+    return crop_face(rgb, face, size, 3), crop_landmarks(face, size)
 
 
 def _check_size(size: int) -> None:
@@ -89,7 +99,7 @@ def _check_size(size: int) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _read_folder(folder: str, size: int, skip_no_face: bool) -> FaceFolder:
+def _read_folder(folder: str, size: int, skip_no_face: bool, aligner: str = "haar") -> FaceFolder:
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"face folder {root} does not exist or is not a folder; expected <folder>/<photo>.png|jpg "
@@ -98,10 +108,12 @@ def _read_folder(folder: str, size: int, skip_no_face: bool) -> FaceFolder:
     if len(files) < MIN_FACES:
         raise ValueError(f"face folder {root} has {len(files)} photo(s); a train/val/test split needs at least "
                          f"{MIN_FACES} face photos ({', '.join(sorted(FRAME_SUFFIXES))})")
-    faces, kept, skipped = [], [], []
+    faces, kept, skipped, landmarks = [], [], [], []
     for path in files:
         try:
-            faces.append(_face_of_file(path, size))
+            face, points = _face_of_file(path, size, aligner)
+            faces.append(face)
+            landmarks.append(points)
             kept.append(path)
         except ValueError as err:
             if not (skip_no_face and str(err).startswith("no face")):
@@ -117,16 +129,20 @@ def _read_folder(folder: str, size: int, skip_no_face: bool) -> FaceFolder:
     if len(np.unique(groups)) < 3:
         raise ValueError(f"face folder {root} has {len(np.unique(groups))} person/video sub-folder(s); an "
                          "identity-disjoint train/val/test split needs at least 3")
+    points = np.stack(landmarks).astype(np.float32) if aligner == "dlib" else None
     return FaceFolder(np.stack(faces).astype(np.float32), groups, tuple(str(p.relative_to(root)) for p in files),
-                      tuple(skipped))
+                      tuple(skipped), points)
 
 
-def load_face_folder(folder: str | Path, size: int = 64, skip_no_face: bool = False) -> FaceFolder:
-    """Every photo of ``folder`` (recursively) as a Haar-cropped colour face; a clear error naming the file for a
+def load_face_folder(folder: str | Path, size: int = 64, skip_no_face: bool = False,
+                     aligner: str = "haar") -> FaceFolder:
+    """Every photo of ``folder`` (recursively) as a colour face crop (``aligner`` "haar": Haar-framed, the
+    default; "dlib": aligned on dlib's landmarks, kept in ``landmarks``); a clear error naming the file for a
     photo without a face (unless ``skip_no_face``: then it is listed in ``skipped``) or a grey photo, and naming
     the folder when it has too few faces for a split."""
     _check_size(size)
-    return _read_folder(str(Path(folder).resolve()), size, skip_no_face)
+    aligner = resolve_aligner(aligner, str(folder))
+    return _read_folder(str(Path(folder).resolve()), size, skip_no_face, aligner)
 
 
 @functools.lru_cache(maxsize=4)
@@ -157,72 +173,12 @@ def group_split(groups: np.ndarray, split: str, seed: int = 0) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ forgeries
-def sbi_mask(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A deformed convex face-region blend mask (size, size) float32 in [0, 1] (see the module docstring)."""
-    cy, cx, ry, rx = FACE_ELLIPSE
-    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-    radius = np.ones_like(angles) * rng.uniform(0.75, 0.95)
-    for k in (2, 3, 4):
-        radius += rng.uniform(0, 0.08) * np.cos(k * angles + rng.uniform(0, 2 * np.pi))
-    pts = np.stack([(cx + rx * radius * np.cos(angles)) * size, (cy + ry * radius * np.sin(angles)) * size], 1)
-    hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
-    hard = cv2.fillConvexPoly(np.zeros((size, size), np.float32), hull, 1.0)
-    scale = size / 64
-    grown = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.0, 3.0) * scale)
-    hard = (grown > rng.uniform(0.3, 0.7)).astype(np.float32)
-    soft = cv2.GaussianBlur(hard, (0, 0), rng.uniform(1.0, 4.0) * scale)
-    return (soft / max(float(soft.max()), 1e-6) * rng.choice(_BLEND_RATIOS)).astype(np.float32)
-
-
-def _colour_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-8, 8)) % 360
-    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.8, 1.2), 0, 1)
-    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) + rng.uniform(-0.08, 0.08, 3).astype(np.float32)
-    return rng.uniform(0.85, 1.15) * (out - 0.5) + 0.5 + rng.uniform(-0.06, 0.06)
-
-
-def _frequency(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    size = img.shape[0]
-    small = max(8, int(size * rng.uniform(0.35, 0.7)))
-    return cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size),
-                      interpolation=cv2.INTER_LINEAR)
-
-
-def _sharpen_or_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    sigma = rng.uniform(0.6, 1.5) * img.shape[0] / 64
-    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
-    return blurred if rng.random() < 0.5 else img + rng.uniform(0.5, 1.5) * (img - blurred)
-
-
-def _scale_shift(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    size = img.shape[0]
-    mat = cv2.getRotationMatrix2D((size / 2, size / 2), 0.0, rng.uniform(0.95, 1.05))
-    mat[:, 2] += rng.uniform(-0.03, 0.03, 2) * size
-    return cv2.warpAffine(img, mat, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def source_target(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """SBI's source-target generator: colour / frequency / sharpen-blur on one of the two, scale on the source."""
-    source, target = face.copy(), face.copy()
-    changed = _colour_jitter(face, rng)
-    if rng.random() < 0.5:
-        changed = _frequency(changed, rng)
-    if rng.random() < 0.7:
-        changed = _sharpen_or_blur(changed, rng)
-    if rng.random() < 0.5:
-        source = changed
-    else:
-        target = changed
-    return np.clip(_scale_shift(source, rng), 0, 1), np.clip(target, 0, 1)
-
-
-def self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One self-blended image of a colour face (H, W, 3) in [0, 1]: ``(fake, mask (H, W))``."""
+def self_blend(face: np.ndarray, rng: np.random.Generator, mask: str = "box", landmarks: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """One self-blended image of a colour face (H, W, 3) in [0, 1]: ``(fake, mask (H, W))`` (``blend_pair``)."""
     face = face.astype(np.float32)
-    mask = sbi_mask(face.shape[0], rng)
-    source, target = source_target(face, rng)
-    return (mask[..., None] * source + (1 - mask[..., None]) * target).astype(np.float32), mask
+    blend, source, target = blend_pair(face, rng, mask, landmarks)
+    return (blend[..., None] * source + (1 - blend[..., None]) * target).astype(np.float32), blend
 
 
 def poisson_swap(target: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +202,7 @@ def augment(img: np.ndarray, rng: np.random.Generator, blur_p: float = 0.35, col
     size = img.shape[0]
     out = img
     if colour_p and rng.random() < colour_p:
-        out = np.clip(_colour_jitter(out, rng), 0, 1).astype(np.float32)
+        out = np.clip(colour_jitter(out, rng), 0, 1).astype(np.float32)
     if rng.random() < 0.3:
         small = int(size * rng.uniform(0.5, 0.9))
         out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
@@ -273,13 +229,33 @@ def _check_probabilities(**probabilities: float) -> None:
             raise ValueError(f"{name} is a probability in [0, 1]; got {p}")
 
 
-def _faces_for(face_source: str | Path | None, size: int) -> FaceFolder:
-    return embedded_colour_faces(size) if face_source is None else load_face_folder(face_source, size, True)
+def _faces_for(face_source: str | Path | None, size: int, aligner: str = "haar", mask: str = "box"
+               ) -> tuple[FaceFolder, np.ndarray | None]:
+    """The faces, and their landmarks in crop pixels when ``mask="hull"`` needs them (dlib's, predicted on the crop
+    for faces read without landmarks)."""
+    if mask not in MASKS:
+        raise ValueError(f"mask must be one of {MASKS}; got {mask!r}")
+    where = "the embedded faces" if face_source is None else str(face_source)
+    if mask == "hull" and not dlib_available():
+        raise ImportError(f"mask='hull' needs dlib's 68 landmarks of {where}; {INSTALL_HINT}, or use mask='box'")
+    if face_source is None:
+        data = embedded_colour_faces(size)
+    else:
+        data = load_face_folder(face_source, size, True, aligner)
+    if mask == "box" or data.landmarks is not None:
+        return data, data.landmarks
+    return data, _predicted_landmarks(None if face_source is None else str(Path(face_source).resolve()), size, aligner)
+
+
+@functools.lru_cache(maxsize=4)
+def _predicted_landmarks(face_source: str | None, size: int, aligner: str) -> np.ndarray:
+    data = embedded_colour_faces(size) if face_source is None else load_face_folder(face_source, size, True, aligner)
+    return np.stack([landmarks_of_crop(face) for face in data.faces])
 
 
 def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, face_source: str | Path | None = None,
                    seed: int = 0, augmented: bool | None = None, kind: str = SBI_KIND, blur_p: float = 0.35,
-                   colour_p: float = 0.0, draw: int = 0) -> ForgerySet:
+                   colour_p: float = 0.0, draw: int = 0, mask: str = "box", aligner: str = "haar") -> ForgerySet:
     """Real faces and their self-blended (or, ``kind="poisson_swap"``, Poisson-swapped) forgeries as a colour
     ``ForgerySet`` (images (N, 3, size, size), per-pixel masks). Per face ``n_per_face`` real + as many fakes.
 
@@ -288,7 +264,8 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
     (file, or sub-folder = person / video), seeded; swap donors come from the same split. ``augmented`` (default:
     only for "train") applies ``augment`` (blur / colour jitter with probability ``blur_p`` / ``colour_p``) to
     every image. Deterministic given the arguments; ``draw`` > 0 gives other blends and augmentations of the same
-    split (a fresh draw per training epoch, ``FreshDraws``).
+    split (a fresh draw per training epoch, ``FreshDraws``). ``mask`` "box" (the default) or "hull" (SBI's
+    landmark hull) and ``aligner`` "haar" (the default) or "dlib" are explained in the module docstring.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -297,7 +274,7 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
     if n_per_face < 1:
         raise ValueError(f"n_per_face must be at least 1; got {n_per_face}")
     _check_probabilities(blur_p=blur_p, colour_p=colour_p)
-    data = _faces_for(face_source, size)
+    data, points = _faces_for(face_source, size, aligner, mask)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
     rng = np.random.default_rng([seed, size, n_per_face, SPLITS.index(split), len(kind)] + ([draw] if draw else []))
@@ -309,10 +286,10 @@ def load_sbi_faces(split: str = "train", size: int = 64, n_per_face: int = 4, fa
         donors = members[data.groups[members] != data.groups[i]]
         for _ in range(n_per_face):
             if kind == SBI_KIND:
-                fake, mask = self_blend(data.faces[i], rng)
+                fake, blend = self_blend(data.faces[i], rng, mask, None if points is None else points[i])
             else:
-                fake, mask = poisson_swap(data.faces[i], data.faces[int(rng.choice(donors))], rng)
-            for img, label, m in ((data.faces[i], 0, np.zeros_like(mask)), (fake, 1, mask)):
+                fake, blend = poisson_swap(data.faces[i], data.faces[int(rng.choice(donors))], rng)
+            for img, label, m in ((data.faces[i], 0, np.zeros_like(blend)), (fake, 1, blend)):
                 if augmented and rng.random() < 0.5:
                     img, m = img[:, ::-1], m[:, ::-1]
                 images.append(augment(img, rng, blur_p, colour_p) if augmented else img)
@@ -341,14 +318,15 @@ def _clip_motion(img: np.ndarray, frames: int, rng: np.random.Generator) -> list
 
 
 def _sbi_clip(face: np.ndarray, frames: int, fake: bool, augmented: bool, rng: np.random.Generator,
-              blur_p: float = 0.0, noise_p: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+              blur_p: float = 0.0, noise_p: float = 0.0, mask_kind: str = "box", landmarks: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """One clip (T, H, W, 3) and its masks (T, H, W): the face in smooth motion; a fake one self-blended with one
     source / target pair whose blend strength flickers from frame to frame (per-frame face-swap pipelines do).
     ``augmented``: JPEG (one quality per clip, probability 0.5), blur (one sigma 0.3-1.2 px at 64 px per clip,
     probability ``blur_p``) and noise (one std 0.01-0.06 per clip, probability ``noise_p``)."""
     size = face.shape[0]
-    mask = sbi_mask(size, rng) if fake else np.zeros((size, size), np.float32)
-    source, target = source_target(face, rng) if fake else (face, face)
+    mask, source, target = (blend_pair(face, rng, mask_kind, landmarks) if fake
+                            else (np.zeros((size, size), np.float32), face, face))
     quality = int(rng.integers(30, 96)) if augmented and rng.random() < 0.5 else 0
     # drawn only when asked for, so that clips made without them keep their random stream (and bytes)
     sigma = rng.uniform(0.3, 1.2) * size / 64 if augmented and blur_p and rng.random() < blur_p else 0.0
@@ -368,11 +346,11 @@ def _sbi_clip(face: np.ndarray, frames: int, fake: bool, augmented: bool, rng: n
 
 def load_sbi_clips(split: str = "train", size: int = 64, frames: int = 8, n_per_face: int = 2,
                    face_source: str | Path | None = None, seed: int = 0, augmented: bool | None = None,
-                   blur_p: float = 0.0, noise_p: float = 0.0, draw: int = 0):
+                   blur_p: float = 0.0, noise_p: float = 0.0, draw: int = 0, mask: str = "box", aligner: str = "haar"):
     """Real clips (a face in smooth motion) and self-blended clips (flickering blend) as a colour ``ClipSet``
     (clips (N, T, 3, size, size), per-frame masks); splits, faces, ``augmented`` and ``draw`` as in
     ``load_sbi_faces``; an augmented clip's JPEG quality, blur and noise level are one per clip, as in a
-    compressed video (see ``_sbi_clip``)."""
+    compressed video (see ``_sbi_clip``); ``mask`` and ``aligner`` as in ``load_sbi_faces``."""
     from workbench.data.forgery_sets import ClipSet
 
     if split not in SPLITS:
@@ -380,7 +358,7 @@ def load_sbi_clips(split: str = "train", size: int = 64, frames: int = 8, n_per_
     if frames < 1 or n_per_face < 1:
         raise ValueError(f"frames and n_per_face must be at least 1; got {frames}, {n_per_face}")
     _check_probabilities(blur_p=blur_p, noise_p=noise_p)
-    data = _faces_for(face_source, size)
+    data, points = _faces_for(face_source, size, aligner, mask)
     members = group_split(data.groups, split, seed)
     augmented = split == "train" if augmented is None else augmented
     rng = np.random.default_rng([seed, size, frames, n_per_face, SPLITS.index(split)] + ([draw] if draw else []))
@@ -388,9 +366,10 @@ def load_sbi_clips(split: str = "train", size: int = 64, frames: int = 8, n_per_
     for i in members:
         for _ in range(n_per_face):
             for label in (0, 1):
-                clip, mask = _sbi_clip(data.faces[i], frames, bool(label), augmented, rng, blur_p, noise_p)
+                clip, blend = _sbi_clip(data.faces[i], frames, bool(label), augmented, rng, blur_p, noise_p, mask,
+                                        None if points is None else points[i])
                 clips.append(clip)
-                masks.append(mask)
+                masks.append(blend)
                 labels.append(label)
                 groups.append(int(data.groups[i]))
     x = torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).contiguous()
