@@ -6,12 +6,12 @@ the linear student (the expensive part); **Compare with baselines** runs the bas
 :mod:`workbench.explainers` (Captum, lime) on the same image. The views: a grid of synthetic samples bordered green
 (label kept) or red (label shifted) and, below it, which regions of those samples were kept from the image and
 which were decoded; the student's signed map, the same student at the resolution it was fitted (grid cells), beside
-the baselines' maps; flip rate / sigma / fidelity / status (with a note when the fidelity is near the majority
-rate), and the deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map
-for the current image. Below, the scorecard (:class:`widgets.scorecard.ScorecardView`) scores RLD and the baselines
-with the standard metrics of :mod:`workbench.evaluation` on the chosen image and a few more, and draws the MPRT
-sanity check. Images are named by their data set's classes ("digit 7" for the digits, "class brick" for the
-colour photograph patches).
+the baselines' maps; flip rate / sigma / fidelity / status (with a note that compares the fidelity with the majority
+rate and says by how many points: :attr:`~workbench.relabel.RelabelExplanation.fidelity_check`), and the
+deletion / insertion curves (RISE, :func:`workbench.metrics.causal_curves`) of every map for the current image.
+Below, the scorecard (:class:`widgets.scorecard.ScorecardView`) scores RLD and the baselines with the standard
+metrics of :mod:`workbench.evaluation` on the chosen image and a few more, and draws the MPRT sanity check. Images
+are named by their data set's classes ("digit 7" for the digits, "class brick" for the colour photograph patches).
 
 The drawing helpers (:func:`sample_grid`, :func:`map_figure`, :func:`curves_figure`) are pure functions so they can
 be tested and reused in notebooks; every computation lives in :mod:`workbench`.
@@ -36,15 +36,22 @@ from widgets.export import with_save_bar
 from widgets.inputs import relabel_panel
 from widgets.placeholder import placeholder_png, progress_in_page
 from widgets.scorecard import ScorecardView
-from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
+from workbench.explainers import (
+    DEFAULT_BASELINES,
+    DEGENERATE_STATUSES,
+    baseline_kwargs,
+    baseline_maps,
+    make_explainer,
+)
 from workbench.metrics import causal_curves, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
+from workbench.relabel.fidelity import BELOW_MAJORITY
 from workbench.train import model_device
 
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)
 LATENT_RANGE = 3.0  # latent nudges in units of the prior's standard deviation
-FIDELITY_MARGIN = 0.05  # a student within this of the majority rate gets a note: it barely beats a constant
+MAPS_PER_ROW = 5  # 5 panels of 170 px fit a JupyterLab output beside its file browser
 
 
 # ------------------------------------------------------------------------------------------------ pure helpers
@@ -124,28 +131,36 @@ def _as_map(saliency: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def map_figure(maps: dict[str, torch.Tensor | np.ndarray], image: torch.Tensor | None = None,
-               height: int = 260) -> go.Figure:
+               height: int = 260, per_row: int = MAPS_PER_ROW) -> go.Figure:
     """One heat map per entry ((C, H, W) summed over channels, or (H, W)), signed, on a diverging scale centred at 0
-    (each map scaled to its own largest magnitude: explainers' units differ). ``image``: drawn first, in gray."""
+    (each map scaled to its own largest magnitude: explainers' units differ). ``image``: drawn first, in gray.
+    At most ``per_row`` panels a row, so the figure fits a JupyterLab output; plotly's toolbar stands upright in the
+    right margin, clear of the titles."""
     panels: list[tuple[str, np.ndarray, bool]] = []
     if image is not None:
         panels.append(("image", to_gray_uint8(image).astype(np.float32) / 255, False))
     panels += [(name, _as_map(m), True) for name, m in maps.items()]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels], horizontal_spacing=0.02)
-    for i, (_, arr, signed) in enumerate(panels, start=1):
+    cols = min(per_row, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.02,
+                        vertical_spacing=0.12 if rows > 1 else 0.0)
+    for k, (_, arr, signed) in enumerate(panels):
+        row, col = k // cols + 1, k % cols + 1
         if signed:
             bound = float(np.abs(arr).max()) or 1.0
             fig.add_trace(go.Heatmap(z=arr, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound, showscale=False,
-                                     hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"), row=1, col=i)
+                                     hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"), row=row, col=col)
         else:
             fig.add_trace(go.Heatmap(z=arr, colorscale="gray_r", reversescale=True, showscale=False, zmin=0, zmax=1,
-                                     hoverinfo="skip"), row=1, col=i)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if i == 1 else i}", constrain="domain",
-                         showticklabels=False, showgrid=False, zeroline=False, row=1, col=i)
-        fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=1, col=i)
-    fig.update_layout(height=height, width=max(320, 170 * len(panels)), margin=dict(l=10, r=10, t=70, b=10),
-                      plot_bgcolor="white", title=dict(text="maps (red: pushes towards the label, blue: against)",
-                                                       font_size=13, y=0.97, yanchor="top"))
+                                     hoverinfo="skip"), row=row, col=col)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if k == 0 else k + 1}", constrain="domain",
+                         showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
+        fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
+    fig.update_layout(height=height + (rows - 1) * (height - 60), width=max(320, 170 * cols + 40),
+                      margin=dict(l=10, r=40, t=70, b=10), plot_bgcolor="white", modebar=dict(orientation="v"),
+                      title=dict(text="maps (red: pushes towards the label, blue: against)",
+                                 font_size=13, x=0.01, xanchor="left", y=0.98, yanchor="top"))
+    fig.update_annotations(font_size=11)
     return fig
 
 
@@ -165,7 +180,8 @@ def curves_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], height: int 
     fig.update_xaxes(title_text="share of pixels", range=[0, 1])
     fig.update_yaxes(title_text="p(explained class)", range=[0, 1.02], col=1)
     fig.update_yaxes(range=[0, 1.02], col=2)
-    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40), legend=dict(font_size=11))
+    fig.update_layout(height=height, margin=dict(l=50, r=40, t=40, b=40), legend=dict(font_size=11),
+                      modebar=dict(orientation="v"))
     return fig
 
 
@@ -197,6 +213,9 @@ class RelabelDashboard(W.VBox):
         self._build_views()
         self.scorecard = ScorecardView(self.classifier, self.images, self._scorecard_explainers(), batch_size=4)
         super().__init__([*self._layout(), self.scorecard])
+        self.layout.max_width = "100%"  # no sideways overflow inside JupyterLab: wide figures scroll in their box
+        for out in (self.maps_out, self.curves_out):
+            out.layout.max_width, out.layout.overflow_x = "100%", "auto"
         self.add_class("wb-relabel-dashboard")
         self._select(0)
 
@@ -240,10 +259,10 @@ class RelabelDashboard(W.VBox):
                  "decoded": W.Image(format="png", layout=W.Layout(width="128px", height="128px")),
                  "decoded_label": W.HTML(), "samples": W.Image(format="png", layout=W.Layout(max_width="100%")),
                  "regions_view": W.Image(format="png", layout=W.Layout(max_width="100%")), "regions_note": W.HTML(),
-                 "maps_out": W.Output(), "curves_out": W.Output()}
+                 "maps_out": W.Output(), "maps_note": W.HTML(), "curves_out": W.Output()}
         css = {"original": "original", "stats": "stats", "decoded": "latent", "decoded_label": "latent-pred",
                "samples": "samples", "maps_out": "maps", "curves_out": "curves", "regions_view": "regions",
-               "regions_note": "regions-note"}
+               "regions_note": "regions-note", "maps_note": "maps-note"}
         for name, widget in views.items():
             setattr(self, name, widget)
             if name in css:
@@ -255,8 +274,8 @@ class RelabelDashboard(W.VBox):
         controls = W.HBox([self.auto_sigma, self.sigma, self.n_samples], layout=W.Layout(flex_flow="row wrap"))
         actions = W.HBox([self.explain_button, self.baselines_button, self.progress],
                          layout=W.Layout(align_items="center", gap="8px"))
-        latent_grid = W.GridBox(self.latent_sliders, layout=W.Layout(
-            grid_template_columns="repeat(4, 215px)", grid_gap="0px 4px"))
+        latent_grid = W.GridBox(self.latent_sliders, layout=W.Layout(  # 4 columns where they fit, fewer if not
+            grid_template_columns="repeat(auto-fill, 215px)", grid_gap="0px 4px", width="min(100%, 880px)"))
         latent_panel = W.VBox([
             W.HTML("<b>Latent explorer</b>: nudge z = z0 + delta (delta in prior standard deviations); "
                    "the decoded image and the teacher's label update live."),
@@ -273,7 +292,7 @@ class RelabelDashboard(W.VBox):
         ])
         return [header, controls, actions, self.stats,
                 W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
-                self.maps_out, self.curves_out]
+                self.maps_out, self.maps_note, self.curves_out]
 
     def _scorecard_explainers(self) -> dict[str, Any]:
         """RLD (the dashboard's settings) and every baseline that can be built here, at the same sample budget."""
@@ -318,7 +337,7 @@ class RelabelDashboard(W.VBox):
         self.samples.value = placeholder_png(480, 96, "re-labelled samples appear here after Explain")
         self.regions_view.value = placeholder_png(480, 48, "regions kept / decoded appear here after Explain")
         self.regions_note.value = ""
-        self.maps_out.outputs, self.curves_out.outputs = (), ()
+        self.maps_out.outputs, self.curves_out.outputs, self.maps_note.value = (), (), ""
         self.stats.value = "<i>Press <b>Explain</b> to fit the linear student for this image.</i>"
         self._on_reset()
         self.redraw_latent()
@@ -388,18 +407,19 @@ class RelabelDashboard(W.VBox):
             self.baselines_button.disabled = False
 
     def _show_stats(self, e: RelabelExplanation, warned: list[str]) -> None:
-        ok = e.status == "ok"
-        colour = "#1a7f37" if ok else "#b35900"
+        colour = "#1a7f37" if e.status == "ok" else "#b35900"
         seconds = sum(e.timings.values())
+        check = e.fidelity_check
         text = (f"flip rate <b>{e.flip_rate:.1%}</b> · sigma <b>{e.sigma:.3g}</b> · "
-                f"fidelity <b>{e.fidelity:.1%}</b> (majority rate {e.majority_rate:.1%}) · "
+                f"fidelity <b>{check.fidelity:.1f} %</b> (majority rate {check.majority_rate:.1f} %) · "
                 f"status <b style='color:{colour}'>{e.status}</b> · {seconds:.2f} s "
                 f"(sigma search {e.timings.get('sigma_search', 0):.2f}, decode {e.timings.get('decode', 0):.2f}, "
                 f"teacher {e.timings.get('teacher_forward', 0):.2f}, student {e.timings.get('student_fit', 0):.2f})")
-        if e.status in ("ok", "out_of_band") and e.fidelity <= e.majority_rate + FIDELITY_MARGIN:
-            text += ("<br><span style='color:#b35900' class='wb-relabel-fidelity-note'>⚠ The student's fidelity is "
-                     "near the majority rate: it hardly beats always answering the more common label, so read its "
-                     "map with care (more samples, or the paper's variant, may fit more closely).</span>")
+        if e.status not in DEGENERATE_STATUSES:  # a fitted student: how it compares with a constant answer
+            style = "color:#b35900" if check.verdict != "above" else "color:#555"
+            mark = "⚠ " if check.verdict != "above" else ""
+            text += (f"<br><span style='{style}' class='wb-relabel-fidelity-note'>{mark}"
+                     f"The {html.escape(check.sentence())}.</span>")
         if warned:
             text += "<br><span style='color:#b35900'>⚠ " + html.escape(" ".join(warned)) + "</span>"
         self.stats.value = text
@@ -427,14 +447,33 @@ class RelabelDashboard(W.VBox):
         maps = self._current_maps()
         image = self.images[self.image_picker.value]
         shown: dict[str, Any] = dict(maps)
-        if self.explanation is not None:  # the student's map as painted, then at the resolution it was fitted
-            fitted, what = fitted_map(self.explanation)
-            shown = {"RLD student": maps["RLD student"], f"RLD as fitted ({what})": fitted,
-                     **{k: v for k, v in maps.items() if k != "RLD student"}}
+        e = self.explanation
+        if e is not None:  # the student's map as painted, then (a student on regions) at the resolution it was fitted
+            student = "RLD student" + (" ⚠ below majority" if e.status == BELOW_MAJORITY else "")
+            shown = {student: maps["RLD student"]}
+            if e.region_weight is not None:
+                fitted, what = fitted_map(e)
+                shown[f"RLD as fitted ({what})"] = fitted
+            shown.update({k: v for k, v in maps.items() if k != "RLD student"})
         self.maps_out.outputs = figure_outputs(map_figure(shown, image)) if shown else ()
+        self.maps_note.value = self._maps_note(e) if shown else ""
         drawable = {k: v for k, v in maps.items() if torch.isfinite(v).all() and v.abs().sum() > 0}
         self.curves_out.outputs = (figure_outputs(curves_figure(
             causal_curves(self.classifier, image, self._target, drawable))) if drawable else ())
+
+    @staticmethod
+    def _maps_note(e: RelabelExplanation | None) -> str:
+        """What the map panels are and why the student appears twice."""
+        note = ("<small>Each map is scaled to its own largest magnitude (explainers' units differ): compare where "
+                "they are red or blue, not how strongly.")
+        if e is not None and e.region_weight is not None:
+            note += (" <b>RLD student</b> is the student's weights painted onto the pixels (the map the curves and "
+                     "the scorecard score); <b>RLD as fitted</b> is the same weights, one per cell, as the student "
+                     "was fitted: the two look alike by construction; the second shows the grid the student saw.")
+        if e is not None and e.status == BELOW_MAJORITY:
+            note += (f" <b style='color:#b35900'>⚠ The student's map is flagged</b>: the "
+                     f"{html.escape(e.fidelity_check.sentence())}.")
+        return note + "</small>"
 
     # -------------------------------------------------------------------------------------------- callbacks
     def _on_image(self, change: dict) -> None:

@@ -2,6 +2,9 @@
 
 Only the small columns (path, explainer, target, status, metrics) are read to filter and count; the maps are read for
 the rows of the page shown, so an output of 100,000 rows opens in seconds (:func:`workbench.batch.read_results`).
+The counter and the status counts are those of the filtered rows; a metric's threshold is "at least" or "at most",
+set to the metric's better side by its declared direction (:func:`workbench.batch.metric_higher_is_better`) and
+switchable; pages count from 1; a Save bar (:mod:`widgets.export`) writes the page's maps.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from widgets._common import png_bytes
-from workbench.batch import read_results
+from widgets.export import with_save_bar
+from workbench.batch import metric_higher_is_better, read_results
 
 PAGE_ROWS = 8
 _ALL = "(all)"
+AT_LEAST, AT_MOST = "≥", "≤"
 
 
 def heat_uint8(values: np.ndarray, shape: list[int] | np.ndarray) -> np.ndarray:
@@ -40,7 +45,7 @@ def page_table(rows: pd.DataFrame, metrics: list[str]) -> str:
 
 
 class ResultsBrowser(W.VBox):
-    """Filters (status, explainer, class, a metric's minimum), a page of rows, and their maps."""
+    """Filters (status, explainer, class, a metric's threshold), a page of rows, and their maps."""
 
     def __init__(self, out: str | Path) -> None:
         self.out = Path(out)
@@ -51,21 +56,31 @@ class ResultsBrowser(W.VBox):
         self.explainer = W.Dropdown(options=[_ALL, *self.index["explainer"].unique()], description="explainer")
         self.target = W.Dropdown(options=[_ALL, *sorted(int(t) for t in self.index["target"].unique())],
                                  description="class")
-        self.metric = W.Dropdown(options=["(none)", *self.metrics], description="metric ≥")
+        self.metric = W.Dropdown(options=["(none)", *self.metrics], description="metric")
+        self.bound = W.Dropdown(options=[AT_LEAST, AT_MOST], value=AT_LEAST, layout=W.Layout(width="56px"))
         self.threshold = W.FloatText(value=0.0, layout=W.Layout(width="90px"))
-        self.page = W.BoundedIntText(value=0, min=0, max=0, description="page")
+        self.direction = W.HTML()
+        self.page = W.BoundedIntText(value=1, min=1, max=1, description="page", layout=W.Layout(width="160px"))
+        self.pages = W.HTML()
         self.stats = W.HTML()
         self.table = W.HTML()
         self.maps = W.HBox()
         for el, css in ((self.stats, "wb-results-stats"), (self.table, "wb-results-rows"),
                         (self.maps, "wb-results-maps"), (self.explainer, "wb-results-explainer"),
-                        (self.status, "wb-results-status"), (self.page, "wb-results-page")):
+                        (self.status, "wb-results-status"), (self.page, "wb-results-page"),
+                        (self.metric, "wb-results-metric"), (self.bound, "wb-results-bound"),
+                        (self.threshold, "wb-results-threshold"), (self.direction, "wb-results-direction")):
             el.add_class(css)
-        for control in (self.status, self.explainer, self.target, self.metric, self.threshold):
+        self.metric.observe(self._on_metric, names="value")
+        for control in (self.status, self.explainer, self.target, self.bound, self.threshold):
             control.observe(self._refilter, names="value")
         self.page.observe(lambda _change: self._show(), names="value")
-        super().__init__([W.HBox([self.status, self.explainer, self.target]),
-                          W.HBox([self.metric, self.threshold, self.page]), self.stats, self.table, self.maps])
+        super().__init__([W.HBox([self.status, self.explainer, self.target], layout=W.Layout(flex_flow="row wrap")),
+                          W.HBox([self.metric, self.bound, self.threshold, self.direction],
+                                 layout=W.Layout(flex_flow="row wrap", align_items="center", gap="4px")),
+                          W.HBox([self.page, self.pages], layout=W.Layout(align_items="center", gap="6px")),
+                          self.stats, self.table, self.maps], layout=W.Layout(max_width="100%"))
+        self.add_class("wb-results")
         self._refilter()
 
     def _metric_columns(self) -> list[str]:
@@ -80,21 +95,38 @@ class ResultsBrowser(W.VBox):
             if control.value != _ALL:
                 rows = rows[rows[column] == control.value]
         if self.metric.value in self.metrics:
-            rows = rows[rows[self.metric.value] >= self.threshold.value]
+            values, limit = rows[self.metric.value], self.threshold.value
+            rows = rows[values >= limit if self.bound.value == AT_LEAST else values <= limit]
         return rows
+
+    def _on_metric(self, change: dict) -> None:
+        """A new metric: the threshold's side is set to the metric's better side (its declared direction)."""
+        name = change["new"]
+        if name in self.metrics:
+            higher = metric_higher_is_better(name)
+            self.direction.value = (f"<small>{html.escape(name.removeprefix('metric_'))}: "
+                                    f"{'higher' if higher else 'lower'} is better</small>")
+            self.bound.unobserve(self._refilter, names="value")  # one re-filter below, not two
+            self.bound.value = AT_LEAST if higher else AT_MOST
+            self.bound.observe(self._refilter, names="value")
+        else:
+            self.direction.value = ""
+        self._refilter()
 
     def _refilter(self, _change: object = None) -> None:
         self.current = self.filtered()
         pages = max(1, -(-len(self.current) // PAGE_ROWS))
-        self.page.max = pages - 1
-        self.page.value = min(self.page.value, pages - 1)
-        counts = self.index["status"].value_counts().to_dict()
-        self.stats.value = (f"<b>{len(self.current):,}</b> of {len(self.index):,} rows match · "
-                            + ", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" · {pages} pages")
+        self.page.max = pages
+        self.page.value = min(self.page.value, pages)
+        self.pages.value = f"of {pages}"
+        counts = self.current["status"].value_counts().to_dict()  # the counts follow the filter
+        self.stats.value = (f"<b>{len(self.current):,}</b> of {len(self.index):,} rows match"
+                            + "".join(f" · {html.escape(str(k))}: {v:,}" for k, v in counts.items())
+                            + f" · {pages} page{'s' if pages != 1 else ''}")
         self._show()
 
     def _show(self) -> None:
-        start = self.page.value * PAGE_ROWS
+        start = (self.page.value - 1) * PAGE_ROWS
         rows = self.current.iloc[start:start + PAGE_ROWS]
         self.table.value = page_table(rows, self.metrics)
         if rows.empty:
@@ -131,5 +163,6 @@ def demo_output() -> Path:
 
 
 def dashboard(out: str | Path | None = None) -> W.VBox:
-    """The results browser on ``out`` (default: the embedded demo output)."""
-    return ResultsBrowser(out if out is not None else demo_output())
+    """The results browser on ``out`` (default: the embedded demo output), with a Save bar for the page's maps."""
+    browser = ResultsBrowser(out if out is not None else demo_output())
+    return with_save_bar(browser, "results", lambda: f"page{browser.page.value}")

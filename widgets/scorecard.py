@@ -77,23 +77,57 @@ def goodness(means: pd.DataFrame, direction: Mapping[str, bool]) -> np.ndarray:
     return out
 
 
+def failures(table: pd.DataFrame, image: int | None = None) -> dict[tuple[str, str], str]:
+    """``(explainer, metric) -> why`` for every cell with failed rows (only ``image``'s rows when given): the
+    scorecard's recorded reason, with how many of the cell's images failed when not all did."""
+    rows = table if image is None else table[table["image"] == image]
+    out: dict[tuple[str, str], str] = {}
+    for (explainer, metric), cell in rows.groupby(["explainer", "metric"], sort=False):
+        failed = cell[cell["status"] != "ok"]
+        if len(failed):
+            share = "" if len(failed) == len(cell) else f" ({len(failed)} of {len(cell)} images)"
+            out[(str(explainer), str(metric))] = f"{failed['reason'].iloc[0] or 'no reason recorded'}{share}"
+    return out
+
+
 def heat_table_figure(table: pd.DataFrame, image: int | None = None, title: str = "") -> go.Figure:
     """The heat table: rows explainers, columns metrics (arrow: direction), cells the mean score, coloured red (worst)
-    to green (best) within each column; cells without a score say "failed"."""
+    to green (best) within each column; a cell without a score says "failed" and, on hover, why."""
     means, direction = pivot_scores(table, image)
     good = goodness(means, direction)
-    text = [[f"{v:.3g}" if np.isfinite(v) else "failed" for v in row] for row in means.to_numpy(dtype=float)]
+    why = failures(table, image)
+    values = means.to_numpy(dtype=float)
+    text = [[f"{v:.3g}" if np.isfinite(v) else "failed" for v in row] for row in values]
+    hover = [[f"{v:.4g}" + (f" ({why[(e, m)]})" if (e, m) in why else "") if np.isfinite(v)
+              else f"failed: {why.get((e, m), 'no score')}" for v, m in zip(row, means.columns, strict=True)]
+             for row, e in zip(values, means.index, strict=True)]
     columns = [f"{m} {'↑' if direction.get(m, True) else '↓'}" for m in means.columns]
     fig = go.Figure(go.Heatmap(z=good, x=columns, y=list(means.index), text=text, texttemplate="%{text}",
                                colorscale="RdYlGn", zmin=0, zmax=1, showscale=False, xgap=2, ygap=2,
-                               customdata=means.to_numpy(dtype=float),
-                               hovertemplate="%{y} · %{x}: %{customdata:.4g}<extra></extra>"))
+                               customdata=hover, hovertemplate="%{y} · %{x}: %{customdata}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top", tickangle=-30)
-    fig.update_layout(height=90 + 34 * len(means.index), width=max(420, 150 + 110 * len(columns)),
-                      margin=dict(l=10, r=10, t=110, b=10), plot_bgcolor="#eee",
-                      title=dict(text=title, font_size=13, y=0.99, yanchor="top"))
+    fig.update_layout(height=90 + 34 * len(means.index), width=max(420, 150 + min(110, 720 // max(1, len(columns)))
+                                                                   * len(columns)),
+                      margin=dict(l=10, r=40, t=110, b=10), plot_bgcolor="#eee", modebar=dict(orientation="v"),
+                      title=dict(text=title, font_size=13, x=0.01, xanchor="left", y=0.99, yanchor="top"))
     return fig
+
+
+def table_notes(table: pd.DataFrame, metrics: Sequence[Metric], shape: tuple[int, ...],
+                image: int | None = None) -> str:
+    """HTML under the heat table: why each failed cell failed, then each metric's direction, meaning and range
+    (from the metric's declaration: :meth:`workbench.evaluation.Metric.scale`)."""
+    why = failures(table, image)
+    parts = []
+    if why:
+        items = "".join(f"<li><b>{html.escape(e)} × {html.escape(m)}</b>: {html.escape(r)}</li>"
+                        for (e, m), r in why.items())
+        parts.append(f"<div class='wb-scorecard-failures'><b>Failed cells</b><ul>{items}</ul></div>")
+    legend = "".join(f"<li><b>{html.escape(m.name)}</b> {'↑ higher' if m.higher_is_better else '↓ lower'} is better"
+                     f": {html.escape(m.scale(shape))}</li>" for m in metrics)
+    parts.append(f"<div class='wb-scorecard-legend'><b>What the columns measure</b><ul>{legend}</ul></div>")
+    return "<small>" + "".join(parts) + "</small>"
 
 
 def _signed_heatmap(arr: np.ndarray) -> go.Heatmap:
@@ -116,10 +150,13 @@ def _plane(t: torch.Tensor) -> np.ndarray:
 
 
 def maps_figure(images: torch.Tensor, maps: torch.Tensor, scores: Sequence[float], explainer: str, metric: str,
-                height: int = 230) -> go.Figure:
-    """Row 1: the images (channel mean, gray); row 2: the explainer's signed maps, titled with the metric's score."""
+                height: int = 230, indices: Sequence[int] | None = None) -> go.Figure:
+    """Row 1: the images (channel mean, gray) titled with their index in the data set (``indices``, default
+    0, 1, ...), as the picker and the table name them; row 2: the explainer's signed maps, titled with the metric's
+    score ("failed" where there is none)."""
     n = len(images)
-    titles = [f"#{i}" for i in range(n)] + [f"{metric} {s:.3g}" for s in scores]
+    names = list(indices) if indices is not None else list(range(n))
+    titles = [f"#{i}" for i in names] + [f"{metric} {s:.3g}" if s == s else f"{metric} failed" for s in scores]
     fig = make_subplots(rows=2, cols=n, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.12)
     for i in range(n):
         gray = images[i].detach().cpu().float().mean(0).numpy()
@@ -127,8 +164,10 @@ def maps_figure(images: torch.Tensor, maps: torch.Tensor, scores: Sequence[float
                       row=1, col=i + 1)
         fig.add_trace(_signed_heatmap(_plane(maps[i])), row=2, col=i + 1)
     _square_axes(fig, 2, n)
-    fig.update_layout(height=2 * height, width=max(360, 120 * n), margin=dict(l=10, r=10, t=70, b=10),
-                      title=dict(text=f"{explainer}: maps (red: for the class, blue: against)", font_size=13))
+    fig.update_layout(height=2 * height, width=max(360, 120 * n + 40), margin=dict(l=10, r=40, t=70, b=10),
+                      modebar=dict(orientation="v"),
+                      title=dict(text=f"{explainer}: maps (red: for the class, blue: against)", font_size=13, x=0.01,
+                                 xanchor="left"))
     fig.update_annotations(font_size=10)
     return fig
 
@@ -146,7 +185,8 @@ def mprt_figure(result: MPRTResult, explainer: str, image: int = 0, height: int 
     for k, m in enumerate(result.maps):
         fig.add_trace(_signed_heatmap(_plane(m[image])), row=1, col=k + 1)
     _square_axes(fig, 1, cols)
-    fig.update_layout(height=height, width=max(400, 105 * cols), margin=dict(l=10, r=10, t=80, b=10),
+    fig.update_layout(height=height, width=max(400, 105 * cols + 40), margin=dict(l=10, r=40, t=80, b=10),
+                      modebar=dict(orientation="v"),
                       title=dict(text=f"{explainer}: MPRT, layers randomised top-down (|map|, ρ: Spearman with the "
                                       "trained model's map; lower is a better sanity check)", font_size=13))
     fig.update_annotations(font_size=9)
@@ -178,7 +218,7 @@ class ScorecardView(W.VBox):
             W.HTML("<b>Scorecard</b>: every explainer × metric (Quantus's definitions, "
                    "<code>workbench.evaluation</code>); green = better whatever the metric's direction."),
             W.HBox([self.score_button, self.scope, self.progress], layout=W.Layout(align_items="center", gap="8px")),
-            self.status, self.table_out,
+            self.status, self.table_out, self.notes,
             W.HBox([self.explainer_pick, self.metric_pick], layout=W.Layout(gap="8px")), self.maps_out,
             W.HBox([self.mprt_button], layout=W.Layout(align_items="center", gap="8px")), self.mprt_out])
         self.add_class("wb-scorecard")
@@ -192,6 +232,8 @@ class ScorecardView(W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="180px", visibility="hidden"))
         self.status = W.HTML()
         self.status.add_class("wb-scorecard-status")
+        self.notes = W.HTML()
+        self.notes.add_class("wb-scorecard-notes")
         names = list(self.explainers)
         self.explainer_pick = W.Dropdown(options=names, value=names[0], description="explainer")
         self.explainer_pick.add_class("wb-scorecard-explainer")
@@ -220,6 +262,7 @@ class ScorecardView(W.VBox):
         self.image, self.table, self.maps, self.mprt = int(index), None, {}, None
         for out in (self.table_out, self.maps_out, self.mprt_out):
             out.outputs = ()
+        self.notes.value = ""
         self._hint()
 
     def _batch(self) -> tuple[torch.Tensor, list[int]]:
@@ -239,21 +282,20 @@ class ScorecardView(W.VBox):
         """Explain the batch with every explainer and score every map with every metric, then draw."""
         with self._busy(self.score_button, "Scoring"):
             self.progress.layout.visibility = "visible"
-            self.progress.max, self.progress.value = len(self.explainers) + 1, 0
+            steps = len(self.explainers) * (1 + len(self.metrics))  # explain each, then score each explainer x metric
+            self.progress.max, self.progress.value = steps, 0
             x, self.indices = self._batch()
             x = x.to(self._device())
             t = self._targets(x)
             self.maps = {}
             with one_thread():
                 for name, explainer in self.explainers.items():
-                    self.status.value = f"<i>Explaining with {html.escape(name)}…</i>"
+                    self._step(f"Explaining {len(x)} images with {html.escape(name)}")
                     self.maps[name] = self._explain(explainer, x, t)
-                    self.progress.value += 1
-                self.status.value = (f"<i>Scoring {len(self.explainers)} explainers × {len(self.metrics)} metrics on "
-                                     f"{len(x)} images…</i>")
                 fixed = {name: _Fixed(self.maps[name], self.model, x, t, as_explain_fn(e, self.model))
                          for name, e in self.explainers.items()}
-                self.table = scorecard(self.model, x, t, fixed, self.metrics, progress=False)
+                self.table = scorecard(self.model, x, t, fixed, self.metrics, progress=False, on_step=lambda e, m:
+                                       self._step(f"Scoring {html.escape(e)} × {html.escape(m)} on {len(x)} images"))
             self.progress.value = self.progress.max
             failed = int((self.table["status"] != "ok").sum())
             self.status.value = (f"{len(self.table)} scores, {failed} failed · images "
@@ -262,6 +304,11 @@ class ScorecardView(W.VBox):
             self.draw_table()
             self.draw_maps()
             return self.table
+
+    def _step(self, what: str) -> None:
+        """Show what runs now and how far the run is (step k of the progress bar's max)."""
+        self.progress.value += 1
+        self.status.value = f"<i>{what}… (step {self.progress.value} of {self.progress.max})</i>"
 
     @contextlib.contextmanager
     def _busy(self, button: W.Button, what: str) -> Iterator[None]:
@@ -308,6 +355,7 @@ class ScorecardView(W.VBox):
         image = 0 if self.scope.value == "image" else None
         title = (f"image #{self.image}" if image is not None else f"mean over {len(self.indices)} images")
         self.table_out.outputs = figure_outputs(heat_table_figure(self.table, image, title))
+        self.notes.value = table_notes(self.table, self.metrics, tuple(self.images.shape[1:]), image)
 
     def draw_maps(self) -> None:
         """Re-draw the maps of the picked explainer with the picked metric's scores; no computation."""
@@ -320,7 +368,8 @@ class ScorecardView(W.VBox):
             return
         rows = self.table[(self.table["explainer"] == name) & (self.table["metric"] == metric)].sort_values("image")
         x, _ = self._batch()
-        self.maps_out.outputs = figure_outputs(maps_figure(x, maps.cpu(), rows["score"].tolist(), name, metric))
+        self.maps_out.outputs = figure_outputs(maps_figure(x, maps.cpu(), rows["score"].tolist(), name, metric,
+                                                           indices=self.indices))
 
 
 class _Fixed:

@@ -35,6 +35,18 @@ def available_metrics() -> tuple[str, ...]:
     return (*_ALIASES, *(name for name, cls in SCORECARD.items() if not cls.needs_masks))
 
 
+def metric_higher_is_better(name: str) -> bool:
+    """The declared direction of a run's metric, by its name or its column (``"deletion"``, ``"metric_deletion"``,
+    ``"PixelFlipping"``): True when higher scores are better; a ValueError naming the known metrics otherwise."""
+    from workbench.evaluation import METRICS as SCORECARD
+
+    key = name.removeprefix("metric_")
+    key = _ALIASES.get(key, key)
+    if key not in SCORECARD:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(available_metrics())}")
+    return SCORECARD[key].higher_is_better
+
+
 def _build_metric(name: str):
     from workbench.evaluation import METRICS as SCORECARD
 

@@ -45,6 +45,7 @@ class Metric:
 
     Subclasses declare ``name`` (Quantus's class name), ``family``, ``higher_is_better`` and whether they need ground
     truth masks (``needs_masks``) or re-explain (``needs_explain``); ``abs``/``normalise`` defaults are Quantus's.
+    ``units`` says in a few words what a score measures and its range (:meth:`scale` adds what depends on the images).
     """
 
     name: ClassVar[str]
@@ -53,6 +54,7 @@ class Metric:
     needs_masks: ClassVar[bool] = False
     needs_explain: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
+    units: ClassVar[str] = ""
 
     def __init__(self, abs: bool = False, normalise: bool = True, batch_size: int | None = None) -> None:
         self.abs = abs
@@ -96,6 +98,10 @@ class Metric:
         if self.normalise:
             maps = normalise_by_max(maps)
         return maps.abs() if self.abs else maps
+
+    def scale(self, shape: tuple[int, ...]) -> str:
+        """What a score means and its range for images of ``shape`` (C, H, W), for a page's legend."""
+        return self.units
 
     def score(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError

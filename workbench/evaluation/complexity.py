@@ -22,6 +22,7 @@ class Sparseness(_Complexity):
 
     name = "Sparseness"
     higher_is_better = True
+    units = "Gini index of the map, 0 (uniform) to 1 (one peak)"
 
     def score(self, batch: Batch) -> torch.Tensor:
         a = batch.maps.reshape(batch.maps.shape[0], -1).double() + 1e-7
@@ -36,6 +37,7 @@ class Complexity(_Complexity):
 
     name = "Complexity"
     higher_is_better = False
+    units = "entropy of the map's shares, 0 (one peak) to ln(pixels) (uniform)"
 
     def score(self, batch: Batch) -> torch.Tensor:
         a = batch.maps.reshape(batch.maps.shape[0], -1).double()

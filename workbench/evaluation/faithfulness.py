@@ -48,11 +48,20 @@ class PixelFlipping(Metric):
     name = "PixelFlipping"
     family = "faithfulness"
     higher_is_better = False
+    units = "area under p(class) as features are flipped, unit spacing per step"
 
     def __init__(self, features_in_step: int = 1, abs: bool = False, normalise: bool = True,
                  batch_size: int | None = None) -> None:
         super().__init__(abs, normalise, batch_size)
         self.features_in_step = features_in_step
+
+    def scale(self, shape: tuple[int, ...]) -> str:
+        """The area's range grows with the number of steps (Quantus's unit spacing): 0 to steps - 1."""
+        features = 1
+        for size in shape:
+            features *= int(size)
+        steps = -(-features // self.features_in_step)
+        return f"{self.units}: 0 to {steps - 1} here ({steps} steps of {self.features_in_step} features)"
 
     def score(self, batch: Batch) -> torch.Tensor:
         return trapezoid(self.curve(batch))
@@ -88,6 +97,7 @@ class RegionPerturbation(Metric):
     name = "RegionPerturbation"
     family = "faithfulness"
     higher_is_better = True
+    units = "area under the drop of p(class) as regions are removed, unit spacing per region"
 
     def __init__(self, patch_size: int = 8, order: str = "morf", regions_evaluation: int = 100, abs: bool = False,
                  normalise: bool = True, batch_size: int | None = None) -> None:
@@ -194,6 +204,7 @@ class ROAD(Metric):
     name = "ROAD"
     family = "faithfulness"
     higher_is_better = False
+    units = "share of removal levels at which the class is still predicted, 0 to 1"
 
     def __init__(self, percentages: list[float] | None = None, noise: float = 0.01, abs: bool = False,
                  normalise: bool = True, batch_size: int | None = None) -> None:
@@ -230,6 +241,7 @@ class FaithfulnessCorrelation(Metric):
     instead of NumPy's global state."""
 
     name = "FaithfulnessCorrelation"
+    units = "Pearson correlation of map mass and probability drop, -1 to 1"
     family = "faithfulness"
     higher_is_better = True
 
@@ -279,6 +291,7 @@ class Deletion(_RISE):
 
     name = "Deletion"
     higher_is_better = False
+    units = "normalised area under p(class) as pixels are deleted, 0 to 1"
 
     def score(self, batch: Batch) -> torch.Tensor:
         return deletion_auc(batch.model, batch.inputs, batch.maps, batch.targets, step=self.step)
@@ -290,6 +303,7 @@ class Insertion(_RISE):
 
     name = "Insertion"
     higher_is_better = True
+    units = "normalised area under p(class) as pixels are inserted, 0 to 1"
 
     def score(self, batch: Batch) -> torch.Tensor:
         return insertion_auc(batch.model, batch.inputs, batch.maps, batch.targets, step=self.step)

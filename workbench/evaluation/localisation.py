@@ -33,6 +33,7 @@ class RelevanceMassAccuracy(_Localisation):
     """Share of the (signed, normalised) relevance that falls inside the mask: sum inside / sum total."""
 
     name = "RelevanceMassAccuracy"
+    units = "share of the map's relevance inside the mask, 0 to 1"
 
     def score(self, batch: Batch) -> torch.Tensor:
         a, s = _flat(batch)
@@ -44,6 +45,7 @@ class RelevanceRankAccuracy(_Localisation):
     are broken by position (Quantus's ``np.argsort`` leaves their order unspecified)."""
 
     name = "RelevanceRankAccuracy"
+    units = "share of the top-ranked pixels inside the mask, 0 to 1"
 
     def score(self, batch: Batch) -> torch.Tensor:
         a, s = _flat(batch)
@@ -58,6 +60,7 @@ class PointingGame(_Localisation):
     """1 when a maximum of the map lies inside the mask, else 0; ``weighted=True`` scores a hit 1 - |mask| / N."""
 
     name = "PointingGame"
+    units = "1 when the map's peak is inside the mask, else 0"
 
     def __init__(self, weighted: bool = False, abs: bool = False, normalise: bool = True) -> None:
         super().__init__(abs, normalise)

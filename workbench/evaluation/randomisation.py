@@ -69,6 +69,7 @@ class MPRT(Metric):
     name = "MPRT"
     family = "randomisation"
     higher_is_better = False
+    units = "Spearman correlation with the map under the randomised model, -1 to 1"
     needs_explain = True
 
     def __init__(self, layer_order: str = "top_down", seed: int = 42, abs: bool = True, normalise: bool = True) -> None:
@@ -113,6 +114,7 @@ class RandomLogit(Metric):
     name = "RandomLogit"
     family = "randomisation"
     higher_is_better = False
+    units = "SSIM of the class's map and another class's map, -1 to 1"
     needs_explain = True
 
     def __init__(self, num_classes: int | None = None, abs: bool = False, normalise: bool = True) -> None:

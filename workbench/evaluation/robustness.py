@@ -39,6 +39,7 @@ class MaxSensitivity(_Resampling):
     ``normalise=False``)."""
 
     name = "MaxSensitivity"
+    units = "largest relative change of the map under small input noise, 0 and up"
     family = "robustness"
     higher_is_better = False
 
@@ -65,6 +66,7 @@ class LocalLipschitzEstimate(_Resampling):
     ``abs=False``, ``normalise=True``; normalisation per image, see ``workbench.evaluation.base``)."""
 
     name = "LocalLipschitzEstimate"
+    units = "largest map change per unit of input change, 0 and up"
     family = "robustness"
     higher_is_better = False
 

@@ -141,7 +141,7 @@ def _scores(metric: Metric, model: nn.Module, x: torch.Tensor, t: torch.Tensor, 
 def scorecard(model: nn.Module, inputs: torch.Tensor, targets: int | Sequence[int] | torch.Tensor | None,
               explainers: Mapping[str, ExplainFn | Any], metrics: Sequence[Metric | str] | None = None,
               masks: torch.Tensor | None = None, device: str | torch.device | None = None, seed: int = 0,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, on_step: Callable[[str, str], None] | None = None) -> pd.DataFrame:
     """Score every explainer with every metric on a batch; one row per image x explainer x metric.
 
     ``explainers`` maps a name to an ``explain_fn(model, inputs, targets) -> maps`` (Quantus's convention) or an
@@ -149,7 +149,8 @@ def scorecard(model: nn.Module, inputs: torch.Tensor, targets: int | Sequence[in
     ``masks`` (boolean (B, H, W)) enables the localisation metrics. Everything runs on ``device`` (default: the
     model's; another device moves the model there). Each metric draws its randomness from a ``torch.Generator``
     seeded with ``seed``, so a row does not depend on which other metrics or explainers are in the table.
-    ``seconds`` is the metric's time for the batch divided by its number of images.
+    ``seconds`` is the metric's time for the batch divided by its number of images. ``on_step(explainer, metric)``
+    is called before each explainer x metric is scored (a page's progress bar; ``progress`` is a tqdm bar).
     """
     if not explainers:
         raise ValueError("explainers is empty; pass {name: explain_fn or explainer}")
@@ -172,6 +173,8 @@ def scorecard(model: nn.Module, inputs: torch.Tensor, targets: int | Sequence[in
             maps, failed = _maps_for(explain, model, x, t)
             index = [i for i in range(x.shape[0]) if i not in failed]
             for metric in chosen:
+                if on_step is not None:
+                    on_step(name, metric.name)
                 start = time.perf_counter()
                 scores = _scores(metric, model, x, t, maps, m, explain, seed, index) if index else {}
                 seconds = (time.perf_counter() - start) / max(1, len(index))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from workbench.explainers.base import OK, Explainer, ForwardFunc, TargetType
+from workbench.relabel.fidelity import FidelityCheck, fidelity_status
 from workbench.relabel.regions import Regions, paint
 from workbench.relabel.sampling import RegionSampling
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
@@ -37,10 +38,11 @@ class RelabelExplanation:
     """Everything one RLD explanation produced, for the views and for reporting.
 
     ``status`` is ``"ok"``, ``"out_of_band"`` (the flip rate missed ``flip_band`` but the student was fitted),
-    ``"no_flip"`` or ``"all_flip"`` (one class only among all the samples: the student cannot be fitted and the map
-    is all zeros). ``flip_rate`` is the share of all the samples whose label shifted: 0 exactly when ``no_flip``,
-    1 exactly when ``all_flip``. ``fidelity`` is the student's accuracy against the teacher's re-labels on held-out
-    synthetic samples; ``majority_rate`` is what always answering the majority label would score on them.
+    ``"below_majority"`` (fitted, but no better than the majority rate on held-out samples: see
+    :attr:`fidelity_check`), ``"no_flip"`` or ``"all_flip"`` (one class only among all the samples: the student
+    cannot be fitted and the map is all zeros). ``flip_rate`` is the share of all the samples whose label shifted: 0
+    exactly when ``no_flip``, 1 exactly when ``all_flip``. ``fidelity`` is the student's accuracy against the
+    teacher's re-labels on held-out synthetic samples; ``majority_rate`` is a constant answer's (the majority label).
     """
 
     image: torch.Tensor
@@ -68,6 +70,11 @@ class RelabelExplanation:
     def map2d(self) -> torch.Tensor:
         """The signed channel sum of the attribution, (H, W): the map the views draw."""
         return self.attribution.sum(0)
+
+    @property
+    def fidelity_check(self) -> FidelityCheck:
+        """Fidelity vs majority rate in percent, their difference and a sentence saying it (what pages quote)."""
+        return FidelityCheck.of(self.fidelity, self.majority_rate)
 
 
 @contextlib.contextmanager
@@ -197,11 +204,10 @@ class RelabelDistillation(RegionSampling, Explainer):
             sigma_search = sigma_search if isinstance(sigma, str) and sigma == "auto" else FixedSigma(sigma)
         if not 0.0 < holdout < 0.9:
             raise ValueError(f"holdout must lie in (0, 0.9); got {holdout}")
-        self.vae, self.n_samples = vae, check_n_samples(n_samples)
-        self.student = student
+        self.vae, self.n_samples, self.student = vae, check_n_samples(n_samples), student
         self.sigma_search = sigma if isinstance(sigma, SigmaSearch) else sigma_search
-        self.flip_band, self.residual, self.holdout, self.map_mode = flip_band, residual, holdout, map_mode
-        self.clip = clip
+        self.flip_band, self.residual, self.holdout = flip_band, residual, holdout
+        self.map_mode, self.clip = map_mode, clip
         for name, value in (("batch_size", batch_size), ("max_batch", max_batch)):
             if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be 'auto' or a positive integer; got {value!r}")
@@ -370,7 +376,7 @@ class RelabelDistillation(RegionSampling, Explainer):
         out = {**fit, "inputs": x, "target": target, "weight": weight, "sigma": sigma, "z0": z0, "timings": timings,
                "attribution": weight * x if self.map_mode == "times_input" else weight,
                "region_weight": fit["weight"], "labels": labels}
-        out["status"] = self._status(fit["flip_rate"], sigma, stacklevel, first_index)
+        out["status"] = self._status(fit, sigma, stacklevel, first_index)
         if keep_samples:
             out.update(samples=samples, latents=latents, keep=keep)
         else:
@@ -378,19 +384,19 @@ class RelabelDistillation(RegionSampling, Explainer):
                 del out[key]
         return out
 
-    def _status(self, flip_rate: torch.Tensor, sigma: torch.Tensor, stacklevel: int,
+    def _status(self, fit: dict[str, torch.Tensor], sigma: torch.Tensor, stacklevel: int,
                 first_index: int = 0) -> list[str]:
-        """One status per image from its flip rate over all the samples; a RelabelWarning for each degenerate one."""
+        """One status per image from its flip rate over all the samples and its student's held-out fidelity
+        (:func:`~workbench.relabel.fidelity.fidelity_status`); a RelabelWarning for each degenerate one."""
         low, high = self.flip_band
         status = []
-        for i, fr in enumerate(flip_rate.tolist()):
+        for i, (fr, fidelity, majority) in enumerate(zip(*(fit[k].tolist() for k in ("flip_rate", "fidelity",
+                                                                                      "majority")), strict=True)):
             if fr in (0.0, 1.0):
                 status.append("no_flip" if fr == 0.0 else "all_flip")
                 what = "no synthetic sample" if fr == 0.0 else "every synthetic sample"
                 warnings.warn(f"image {first_index + i}: {what} changed the label (sigma={float(sigma[i]):.3g}); "
                               "the student cannot be fitted and the map is zero", RelabelWarning, stacklevel=stacklevel)
-            elif not low <= fr <= high:
-                status.append("out_of_band")
             else:
-                status.append(OK)
+                status.append(fidelity_status(OK if low <= fr <= high else "out_of_band", fidelity, majority))
         return status
