@@ -11,16 +11,20 @@ tabulates each stream's top-1 (:func:`predictions_table`, :func:`views_figure`).
 
 from __future__ import annotations
 
+import copy
 import html
+import json
 from collections.abc import Sequence
 
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, one_thread
+from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
 from widgets.inputs import horkd_panel
 from widgets.placeholder import progress_in_page
@@ -33,6 +37,7 @@ from workbench.horkd import (
     HorkdModels,
     StudentErrors,
     accuracy_curves,
+    cached_accuracy_curves,
     count_parameters,
     default_models,
     distance_gaps,
@@ -46,17 +51,24 @@ COLOURS = {"teacher_upsampled": "#444444", "assistant": "#8c564b", "scratch": "#
            "rkd": "#2ca02c", "horkd_no_assistant": "#9467bd", "horkd": "#d62728"}
 
 
-def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> go.Figure:
-    """The patches as the student sees them at ``resolution`` (pixels enlarged by nearest neighbour), over the HR."""
+def preview_mosaic(images: torch.Tensor, resolution: int, display: int = 96) -> np.ndarray:
+    """(H, W, 3) uint8: the HR patches in a row over what the student sees of them at ``resolution``."""
     low_res = downsample(images, resolution)
     big = torch.nn.functional.interpolate(low_res, size=(display, display), mode="nearest")
     hr = torch.nn.functional.interpolate(images, size=(display, display), mode="bilinear", align_corners=False)
     rows = [torch.cat(list(t), dim=2) for t in (hr, big)]
-    mosaic = (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    fig = go.Figure(go.Image(z=mosaic))
-    fig.update_layout(height=2 * display + 60, margin=dict(l=10, r=10, t=30, b=10),
-                      title=dict(text=f"top: HR {images.shape[-1]}x{images.shape[-1]}; bottom: what the student "
-                                      f"sees at {resolution}x{resolution}", font_size=13))
+    return (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+
+
+def preview_title(images: torch.Tensor, resolution: int) -> str:
+    return f"top: HR {images.shape[-1]}x{images.shape[-1]}; bottom: what the student sees at {resolution}x{resolution}"
+
+
+def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> go.Figure:
+    """The patches as the student sees them at ``resolution`` (pixels enlarged by nearest neighbour), over the HR."""
+    fig = go.Figure(go.Image(z=preview_mosaic(images, resolution, display)))
+    fig.update_layout(height=2 * display + 70, margin=dict(l=10, r=10, b=10))
+    title_band(fig, preview_title(images, resolution))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -70,21 +82,35 @@ def views_figure(image: torch.Tensor, resolutions: Sequence[int], display: int =
     mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
     fig = go.Figure(go.Image(z=mosaic))
     sizes = ", ".join(f"{r}x{r}" for r in resolutions)
-    fig.update_layout(height=display + 60, width=display * len(views) + 20, margin=dict(l=10, r=10, t=30, b=10),
-                      title=dict(text=f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}", font_size=13))
+    fig.update_layout(height=display + 70, width=max(display * len(views) + 20, 320), margin=dict(l=10, r=10, b=10))
+    title_band(fig, f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
 
 
-def predictions_table(rows: Sequence[dict]) -> str:
-    """HTML table of ``workbench.horkd.predict_image`` rows: stream, its input, its top-1 class and probability."""
+def predictions_table(rows: Sequence[dict], classes: Sequence[str] | None = None) -> str:
+    """HTML table of ``workbench.horkd.predict_image`` rows: stream, its input, its top-1 class and probability;
+    with ``classes`` (the models' training classes) the header says that the top-1 is one of them and gives chance."""
     label = {"teacher": "HR teacher", **METHOD_LABELS}
     body = "".join(f"<tr><td>{html.escape(label.get(r['stream'], r['stream']))}</td>"
                    f"<td>{r['resolution']}x{r['resolution']}</td><td><b>{html.escape(str(r['class']))}</b></td>"
                    f"<td>{r['p']:.0%}</td></tr>" for r in rows)
-    return ("<table class='wb-horkd-predictions'><tr><th>stream</th><th>input</th><th>top-1</th><th>p</th></tr>"
-            f"{body}</table>")
+    top = f"top-1 of the {len(classes)} training classes" if classes else "top-1 (a training class)"
+    chance = f"p (chance {1 / len(classes):.1%})" if classes else "p"
+    return (f"<table class='wb-horkd-predictions'><tr><th>stream</th><th>input</th><th>{top}</th><th>{chance}</th>"
+            f"</tr>{body}</table>")
+
+
+def known_classes_note(classes: Sequence[str]) -> str:
+    """What the models can answer, said next to a user's image: only their training classes (patches of the
+    photographs and textures scikit-image and scikit-learn ship), so a face or a holiday photo still gets one of
+    them, and a probability near chance (1 / classes) means the model has no idea."""
+    names = ", ".join(html.escape(c) for c in classes)
+    return (f"<p class='wb-horkd-known-classes' style='color:#8a5a00'><b>These models know only their "
+            f"{len(classes)} training classes</b> (patches of the photographs and textures scikit-image and "
+            f"scikit-learn ship): {names}. Whatever your image shows, each stream answers with one of them; a "
+            f"probability near chance ({1 / len(classes):.1%}) means it does not recognise the image at all.</p>")
 
 
 def relations_figure(views: dict[str, dict[str, np.ndarray]], labels: Sequence[str], vertex: int = 0) -> go.Figure:
@@ -104,13 +130,14 @@ def relations_figure(views: dict[str, dict[str, np.ndarray]], labels: Sequence[s
                       row=2, col=col)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    fig.update_layout(height=640, margin=dict(l=10, r=10, b=10))
+    return title_band(fig, extra=LINE_PX)
 
 
 def curves_figure(curves: dict[str, list[float]], resolutions: Sequence[int], trained: Sequence[int],
-                  marker: int | None = None) -> go.Figure:
-    """Top-1 against input resolution for every stream; trained resolutions dotted, the slider's one shaded."""
+                  marker: int | None = None, n_test: int | None = None) -> go.Figure:
+    """Top-1 (on ``n_test`` held-out patches) against input resolution for every stream; trained resolutions
+    dotted, the slider's one shaded."""
     fig = go.Figure()
     for name, values in curves.items():
         fig.add_trace(go.Scatter(x=list(resolutions), y=values, mode="lines+markers", name=METHOD_LABELS[name],
@@ -122,10 +149,9 @@ def curves_figure(curves: dict[str, list[float]], resolutions: Sequence[int], tr
         fig.add_vrect(x0=marker * 0.93, x1=marker * 1.07, fillcolor="#ffd54f", opacity=0.4, line_width=0)
     fig.update_xaxes(type="log", tickvals=list(resolutions), title_text="input resolution (pixels per side)")
     fig.update_yaxes(range=[0, 1.02], title_text="top-1 on held-out patches")
-    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=40), legend=dict(font_size=11),
-                      title=dict(text="accuracy vs resolution (dotted: resolutions the students were trained at)",
-                                 font_size=13))
-    return fig
+    fig.update_layout(height=390, margin=dict(l=50, r=10, b=40), legend=dict(font_size=11))
+    on = f" on the {n_test} held-out patches" if n_test else ""
+    return title_band(fig, f"top-1 vs input resolution{on} (dotted: resolutions the students were trained at)")
 
 
 def per_class_figure(errors: StudentErrors) -> go.Figure:
@@ -134,11 +160,12 @@ def per_class_figure(errors: StudentErrors) -> go.Figure:
     z = np.stack([errors.per_class[n] for n in errors.names])
     fig = go.Figure(go.Heatmap(z=z, x=list(errors.classes), y=names, zmin=0, zmax=1, colorscale="Viridis",
                                colorbar=dict(title="top-1")))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10),
-                      title=dict(text=f"per-class top-1 of each student at {errors.resolution}x{errors.resolution}",
-                                 font_size=13))
-    fig.update_xaxes(tickangle=-60, tickfont_size=9)
-    return fig
+    longest = max((len(c) for c in errors.classes), default=4)
+    fig.update_layout(height=260 + 7 * longest, margin=dict(l=10, r=10, b=10))
+    fig.update_xaxes(tickangle=-50, tickfont_size=12)
+    fig.update_yaxes(tickfont_size=12)
+    return title_band(fig, f"per-class top-1 of each student at {errors.resolution}x{errors.resolution} "
+                           f"({len(errors.labels) // max(len(errors.classes), 1)} held-out patches per class)")
 
 
 def disagreement_figure(errors: StudentErrors) -> go.Figure:
@@ -147,10 +174,9 @@ def disagreement_figure(errors: StudentErrors) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=errors.disagreement, x=names, y=names, colorscale="Reds", zmin=0,
                                text=np.round(errors.disagreement * 100, 1), texttemplate="%{text}%",
                                colorbar=dict(title="share")))
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
-                      title=dict(text="right (row) but wrong (column): share of held-out images", font_size=13))
+    fig.update_layout(height=380, margin=dict(l=10, r=10, b=10))
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return title_band(fig, "right (row) but wrong (column): share of held-out images")
 
 
 def examples_figure(images: torch.Tensor, resolution: int, display: int = 72) -> go.Figure:
@@ -161,8 +187,13 @@ def examples_figure(images: torch.Tensor, resolution: int, display: int = 72) ->
                            showarrow=False)
         fig.update_layout(height=120, margin=dict(l=10, r=10, t=10, b=10))
         return fig.update_xaxes(visible=False).update_yaxes(visible=False)
-    fig = preview_figure(images, resolution, display)
-    return fig.update_layout(title=dict(text=f"top: HR; bottom: the {resolution}x{resolution} input"))
+    return title_band(preview_figure(images, resolution, display), f"top: HR; bottom: the {resolution}x{resolution} "
+                                                                   "input")
+
+
+def _z_json(z: np.ndarray, trace: type = go.Heatmap) -> object:
+    """A heat map's (or image's) ``z`` as plotly's JSON writes it in a figure (what ``figure_outputs`` holds)."""
+    return json.loads(pio.to_json(go.Figure(trace(z=z)).to_dict(), validate=False))["data"][0]["z"]
 
 
 def setting_note(config: HorkdConfig) -> str:
@@ -182,22 +213,32 @@ class HorkdDashboard(W.VBox):
     """The HORKD dashboard: resolution slider, student picker, preview, relational matrices, accuracy curves, and
     where the students' errors differ (trained-resolution toggle, a right/wrong student pair).
 
-    Built from trained streams (``workbench.horkd.default_models``); the accuracy curves (on ``curve_per_class``
-    test patches per class) are computed once, the error views once per trained resolution, then every control
-    move only re-draws (inference on one small batch at most).
+    Built from trained streams (``workbench.horkd.default_models``); the accuracy curves are computed once on the
+    whole held-out set, the set of the error views, so a student has one accuracy on the page (the header's at a
+    trained resolution is the error views' and the one its weights' sidecar records); the error views are computed
+    once per trained resolution, then every control move only re-draws (inference on one small batch at most).
+    ``curve_per_class`` (quick tests only) measures the curves on that many patches per class instead: the header's
+    number is then not the error views'.
     """
 
-    def __init__(self, models: HorkdModels, per_class: int = 2, n_preview: int = 6, curve_per_class: int = 6) -> None:
+    def __init__(self, models: HorkdModels, per_class: int = 2, n_preview: int = 6,
+                 curve_per_class: int | None = None) -> None:
         self.models = models
         self.batch, self.batch_labels = per_class_batch(models.test, per_class)
         step = max(1, len(self.batch) // n_preview)
         self.preview_images = self.batch[::step][:n_preview]
+        self.curve_n = len(models.test.labels) if curve_per_class is None else curve_per_class * len(
+            models.test.classes)
         if not models.curves:
             with one_thread():
-                models.curves = accuracy_curves(models, per_class=curve_per_class)
+                models.curves = (cached_accuracy_curves(models) if curve_per_class is None
+                                 else accuracy_curves(models, per_class=curve_per_class))
         self._errors: dict[int, StudentErrors] = {}
         self._drawn: dict[tuple[int, str], tuple] = {}  # (resolution, method) -> what redraw shows: drawn once
         self._at_resolution: dict[int, tuple] = {}  # resolution -> (preview, curves) outputs
+        self._figures: dict[str, tuple[dict, ...]] = {}  # the first relations / curves figure: later ones edit a copy
+        with one_thread():  # the teacher sees the HR batch whatever the slider says: its matrices once
+            self._teacher_view = relational_views({"teacher": (models.teacher, True)}, self.batch, 8)["teacher"]
         self.resolution = W.SelectionSlider(options=list(TEST_RESOLUTIONS), value=8, continuous_update=False,
                                             description="resolution", layout=W.Layout(width="420px"))
         self.method = W.Dropdown(options=[(METHOD_LABELS[m], m) for m in METHODS], value="horkd",
@@ -247,15 +288,50 @@ class HorkdDashboard(W.VBox):
         near = m.nearest_trained(r)
         student = m.students[(method, near)]
         with one_thread():  # a shared CPU: one thread is several times faster than two contended ones
-            views = relational_views({"teacher": (m.teacher, True), "assistant": (m.assistants[near], True),
-                                      "student": (student, False)}, self.batch, r)
+            views = {"teacher": self._teacher_view,
+                     **relational_views({"assistant": (m.assistants[near], True), "student": (student, False)},
+                                        self.batch, r)}
         if r not in self._at_resolution:  # the preview and the curves do not depend on the student
-            self._at_resolution[r] = (figure_outputs(preview_figure(self.preview_images, r)),
-                                      figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions,
-                                                                   r)))
+            self._at_resolution[r] = (self._preview_at(r), self._curves_at(r))
         preview, curves = self._at_resolution[r]
-        return (preview, figure_outputs(relations_figure(views, self.batch_labels)), curves,
+        return (preview, self._relations(views), curves,
                 self._stats_html(method, r, near, student, distance_gaps(views)))
+
+    def _relations(self, views: dict[str, dict[str, np.ndarray]]) -> tuple[dict, ...]:
+        """``relations_figure`` of ``views`` as outputs: built once, then a copy with the matrices and the shared
+        distance scale replaced (the subplot grid is most of a figure's cost; the result is the same figure)."""
+        if "relations" not in self._figures:
+            self._figures["relations"] = figure_outputs(relations_figure(views, self.batch_labels))
+            return self._figures["relations"]
+        out = copy.deepcopy(self._figures["relations"])
+        data = out[0]["data"]["application/vnd.plotly.v1+json"]["data"]
+        dmax = max(float(v["distance"].max()) for v in views.values())
+        for k, view in enumerate(views.values()):
+            data[2 * k]["z"], data[2 * k]["zmax"] = _z_json(view["distance"]), dmax
+            data[2 * k + 1]["z"] = _z_json(view["angle"])
+        return out
+
+    def _preview_at(self, r: int) -> tuple[dict, ...]:
+        """``preview_figure`` at ``r`` as outputs: a copy of the first one with the mosaic and the title replaced."""
+        if "preview" not in self._figures:
+            self._figures["preview"] = figure_outputs(preview_figure(self.preview_images, r))
+            return self._figures["preview"]
+        out = copy.deepcopy(self._figures["preview"])
+        plot = out[0]["data"]["application/vnd.plotly.v1+json"]
+        plot["data"][0]["z"] = _z_json(preview_mosaic(self.preview_images, r), go.Image)
+        plot["layout"]["title"]["text"] = preview_title(self.preview_images, r)
+        return out
+
+    def _curves_at(self, r: int) -> tuple[dict, ...]:
+        """``curves_figure`` with resolution ``r`` shaded, as outputs: a copy of the first one with the band moved."""
+        m = self.models
+        if "curves" not in self._figures:
+            self._figures["curves"] = figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions,
+                                                                   r, self.curve_n))
+        out = copy.deepcopy(self._figures["curves"])
+        band = out[0]["data"]["application/vnd.plotly.v1+json"]["layout"]["shapes"][-1]  # add_vrect: the last shape
+        band["x0"], band["x1"] = r * 0.93, r * 1.07
+        return out
 
     def errors(self, resolution: int) -> StudentErrors:
         """The error views of the students trained at ``resolution`` (computed on first request)."""
@@ -285,10 +361,13 @@ class HorkdDashboard(W.VBox):
         m, r = self.models, resolution
         acc = m.curves[method][TEST_RESOLUTIONS.index(r)]
         p_student, p_teacher = count_parameters(student), count_parameters(m.teacher)
-        return (f"<b>{METHOD_LABELS[method]}</b> student (trained at {near}x{near}, fed {r}x{r}): top-1 {acc:.1%}; "
-                f"{p_student:,} parameters vs the teacher's {p_teacher:,} ({p_teacher / p_student:.1f}x smaller). "
-                f"Mean |distance difference| to the teacher: assistant {gap['assistant']:.3f}, "
-                f"student {gap['student']:.3f}.")
+        n, k = self.curve_n, len(m.test.classes)
+        return (f"<b>{METHOD_LABELS[method]}</b> student (trained at {near}x{near}, fed {r}x{r}): top-1 "
+                f"<b class='wb-horkd-top1'>{acc:.1%}</b> on the {n} held-out patches of {k} classes (chance "
+                f"{1 / k:.1%}); {p_student:,} parameters vs the teacher's {p_teacher:,} "
+                f"({p_teacher / p_student:.1f}x smaller). "
+                f"Mean |distance difference| to the teacher's matrix (0: the same pairwise structure): "
+                f"assistant {gap['assistant']:.3f}, student {gap['student']:.3f}.")
 
 
 INTRO = ("<h3>Hybrid-order relational KD: a small low-resolution student taught by an HR teacher through an "
@@ -307,5 +386,7 @@ def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, devi
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
         models = dashboard_models(lambda s: default_models(config, s, device), smoke)
     board = HorkdDashboard(models)
-    board.children = (*board.children, horkd_panel(board))
+    panel = horkd_panel(board)
+    panel.children = (*panel.children, W.HTML(known_classes_note(models.test.classes)))
+    board.children = (*board.children, panel)
     return with_save_bar(board, "horkd")

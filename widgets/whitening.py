@@ -18,8 +18,10 @@ or colour (self-blended images at real resolution, ``workbench.data.face_sbi``).
 from __future__ import annotations
 
 import html
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as W
 import numpy as np
@@ -28,6 +30,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import busy, figure_outputs, one_thread
+from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
 from widgets.inputs import whitening_panel
 from widgets.placeholder import progress_in_page
@@ -65,10 +68,10 @@ def gallery_figure(model: WhiteningDetector, images: torch.Tensor, n_channels: i
                       row=c // cols + 1, col=c % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_annotations(font_size=10)
-    fig.update_layout(height=150 * rows + 40, margin=dict(l=5, r=5, t=40, b=5),
-                      title_text="channel gallery: mean channel map over real faces (~ region it fires most on)")
-    return fig
+    fig.update_annotations(font_size=11)
+    fig.update_layout(height=160 * rows + 80, margin=dict(l=5, r=5, b=5))
+    return title_band(fig, "channel gallery: mean channel map over real faces (~ region it fires most on)",
+                      extra=2 * LINE_PX)
 
 
 def _contour(mask: np.ndarray, colour: str) -> go.Contour:
@@ -103,9 +106,9 @@ def pair_figure(real: np.ndarray, fake: np.ndarray, real_map: np.ndarray, fake_m
         fig.add_trace(_contour(mask, "#00e676"), row=1, col=col)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    fig.update_layout(height=300, margin=dict(l=5, r=5, t=60, b=5), title_text=title, showlegend=False)
+    fig.update_layout(height=320, margin=dict(l=5, r=5, b=5), showlegend=False)
     fig.update_yaxes(autorange=True)  # go.Image flips the y axis; the faces are already drawn bottom-up
-    return fig
+    return title_band(fig, title, extra=LINE_PX)
 
 
 def explanation_figure(faces: Sequence[np.ndarray], masks: Sequence[np.ndarray],
@@ -123,9 +126,8 @@ def explanation_figure(faces: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                 fig.add_trace(_contour(mask, "#00e676"), row=row, col=col)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", autorange=True)
-    fig.update_layout(height=150 * len(faces) + 60, margin=dict(l=5, r=5, t=50, b=5), title_text=title,
-                      showlegend=False)
-    return fig
+    fig.update_layout(height=150 * len(faces) + 80, margin=dict(l=5, r=5, b=5), showlegend=False)
+    return title_band(fig, title, extra=LINE_PX)
 
 
 def your_face_figure(face: np.ndarray, maps: dict[str, np.ndarray], title: str = "") -> go.Figure:
@@ -135,14 +137,15 @@ def your_face_figure(face: np.ndarray, maps: dict[str, np.ndarray], title: str =
         fig.add_trace(_face_trace(img, scale), row=1, col=col)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", autorange=True)
-    fig.update_layout(height=300, width=220 * (1 + len(maps)), margin=dict(l=5, r=5, t=70, b=5), title_text=title,
+    fig.update_layout(height=320, width=max(220 * (1 + len(maps)), 420), margin=dict(l=5, r=5, b=5),
                       showlegend=False)
     fig.update_annotations(font_size=11)
-    return fig
+    return title_band(fig, title, extra=2 * LINE_PX)
 
 
-def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "layer") -> go.Figure:
-    """|correlation| heatmaps of a layer's channels before (input) and after (output), with mean |off-diagonal|."""
+def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "layer", faces: str = "") -> go.Figure:
+    """|correlation| heatmaps of a layer's channels before (input) and after (output), with mean |off-diagonal|;
+    ``faces`` says which faces the correlations were measured on (the number depends on them)."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
         f"before ({name} input): mean |off-diag| {mean_abs_offdiagonal(before):.3f}",
         f"after ({name} output): mean |off-diag| {mean_abs_offdiagonal(after):.3f}"))
@@ -152,8 +155,8 @@ def correlation_figure(before: torch.Tensor, after: torch.Tensor, name: str = "l
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
     fig.update_xaxes(constrain="domain")  # square matrices, no empty margins beside them
-    fig.update_layout(height=380, margin=dict(l=30, r=10, t=50, b=30))
-    return fig
+    fig.update_layout(height=400, margin=dict(l=30, r=10, b=30))
+    return title_band(fig, f"channel correlations{' on ' + faces if faces else ''}", extra=LINE_PX)
 
 
 class WhiteningDashboard(W.VBox):
@@ -200,6 +203,13 @@ class WhiteningDashboard(W.VBox):
         self.model_picker.observe(lambda _c: self._on_model(), names="value")
         self._on_model()
 
+    def faces_label(self) -> str:
+        """Which faces this page measures on: '136 faces shown here (68 real, 68 manipulated; 32 px grey)'."""
+        real = int((self.data.labels == 0).sum())
+        kind = "grey" if self.data.images.shape[1] == 1 else "colour"
+        return (f"the {len(self.data)} faces of this page ({real} real, {len(self.data) - real} manipulated; "
+                f"{self.data.images.shape[-1]} px {kind})")
+
     @property
     def model(self) -> WhiteningDetector:
         return self.models[self.model_picker.value]
@@ -215,7 +225,7 @@ class WhiteningDashboard(W.VBox):
             self.channel_slider.max = model.norm_layer.num_features - 1
             corr = layer_correlations(model, self.data.images)
             self.corr_out.outputs = figure_outputs(correlation_figure(corr["before"], corr["after"],
-                                                                      self.model_picker.value))
+                                                                      self.model_picker.value, self.faces_label()))
             self.gallery_out.outputs = figure_outputs(gallery_figure(model, self.real_images))
         self._on_pair()
 
@@ -250,8 +260,73 @@ class WhiteningDashboard(W.VBox):
         self.stats.value = (
             f"<b>{html.escape(label)}</b> of the {html.escape(self.model_picker.value)} detector &middot; "
             f"P(fake): real face {self._proba[0]:.2f}, manipulated face ({html.escape(self.data.kinds[fake])}) "
-            f"{self._proba[1]:.2f} &middot; map peak inside the true mask: {'yes' if hit else 'no'}")
+            f"{self._proba[1]:.2f} &middot; map peak inside the true mask: {'yes' if hit else 'no'}"
+            f"<br>{pair_verdict(self._proba[0], self._proba[1], self.model)}")
         self.last_redraw_s = time.perf_counter() - start
+
+
+def pair_verdict(p_real: float, p_fake: float, model: WhiteningDetector) -> str:
+    """What the pair's two P(fake) say, with the margin: the manipulated face scored higher (right on this pair) or
+    not (wrong on it), and the detector's validation AUC from its weights' record, so one pair is read in scale."""
+    gap = p_fake - p_real
+    metrics = weights_record(model).get("metrics", {})
+    auc = metrics.get("val_auc_calibrated", metrics.get("val_auc"))
+    scale = (f" One pair is one draw: over its validation faces this detector ranks a manipulated face above a "
+             f"real one with probability {auc:.2f} (AUC, from its weights' record).") if auc is not None else ""
+    if gap > 0:
+        return (f"<span class='wb-whitening-verdict'>Right on this pair: the manipulated face scores "
+                f"{gap:.2f} higher than the real one.{scale}</span>")
+    return (f"<span class='wb-whitening-verdict' style='color:#b00'>Wrong on this pair: the real face scores "
+            f"{-gap:.2f} {'higher than' if gap < 0 else 'the same as'} the manipulated one: this detector ranks "
+            f"the real face as the likelier fake.{scale}</span>")
+
+
+#: what each whitening recipe trains on, by the recipe's name in its weights' record
+TRAINING_DATA = {
+    "whitening_detector": "grey 32 px faces: scikit-image's LFW subset (100 crops of 25 px, up-scaled) and the "
+                          "astronaut, with synthetic manipulations made from them (self-blends, swaps, tone and warp "
+                          "edits of one facial region)",
+    "whitening_detector_sbi": "colour 64 px self-blended images (SBI) of the embedded faces (scikit-image's LFW "
+                              "subset, tinted, and the astronaut)",
+}
+
+
+def weights_record(model: torch.nn.Module) -> dict[str, Any]:
+    """The record of a cached model's weights: the shipped sidecar (``workbench/weights/<name>-<hash>.json``) when
+    the package ships them, else what the cache stored with the weights (``model.workbench_meta``)."""
+    from workbench.cache import config_key, shipped_path
+
+    meta = dict(getattr(model, "workbench_meta", None) or {})
+    if "name" in meta and "config" in meta:
+        shipped = shipped_path(meta["name"], config_key(meta["config"]))
+        if shipped is not None and shipped.with_suffix(".json").is_file():
+            return json.loads(shipped.with_suffix(".json").read_text())
+    return {"name": meta.get("name"), "recipe": meta.get("config", {}), "source": "trained into the cache",
+            "metrics": {k: v for k, v in meta.items() if isinstance(v, float)}}
+
+
+def reader_note(models: Mapping[str, torch.nn.Module]) -> str:
+    """"Which model read your photo": each detector's weights, what it was trained on and its validation AUC, read
+    from its weights' record (``weights_record``), so nobody takes a small model's P(fake) for a verdict."""
+    lines = []
+    for label, model in models.items():
+        record = weights_record(model)
+        recipe = record.get("recipe") or {}
+        data = TRAINING_DATA.get(recipe.get("recipe"), f"the recipe {recipe.get('recipe', 'unknown')}")
+        if recipe.get("face_source"):
+            data += f", and the faces of {recipe['face_source']}"
+        kinds = ", ".join(recipe.get("train_kinds", ()))
+        auc = record.get("metrics", {}).get("val_auc_calibrated")
+        lines.append(f"<li><b>{html.escape(label)}</b>: weights <code>{html.escape(str(record.get('name')))}</code>"
+                     f" (seed {recipe.get('seed', 0)}, {recipe.get('epochs', '?')} epochs), trained on "
+                     f"{html.escape(data)}{'; manipulations: ' + html.escape(kinds) if kinds else ''}"
+                     f"{f'; validation AUC {auc:.2f}' if auc is not None else ''}.</li>")
+    first = next(iter(models.values()))
+    size, grey = getattr(first, "image_size", "?"), getattr(first, "in_channels", 1) == 1
+    return ("<div class='wb-whitening-reader'><b>Which models read your photo</b>: the two detectors above. They "
+            f"never saw a real photograph at full resolution; your face is cropped and reduced to {size} px "
+            f"{'grey' if grey else 'colour'} like their training faces, so P(fake) is what these small models make "
+            f"of it, not a verdict.<ul>{''.join(lines)}</ul></div>")
 
 
 REAL_FACES_INTRO = ("<b>Self-blended real faces, 64 px colour</b>: the same views on the colour detectors trained on "
@@ -285,7 +360,10 @@ def real_faces_section(smoke: bool = False, n_per_face: int = 2) -> W.VBox:
             board = WhiteningDashboard(models, data)
         area.children = (board,)
         half, size = len(data) // 2, data.images.shape[-1]
-        note.value = f"{half} held-out real faces and {half} self-blends ({size} px colour)"
+        note.value = (f"{half} held-out real faces and {half} self-blends ({size} px colour). The README's mean "
+                      "|off-diagonal| (0.032 ± 0.004) is another measurement: the same recipe trained and tested on "
+                      "61 real development crops, 3 seeds; the numbers here are these shipped weights (trained on "
+                      "the embedded faces) on the faces of this section.")
         button.layout.display = "none"
 
     button.on_click(open_board)
@@ -306,7 +384,9 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
     if data is None:
         data = load_forgery_faces("test")
     board = WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
-    board.children = (*board.children, whitening_panel(board))
+    panel = whitening_panel(board)
+    panel.children = (panel.children[0], W.HTML(reader_note(board.models)), *panel.children[1:])
+    board.children = (*board.children, panel)
     board = with_save_bar(board, "whitening")
     board.children = (*board.children, real_faces_section(smoke))
     return board

@@ -93,3 +93,84 @@ def test_the_page_says_when_it_shows_the_smoke_settings_models():
     note = setting_note(HorkdConfig.smoke())
     assert "Smoke-setting models" in note and "22 classes" in note and "44 classes" in note
     assert setting_note(HorkdConfig.full()) == ""
+
+
+def _percent(text: str, after: str) -> str:
+    """The first 'NN.N%' in ``text`` after ``after``."""
+    import re
+
+    return re.search(r"(\d+\.\d)%", text[text.index(after):]).group(0)
+
+
+def test_a_student_has_one_accuracy_on_the_page_the_librarys(board):
+    """Issue 29: the header said 23.5 % and the error views 21.6 % for the same student. At a trained resolution
+    the header, the error views and the library's own evaluation of that student on the held-out set agree."""
+    from workbench.horkd import low_res_input
+    from workbench.train import accuracy
+
+    board.method.value, board.resolution.value = "horkd", 8
+    board.right.value, board.wrong.value = "horkd", "scratch"
+    test = board.models.test
+    truth = accuracy(board.models.students[("horkd", 8)], low_res_input(test.images, 8), test.labels)
+    header = _percent(board.stats.value, "top-1")
+    errors = _percent(board.error_stats.value, METHOD_LABELS["horkd"])
+    assert header == errors == f"{truth:.1%}"
+    assert f"on the {len(test.labels)} held-out patches" in board.stats.value
+    assert f"{len(test.labels)} held-out patches" in _plot(board.curves)["layout"]["title"]["text"]
+    traces = _plot(board.curves)["data"]
+    curve = traces[[t["name"] for t in traces].index(METHOD_LABELS["horkd"])]
+    assert curve["y"][TEST_RESOLUTIONS.index(8)] == pytest.approx(truth)
+
+
+def test_the_opening_views_of_every_resolution_are_the_fresh_figures(board):
+    """Views drawn at start-up from a copy of the first figure equal a figure built from scratch."""
+    from widgets._common import figure_outputs
+    from widgets.horkd import curves_figure, preview_figure, relations_figure
+    from workbench.horkd import relational_views
+
+    m = board.models
+    for r in (4, 12):
+        board.resolution.value = r
+        student = m.students[(board.method.value, m.nearest_trained(r))]
+        views = relational_views({"teacher": (m.teacher, True), "assistant": (m.assistants[8], True),
+                                  "student": (student, False)}, board.batch, r)
+        fresh = figure_outputs(relations_figure(views, board.batch_labels))[0]["data"]
+        assert _plot(board.relations) == fresh["application/vnd.plotly.v1+json"]
+        fresh = figure_outputs(preview_figure(board.preview_images, r))[0]["data"]
+        assert _plot(board.preview) == fresh["application/vnd.plotly.v1+json"]
+        fresh = figure_outputs(curves_figure(m.curves, TEST_RESOLUTIONS, m.config.resolutions, r, board.curve_n))
+        assert _plot(board.curves) == fresh[0]["data"]["application/vnd.plotly.v1+json"]
+
+
+def test_the_curves_are_measured_once_per_set_of_weights(board, monkeypatch):
+    """The second dashboard on the same weights reads the stored curves (what makes the first render fast) and
+    they are the ones measured."""
+    import workbench.horkd.evaluation as evaluation
+    from workbench.horkd import cached_accuracy_curves
+
+    monkeypatch.setattr(evaluation, "accuracy_curves", lambda *a, **k: pytest.fail("measured again"))
+    assert cached_accuracy_curves(board.models) == board.models.curves
+
+
+def test_a_users_image_is_read_with_a_note_that_the_models_know_only_their_classes(tmp_path):
+    """Next to the user's image the page says the models know only their training classes, names them, and gives
+    chance; every top-1 in the table is one of them."""
+    import cv2
+    from skimage import data as skdata
+
+    from widgets.horkd import dashboard
+
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    with one_thread():
+        page = dashboard(smoke=True, device="cpu")
+    panel = next(c for c in page.children if "wb-yours" in c._dom_classes)
+    note = next(c for c in panel.children if "wb-horkd-known-classes" in getattr(c, "value", ""))
+    classes = page.models.test.classes
+    assert f"know only their {len(classes)} training classes" in note.value
+    assert f"chance ({1 / len(classes):.1%})" in note.value and all(c in note.value for c in classes)
+    assert panel.rows[0].load(str(path)), panel.rows[0].message.value
+    table = next(c for c in panel.children if "wb-horkd-predictions" in getattr(c, "value", ""))
+    cells = table.value.split("<tr>")[2:]
+    assert cells and all(any(f"<b>{c}</b>" in cell for c in classes) for cell in cells)
+    assert panel.children.index(note) > panel.children.index(table)  # said right under the answers

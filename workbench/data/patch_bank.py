@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,7 @@ BAND_NAMES = {1: ("",), 2: ("top", "bottom"), 3: ("top", "middle", "bottom")}
 def bank_source(name: str) -> np.ndarray:
     """Source image ``name`` as float32 (H, W, 3) in [0, 1] (gray replicated, alpha dropped); cached, read-only."""
     if name in SKLEARN_SOURCES:
-        from sklearn.datasets import load_sample_image
-
-        img = load_sample_image(f"{name}.jpg")
+        img = _sklearn_sample_image(name)
     elif name in SKIMAGE_SOURCES:
         from skimage import data as skdata
 
@@ -65,6 +64,22 @@ def bank_source(name: str) -> np.ndarray:
     img = np.ascontiguousarray(img[..., :3])
     img.setflags(write=False)
     return img
+
+
+def _sklearn_sample_image(name: str) -> np.ndarray:
+    """scikit-learn's sample photograph ``name`` read straight from its wheel, as ``load_sample_image`` reads it
+    (PIL, the same pixels), without importing scikit-learn: that import alone takes 1-2.5 s of a dashboard's first
+    render (issue 29). Falls back to ``load_sample_image`` where the file is not at its usual place."""
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "images" / f"{name}.jpg" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    from PIL import Image  # scikit-image's own image reader: installed with it
+
+    with Image.open(path) as image:
+        return np.asarray(image)
 
 
 def bank_classes(bands: int = 2) -> tuple[str, ...]:

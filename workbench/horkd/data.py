@@ -18,9 +18,7 @@ def load_horkd_data(config: HorkdConfig) -> tuple[ImageSet, ImageSet]:
     """(train, test) HR patch sets of ``config.task`` at ``config.hr_size``; train holds every patch and its flip.
     Memoised per setting (the bank cuts and blurs a few thousand patches: seconds a call). For ``"faces"``: the
     identity-disjoint split of ``load_face_identities`` (its errors name the folder and the expected layout)."""
-    key = (config.task, config.bands, config.hr_size, config.train_per_class, config.test_per_class)
-    if config.task == "faces":
-        key = (config.task, config.face_root, face_folder_digest(config.face_root), config.hr_size)
+    key = _data_key(config)
     if key not in _DATA:
         if config.task == "faces":
             train, test = load_face_identities(config.face_root, config.hr_size)
@@ -36,6 +34,23 @@ def load_horkd_data(config: HorkdConfig) -> tuple[ImageSet, ImageSet]:
         _DATA.clear()  # keep one setting: a full and a smoke set side by side would double the memory for nothing
         _DATA[key] = (train, test)
     return _DATA[key]
+
+
+def _data_key(config: HorkdConfig) -> tuple:
+    if config.task == "faces":
+        return config.task, config.face_root, face_folder_digest(config.face_root), config.hr_size
+    return config.task, config.bands, config.hr_size, config.train_per_class, config.test_per_class
+
+
+def load_horkd_test(config: HorkdConfig) -> ImageSet:
+    """The held-out HR set of ``config`` alone: what a view of trained streams needs. The memoised pair when it is
+    there, else only the test split is cut (the training split with its flips is most of ``load_horkd_data``'s
+    time, and a dashboard that loads trained models never reads it)."""
+    if config.task == "faces" or _data_key(config) in _DATA:
+        return load_horkd_data(config)[1]
+    if config.task == "bank":
+        return load_patch_bank(config.hr_size, "test", bands=config.bands, max_per_class=config.test_per_class)
+    return load_patches(config.hr_size, "test", max_per_class=config.test_per_class)
 
 
 _DATA: dict[tuple, tuple[ImageSet, ImageSet]] = {}

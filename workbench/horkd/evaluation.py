@@ -6,6 +6,8 @@ identification and verification AUC of the embeddings (``workbench.horkd.identif
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
@@ -17,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench.cache import cache_dir
 from workbench.data.digits import ImageSet
 from workbench.horkd.comparison import StudentErrors, student_errors
+from workbench.horkd.data import load_horkd_test
 from workbench.horkd.identification import identification_scores
 from workbench.horkd.losses import normalized_distances, triplet_angles
 from workbench.horkd.recipe import (
@@ -150,9 +154,8 @@ def default_models(config: HorkdConfig | None = None, smoke: bool | None = None,
         assistants[r] = assistant_model(config, r, device=device, progress=progress)
         for (method, _seed), model in train_students(config, r, METHODS, (0,), device, progress=progress).items():
             students[(method, r)] = model.cpu().eval()
-    _, test = load_horkd_data(config)
     return HorkdModels(config, teacher.cpu().eval(), {r: a.cpu().eval() for r, a in assistants.items()}, students,
-                       test)
+                       load_horkd_test(config))
 
 
 @torch.no_grad()
@@ -194,6 +197,34 @@ def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOL
         low_res = low_res_input(x, r)
         for method in METHODS:
             curves[method].append(accuracy(models.students[(method, near)], low_res, y))
+    return curves
+
+
+def _weights_digest(models: HorkdModels) -> str:
+    """A digest of every stream's weights and of the held-out set: what the accuracy curves are a function of."""
+    digest = hashlib.sha256()
+    streams = [models.teacher, *models.assistants.values(), *models.students.values()]
+    for tensor in [*(t for m in streams for t in m.state_dict().values()), models.test.images, models.test.labels]:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOLUTIONS
+                           ) -> dict[str, list[float]]:
+    """``accuracy_curves`` on the whole held-out set, computed once per set of weights and kept in the model cache
+    (``horkd_curves-<digest>.json``, written atomically): the same weights give the same curves, and a dashboard's
+    first render does not spend seconds re-measuring them. A damaged file is measured again and replaced."""
+    path = cache_dir() / f"horkd_curves-{_weights_digest(models)}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored["resolutions"] == list(resolutions):
+            return {name: [float(v) for v in values] for name, values in stored["curves"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    curves = accuracy_curves(models, resolutions)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"resolutions": list(resolutions), "curves": curves}))
+    tmp.replace(path)
     return curves
 
 
