@@ -163,18 +163,22 @@ def test_the_student_is_also_shown_at_the_resolution_it_was_fitted(board):
     assert "RLD as fitted (8x8 cells)" in [a["text"] for a in layout["annotations"]]
 
 
-def test_a_student_near_the_majority_rate_gets_a_note(board):
+def test_the_fidelity_note_quotes_both_rates_and_says_by_how_much(board):
     board.image_picker.value = 2
     e = board.explain()
     board._show_stats(e, [])
-    near = e.fidelity <= e.majority_rate + 0.05
-    assert ("near the majority rate" in board.stats.value) == near
-    e.fidelity, e.majority_rate = 0.6, 0.58
+    check = e.fidelity_check  # the numbers the page shows come from the explanation
+    assert f"{check.fidelity:.1f} %" in board.stats.value and f"{check.majority_rate:.1f} %" in board.stats.value
+    e.fidelity, e.majority_rate = 0.38, 0.62  # the case a user met: far below a constant answer
     board._show_stats(e, [])
-    assert "near the majority rate" in board.stats.value
+    assert "24.0 points BELOW the majority rate 62.0 %" in board.stats.value
+    assert "near the majority rate" not in board.stats.value
+    e.fidelity, e.majority_rate = 0.60, 0.58
+    board._show_stats(e, [])
+    assert "2.0 points above the majority rate 58.0 %" in board.stats.value and "hardly beats" in board.stats.value
     e.fidelity = 0.9
     board._show_stats(e, [])
-    assert "near the majority rate" not in board.stats.value
+    assert "32.0 points above" in board.stats.value and "hardly beats" not in board.stats.value
 
 
 def test_the_papers_variant_says_its_samples_are_whole_decodes():
