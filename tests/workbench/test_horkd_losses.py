@@ -127,3 +127,44 @@ def test_hybrid_loss_given_plain_tensors_names_the_stream_outputs_it_expects(emb
         HybridOrderLoss().terms(student, teacher)  # one stream, not wrapped in a list
     with pytest.raises(TypeError, match=r"reference 1 must be a StreamOutput.*got Tensor"):
         HybridOrderLoss()(student, [teacher, t])
+
+
+def test_sampled_triplet_cosines_are_the_entries_of_the_full_angle_tensor(emb):
+    from workbench.horkd.losses import sampled_triplet_angles
+
+    s, _ = emb
+    idx = torch.tensor([[0, 1, 2], [3, 3, 5], [7, 2, 2], [11, 0, 6]])
+    full = triplet_angles(s)
+    assert torch.allclose(sampled_triplet_angles(s, idx), full[idx[:, 0], idx[:, 1], idx[:, 2]], atol=1e-6)
+
+
+def test_sampled_angle_loss_is_an_unbiased_estimate_of_the_full_batch_term_and_trains():
+    """Ours: RKDAngle(triplets=T) averaged over many draws matches RKD's exact term within 4 standard errors."""
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(24, 6, generator=g), torch.randn(24, 6, generator=g)
+    exact = float(RKDAngle()(s, t))
+    sampled = RKDAngle(triplets=64)
+    torch.manual_seed(0)
+    draws = torch.tensor([float(sampled(s, t)) for _ in range(2000)])
+    se = float(draws.std()) / len(draws) ** 0.5
+    assert abs(float(draws.mean()) - exact) < 4 * se
+    assert float(draws.std()) > 0  # it does sample: a fixed subset would not vary
+    x = s.clone().requires_grad_(True)
+    sampled(x, t).backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+    assert float(RKDAngle(triplets=64)(s, s.clone())) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_angle_triplets_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="triplets"):
+        RKDAngle(triplets=bad)
+
+
+def test_hybrid_loss_passes_angle_triplets_to_its_angle_term(emb):
+    s, t = emb
+    loss = HybridOrderLoss(alpha=0.0, beta=0.0, gamma=1.0, angle_triplets=32)
+    assert loss.angle.triplets == 32 and HybridOrderLoss().angle.triplets is None
+    torch.manual_seed(0)
+    a = float(loss(StreamOutput(s), [StreamOutput(t)]))
+    assert a > 0 and a != pytest.approx(float(RKDAngle()(s, t)), rel=1e-9)

@@ -193,3 +193,30 @@ def test_gpu_benchmark_writes_paired_tables_and_stops_at_its_budget(tmp_path):
     spent = bench.gpu_benchmark(torch.device("cpu"), tmp_path / "none", budget_s=0, config=CONFIG, seeds=(0, 1))
     assert all(r["n"] == 0 for r in spent if r["method"] in METHODS)
     assert "not evaluated" in (tmp_path / "none" / "horkd_gpu.md").read_text()
+
+
+def test_cached_reference_outputs_give_the_same_student_loss_as_running_the_frozen_streams_live():
+    """The students' data set holds the frozen teacher's and assistant's outputs computed once; a step on it gives
+    the loss a step gets from running both streams on the same batch (the student sees the same views)."""
+    from workbench.horkd.recipe import (
+        distillation_loss,
+        low_res_input,
+        stream,
+        student_dataset,
+        student_step,
+    )
+
+    config = HorkdConfig.smoke()
+    g = torch.Generator().manual_seed(0)
+    hr, labels = torch.rand(10, 3, 32, 32, generator=g), torch.arange(10) % 22
+    teacher, assistant = build_teacher(config, 0).eval(), build_teacher(config, 1).eval()
+    cached = student_dataset(hr, labels, teacher, assistant, 8, "cpu").tensors
+    student = build_student(config).eval()
+    step = student_step(distillation_loss(config.with_(angle_triplets=None), "horkd"), use_assistant=True)
+    loss_cached, _ = step(student, cached, torch.device("cpu"))
+    with torch.no_grad():
+        t, a = stream(teacher, hr), stream(assistant, low_res_input(hr, 8, True))
+    live = (low_res_input(hr, 8), labels, t.embedding, t.logits, a.embedding, a.logits)
+    loss_live, _ = step(student, live, torch.device("cpu"))
+    assert torch.equal(cached[0], live[0])
+    assert float(loss_cached.detach()) == pytest.approx(float(loss_live.detach()), rel=1e-5)
