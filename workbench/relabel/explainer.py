@@ -38,11 +38,10 @@ class RelabelExplanation:
     """Everything one RLD explanation produced, for the views and for reporting.
 
     ``status`` is ``"ok"``, ``"out_of_band"`` (the flip rate missed ``flip_band`` but the student was fitted),
-    ``"below_majority"`` (fitted, but no better than the majority rate on held-out samples: see
-    :attr:`fidelity_check`), ``"no_flip"`` or ``"all_flip"`` (one class only among all the samples: the student
-    cannot be fitted and the map is all zeros). ``flip_rate`` is the share of all the samples whose label shifted: 0
-    exactly when ``no_flip``, 1 exactly when ``all_flip``. ``fidelity`` is the student's accuracy against the
-    teacher's re-labels on held-out synthetic samples; ``majority_rate`` is a constant answer's (the majority label).
+    ``"below_majority"`` (fitted, no better than the majority rate on held-out samples), ``"no_flip"`` or
+    ``"all_flip"`` (one class only among the samples: no student, the map is all zeros). ``flip_rate``: the share of
+    samples whose label shifted (0 exactly when ``no_flip``, 1 when ``all_flip``). ``fidelity``: the student's
+    accuracy against the re-labels on held-out samples; ``majority_rate``: a constant answer's (the majority label).
     """
 
     image: torch.Tensor
@@ -386,8 +385,7 @@ class RelabelDistillation(RegionSampling, Explainer):
 
     def _status(self, fit: dict[str, torch.Tensor], sigma: torch.Tensor, stacklevel: int,
                 first_index: int = 0) -> list[str]:
-        """One status per image from its flip rate over all the samples and its student's held-out fidelity
-        (:func:`~workbench.relabel.fidelity.fidelity_status`); a RelabelWarning for each degenerate one."""
+        """One status per image from its flip rate and its student's held-out fidelity; a warning per degenerate one."""
         low, high = self.flip_band
         status = []
         for i, (fr, fidelity, majority) in enumerate(zip(*(fit[k].tolist() for k in ("flip_rate", "fidelity",
