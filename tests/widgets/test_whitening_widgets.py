@@ -115,3 +115,30 @@ def test_the_real_faces_section_opens_the_colour_detectors_on_held_out_self_blen
     real, fake = board.pair()
     assert board.data.kinds[fake] == "self_blend" and float(board.data.masks[fake].sum()) > 0
     assert "held-out real faces" in section.children[2].value
+
+
+def test_the_pair_note_says_which_face_scored_higher_and_by_how_much(board):
+    """Issue 29: pair #0 showed P(fake) real 0.40 > manipulated 0.34 with no comment."""
+    for k in range(min(6, len(board.pair_picker.options))):
+        board.pair_picker.value = k
+        p_real, p_fake = board._proba
+        verdict = "Right on this pair" if p_fake > p_real else "Wrong on this pair"
+        assert verdict in board.stats.value and f"{abs(p_fake - p_real):.2f}" in board.stats.value
+
+
+def test_the_which_model_read_your_photo_line_matches_the_shipped_sidecar():
+    """Issue 24: the page names the weights that read a user's photo, what they were trained on and their AUC, as
+    the shipped sidecar records them."""
+    import json
+
+    from widgets.whitening import reader_note
+    from workbench.cache import SHIPPED_DIR
+    from workbench.whitening import whitening_detector
+
+    models = {"whitened": whitening_detector(True, progress=False)}
+    note = reader_note(models)
+    sidecar = json.loads(next(SHIPPED_DIR.glob("whitening_detector_white-*.json")).read_text())
+    assert f"<code>{sidecar['name']}</code>" in note
+    assert f"validation AUC {sidecar['metrics']['val_auc_calibrated']:.2f}" in note
+    assert f"{sidecar['recipe']['epochs']} epochs" in note and "grey 32 px" in note
+    assert all(kind in note for kind in sidecar["recipe"]["train_kinds"])
