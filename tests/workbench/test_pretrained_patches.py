@@ -51,7 +51,7 @@ def test_relabel_explains_a_photograph_patch(patch_models, patch_test):
     assert explanation.attribution.shape == (3, 32, 32)
     assert explanation.map2d.shape == (32, 32)
     assert torch.isfinite(explanation.attribution).all()
-    assert explanation.status in {"ok", "out_of_band"}
+    assert explanation.status in {"ok", "out_of_band", "below_majority"}  # a fitted student (flagged if weak)
     assert float(explanation.attribution.abs().sum()) > 0
 
 

@@ -136,7 +136,8 @@ def test_bad_settings_get_a_clear_error(digits_models):
 def test_rld_is_an_explainer_with_per_image_statuses(rld, digits_test):
     assert isinstance(rld, Explainer) and rld.name == "relabel"
     rld.attribute(digits_test.images[:3])
-    assert len(rld.last_status) == 3 and set(rld.last_status) <= {"ok", "out_of_band", "no_flip", "all_flip"}
+    assert len(rld.last_status) == 3 and set(rld.last_status) <= {"ok", "out_of_band", "below_majority", "no_flip",
+                                                                "all_flip"}
 
 
 def test_students_and_sigma_searches_are_strategy_objects(digits_models, digits_test):
@@ -217,7 +218,9 @@ def test_degeneracy_and_flip_rate_count_the_same_samples():
         warnings.simplefilter("error", RelabelWarning)
         e = rld.explain(torch.full((1, 4, 4), 0.5))
     assert e.target == 0 and e.flip_rate == pytest.approx(1 / n)
-    assert e.status == "out_of_band" and rld.last_status == ["out_of_band"]
+    # fitted (not "no_flip"), but on one class only: it agrees with the re-labels no better than a constant, so flagged
+    assert e.status == "below_majority" and rld.last_status == ["below_majority"]
+    assert e.fidelity_check.verdict == "below"
 
 
 def _planted_mass(rld: RelabelDistillation, x: torch.Tensor, mask: torch.Tensor) -> float:

@@ -183,7 +183,7 @@ def test_benchmark_report_holds_the_stage_profile_and_per_kind_targets():
     rows = bench.benchmark_sequence(seq, factories, repeats=1)
     assert rows[0]["ms_features"] > 0 and np.isnan(rows[-1]["ms_features"])  # OpenCV reports no stages
     summary = bench.summarise(rows, list(factories))
-    args = argparse.Namespace(quick=True, repeats=1, features="hog", frames=5, size=96)
+    args = argparse.Namespace(smoke=True, repeats=1, features="hog", frames=5, size=96)
     text = bench.report(rows, summary, args, 1.0, (0.0, 0.0, 0.0))
     assert "## Stage profile (ms per tracked frame)" in text
     assert "| DCF-CD | generated |" in text and "channel scoring" in text
