@@ -39,7 +39,7 @@ from widgets.scorecard import ScorecardView
 from workbench.explainers import DEFAULT_BASELINES, baseline_kwargs, baseline_maps, make_explainer
 from workbench.metrics import causal_curves, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
-from workbench.train import model_device
+from workbench.runtime import model_device
 
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from workbench.train import model_device
+from workbench.runtime import model_device
 from workbench.validation import check_images, check_logits, check_target
 
 ForwardFunc = Callable[[torch.Tensor], torch.Tensor]
