@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image as PILImage
 
-from workbench.train import one_thread, single_threaded
+from workbench.runtime import one_thread, single_threaded
 
 __all__ = ["busy", "figure_outputs", "png_bytes", "one_thread", "single_threaded"]
 

@@ -5,7 +5,7 @@ the three streams, accuracy against input resolution for every baseline, and whe
 ``dashboard()`` loads the full-setting teacher, assistants and students (shipped or cached weights; the smoke
 setting under ``WORKBENCH_SMOKE=1``), evaluates every baseline over a range of input resolutions once, and then
 re-draws on every control move (no training; the error views of a trained resolution are computed once). Its "Your
-data" row (``widgets.inputs.horkd_panel``) takes an image, resizes it to HR and to every trained resolution and
+data" row (``horkd_panel``) takes an image, resizes it to HR and to every trained resolution and
 tabulates each stream's top-1 (:func:`predictions_table`, :func:`views_figure`).
 """
 
@@ -15,6 +15,8 @@ import copy
 import html
 import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import ipywidgets as W
 import numpy as np
@@ -26,7 +28,7 @@ from plotly.subplots import make_subplots
 from widgets._common import figure_outputs, one_thread
 from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
-from widgets.inputs import horkd_panel
+from widgets.inputs import PathRow, _panel
 from widgets.placeholder import progress_in_page
 from workbench.data.patches import downsample
 from workbench.horkd import (
@@ -390,3 +392,28 @@ def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, devi
     panel.children = (*panel.children, W.HTML(known_classes_note(models.test.classes)))
     board.children = (*board.children, panel)
     return with_save_bar(board, "horkd")
+
+
+# ------------------------------------------------------------------------------------------------ HORKD
+def horkd_panel(board: Any) -> W.VBox:
+    """A row that reads an image: resized to HR and to each trained resolution, every stream's top-1 in a table."""
+    models = board.models
+    hr, resolutions = models.config.hr_size, tuple(models.config.resolutions)
+    channels = int(models.test.images.shape[1])
+    view, table = W.Output(), W.HTML()
+    view.add_class("wb-yours-views")
+    table.add_class("wb-yours-predictions")
+
+    def add_image(path: str) -> str:
+        from workbench.horkd import predict_image
+        from workbench.inputs import load_image
+
+        image = load_image(path, (channels, hr, hr), resize=True)
+        with one_thread():
+            rows = predict_image(models, image)
+        table.value = predictions_table(rows)
+        view.outputs = figure_outputs(views_figure(image, resolutions))
+        return f"{Path(path).name} resized to {hr}x{hr}: the HR teacher says {rows[0]['class']} ({rows[0]['p']:.0%})"
+
+    return _panel([PathRow("image", f"/path/to/image.png (any size; resized to {hr}x{hr})", add_image, "image/*",
+                           "wb-yours-image")], [view, table])

@@ -11,8 +11,9 @@ On a served page (Voilà) a typed path is read only under the allowed roots and 
 limit, and a model row builds no ``module:Class`` outside the operator's packages (:mod:`workbench.access`); the
 refusal is the row's message. In JupyterLab every row stays open.
 
-``relabel_panel``, ``stdt_panel``, ``whitening_panel``, ``horkd_panel`` wire the rows to those dashboards (a model
-and an image; a video; a face photo; an image); the tracking dashboard has its own OTB-folder row.
+``relabel_panel`` and ``stdt_panel`` wire the rows to those dashboards (a model and an image; a video); the whitening
+and HORKD panels live with their dashboards (``widgets.whitening``, ``widgets.horkd``) and the tracking dashboard
+has its own OTB-folder row.
 """
 
 from __future__ import annotations
@@ -152,74 +153,6 @@ def stdt_panel(board: Any) -> W.VBox:
 
     return _panel([PathRow("video", "/path/to/video.mp4 (or a folder of frames)", add_video, "video/*",
                            "wb-yours-video")])
-
-
-# ------------------------------------------------------------------------------------------------ whitening
-def whitening_panel(board: Any) -> W.VBox:
-    """A row that reads a face photo: the face found and cropped like the detectors' training faces, then both
-    detectors' P(fake) and their maps of the slider's channel (re-drawn when the channel moves)."""
-    from widgets._common import figure_outputs, one_thread
-
-    first = next(iter(board.models.values()))
-    channels = int(getattr(first, "in_channels", 0) or board.data.images.shape[1])
-    size = int(getattr(first, "image_size", 0) or board.data.images.shape[-1])
-    view = W.Output()
-    view.add_class("wb-yours-face-view")
-    shown: dict[str, Any] = {}
-
-    def draw(_change: object = None) -> None:
-        from widgets.whitening import channel_label, face_image, your_face_figure
-
-        if not shown:
-            return
-        c = int(board.channel_slider.value)
-        maps = {f"{name}: {channel_label(board.models[name], c)}<br>P(fake) {r.p_fake:.2f}": r.maps[c].numpy()
-                for name, r in shown["readings"].items() if c < r.maps.shape[0]}
-        view.outputs = figure_outputs(your_face_figure(face_image(shown["face"]), maps, title=shown["name"]))
-
-    def add_face(path: str) -> str:
-        from workbench.inputs import CHANNEL_NAMES, load_face
-        from workbench.whitening import read_face
-
-        face = load_face(path, channels, size)
-        with one_thread():
-            readings = read_face(board.models, face)
-        shown.update(face=face, readings=readings, name=f"yours: {Path(path).name}")
-        draw()
-        said = ", ".join(f"{name} {r.p_fake:.2f}" for name, r in readings.items())
-        return f"face found in {Path(path).name} ({size}x{size}, {CHANNEL_NAMES[channels]}); P(fake): {said}"
-
-    board.channel_slider.observe(draw, names="value")
-    return _panel([PathRow("face photo", f"/path/to/photo.jpg (a frontal face; cropped to {size}x{size})", add_face,
-                           "image/*", "wb-yours-face")], [view])
-
-
-# ------------------------------------------------------------------------------------------------ HORKD
-def horkd_panel(board: Any) -> W.VBox:
-    """A row that reads an image: resized to HR and to each trained resolution, every stream's top-1 in a table."""
-    from widgets._common import figure_outputs, one_thread
-
-    models = board.models
-    hr, resolutions = models.config.hr_size, tuple(models.config.resolutions)
-    channels = int(models.test.images.shape[1])
-    view, table = W.Output(), W.HTML()
-    view.add_class("wb-yours-views")
-    table.add_class("wb-yours-predictions")
-
-    def add_image(path: str) -> str:
-        from widgets.horkd import predictions_table, views_figure
-        from workbench.horkd import predict_image
-        from workbench.inputs import load_image
-
-        image = load_image(path, (channels, hr, hr), resize=True)
-        with one_thread():
-            rows = predict_image(models, image)
-        table.value = predictions_table(rows)
-        view.outputs = figure_outputs(views_figure(image, resolutions))
-        return f"{Path(path).name} resized to {hr}x{hr}: the HR teacher says {rows[0]['class']} ({rows[0]['p']:.0%})"
-
-    return _panel([PathRow("image", f"/path/to/image.png (any size; resized to {hr}x{hr})", add_image, "image/*",
-                           "wb-yours-image")], [view, table])
 
 
 def _panel(rows: list[PathRow], views: list[W.Widget] = ()) -> W.VBox:

@@ -46,7 +46,7 @@ from workbench.explainers import (
 from workbench.metrics import causal_curves, curve_auc
 from workbench.relabel import RelabelDistillation, RelabelExplanation
 from workbench.relabel.fidelity import BELOW_MAJORITY
-from workbench.train import model_device
+from workbench.runtime import model_device
 
 KEPT_RGB = (34, 160, 60)
 SHIFTED_RGB = (210, 40, 40)

@@ -6,7 +6,7 @@ the true manipulation mask outlined, and the channel correlation matrices of the
 after whitening; the plain BatchNorm detector beside it with the model toggle). Controls: the face pair, the
 channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
 
-``dashboard()`` adds the "Your data" row (``widgets.inputs.whitening_panel``): a face photo, its face found and
+``dashboard()`` adds the "Your data" row (``whitening_panel``): a face photo, its face found and
 cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel; and
 :func:`real_faces_section`: a button that opens the same views on the self-blended colour 64 px detectors.
 
@@ -21,6 +21,7 @@ import html
 import json
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
@@ -32,7 +33,7 @@ from plotly.subplots import make_subplots
 from widgets._common import busy, figure_outputs, one_thread
 from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
-from widgets.inputs import whitening_panel
+from widgets.inputs import PathRow, _panel
 from widgets.placeholder import progress_in_page
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.whitening import (
@@ -391,3 +392,38 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
     board.children = (*board.children, real_faces_section(smoke))
     return board
 
+
+# ------------------------------------------------------------------------------------------------ whitening
+def whitening_panel(board: Any) -> W.VBox:
+    """A row that reads a face photo: the face found and cropped like the detectors' training faces, then both
+    detectors' P(fake) and their maps of the slider's channel (re-drawn when the channel moves)."""
+    first = next(iter(board.models.values()))
+    channels = int(getattr(first, "in_channels", 0) or board.data.images.shape[1])
+    size = int(getattr(first, "image_size", 0) or board.data.images.shape[-1])
+    view = W.Output()
+    view.add_class("wb-yours-face-view")
+    shown: dict[str, Any] = {}
+
+    def draw(_change: object = None) -> None:
+        if not shown:
+            return
+        c = int(board.channel_slider.value)
+        maps = {f"{name}: {channel_label(board.models[name], c)}<br>P(fake) {r.p_fake:.2f}": r.maps[c].numpy()
+                for name, r in shown["readings"].items() if c < r.maps.shape[0]}
+        view.outputs = figure_outputs(your_face_figure(face_image(shown["face"]), maps, title=shown["name"]))
+
+    def add_face(path: str) -> str:
+        from workbench.inputs import CHANNEL_NAMES, load_face
+        from workbench.whitening import read_face
+
+        face = load_face(path, channels, size)
+        with one_thread():
+            readings = read_face(board.models, face)
+        shown.update(face=face, readings=readings, name=f"yours: {Path(path).name}")
+        draw()
+        said = ", ".join(f"{name} {r.p_fake:.2f}" for name, r in readings.items())
+        return f"face found in {Path(path).name} ({size}x{size}, {CHANNEL_NAMES[channels]}); P(fake): {said}"
+
+    board.channel_slider.observe(draw, names="value")
+    return _panel([PathRow("face photo", f"/path/to/photo.jpg (a frontal face; cropped to {size}x{size})", add_face,
+                           "image/*", "wb-yours-face")], [view])

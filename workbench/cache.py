@@ -150,7 +150,7 @@ def cached_model(
     The returned model is in eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
     """
     from workbench.distributed import barrier, is_main_process
-    from workbench.train import seed_everything
+    from workbench.runtime import seed_everything
 
     config = recipe_dict(config)
     key = config_key(config)

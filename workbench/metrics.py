@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.train import model_device
+from workbench.runtime import model_device
 from workbench.validation import check_images, check_target
 
 SCORE_DIRECTION = {"deletion_auc": "lower", "insertion_auc": "higher", "mass_inside": "higher"}

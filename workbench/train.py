@@ -8,13 +8,9 @@ reported and retrained, never silently used.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import math
-import os
-import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +29,16 @@ from workbench.cache import (  # noqa: F401  (re-exported: the cache was part of
     load_checkpoint,
     save_checkpoint,
 )
+from workbench.runtime import (  # noqa: F401  (re-exported: the tutorials import them from here)
+    SMOKE_ENV,
+    model_device,
+    one_thread,
+    resolve_device,
+    seed_everything,
+    single_threaded,
+    smoke_mode,
+    synchronize,
+)
 
 try:  # tqdm renders as a widget in notebooks; the bare GPU box may not have it, and progress is optional
     from tqdm.auto import tqdm
@@ -40,24 +46,6 @@ except ImportError:  # pragma: no cover - exercised on minimal GPU machines
     tqdm = None
 
 StepFn = Callable[[nn.Module, Any, torch.device], "tuple[torch.Tensor, Mapping[str, float]]"]
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/None -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'")
-    return dev
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU generator seeded the same for data order."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 @dataclass
@@ -199,47 +187,6 @@ def _total_steps(loader: Iterable, epochs: int, max_steps: int | None) -> int:
     return max(1, min(total, max_steps or total))
 
 
-@contextlib.contextmanager
-def one_thread(enabled: bool = True) -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (restored after).
-
-    Small tensors gain nothing from a thread pool, and on a busy 2-core machine torch's pool turns millisecond work
-    into waits at its barriers (measured 6-30x slower with 2 threads than with 1). ``enabled=False`` is a no-op.
-    """
-    previous = torch.get_num_threads()
-    if enabled:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch, BLAS (when threadpoolctl is installed) and OpenCV on one thread inside the block (restored after).
-
-    The trackers and views work on small arrays: on a busy or small machine, thread pools only add waiting at their
-    barriers (a tiny CNN forward measured 30x slower with 2 torch threads than with 1 on a loaded 2-core machine),
-    and they blur FPS comparisons. Dashboards, the tracking runner and the benchmarks use this one context.
-    """
-    import cv2
-
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # BLAS stays as it is
-            limits: contextlib.AbstractContextManager = contextlib.nullcontext()
-        else:
-            limits = threadpool_limits(1)
-        with limits, one_thread():
-            yield
-    finally:
-        cv2.setNumThreads(cv_threads)
-
-
 def training_throughput(model: nn.Module, loader: Iterable, step: StepFn, *, max_steps: int, lr: float,
                         device: str | torch.device = "auto") -> dict[str, float]:
     """Train ``max_steps`` steps with ``fit`` and report what the GPU check prints.
@@ -268,21 +215,6 @@ def training_throughput(model: nn.Module, loader: Iterable, step: StepFn, *, max
 
 
 # ------------------------------------------------------------------------------------------------- training kit
-def model_device(model: nn.Module | Callable[..., Any]) -> torch.device:
-    """The device of a module's first parameter (or buffer); CPU for a parameter-free module or a plain callable."""
-    if isinstance(model, nn.Module):
-        for tensor in itertools.chain(model.parameters(), model.buffers()):
-            return tensor.device
-    return torch.device("cpu")
-
-
-def synchronize(device: str | torch.device | None = None) -> None:
-    """Wait for queued CUDA work on ``device`` (no-op on a CPU): call before reading a timer."""
-    dev = torch.device(device) if device is not None else None
-    if (dev is None or dev.type == "cuda") and torch.cuda.is_available():
-        torch.cuda.synchronize(dev)
-
-
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy (computed in float32, also under autocast) and the batch's top-1 accuracy."""
     return F.cross_entropy(logits.float(), labels), {"acc": float((logits.argmax(1) == labels).float().mean())}
@@ -341,17 +273,3 @@ class _NoBar:
     def set_postfix(self, *_args, **_kwargs) -> None: ...
     def update(self, *_args) -> None: ...
     def close(self) -> None: ...
-
-
-SMOKE_ENV = "WORKBENCH_SMOKE"
-
-
-def smoke_mode(smoke: bool | None = None) -> bool:
-    """Resolve a notebook's ``SMOKE`` knob: an explicit bool wins; None -> ``$WORKBENCH_SMOKE`` ("1"/"0") if set,
-    else smoke on a CPU-only machine and the full setting when CUDA is present."""
-    if smoke is not None:
-        return bool(smoke)
-    env = os.environ.get(SMOKE_ENV)
-    if env is not None and env.strip() != "":
-        return env.strip().lower() not in {"0", "false", "no"}
-    return not torch.cuda.is_available()

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from widgets.horkd import HorkdDashboard
-from widgets.inputs import PathRow, horkd_panel, relabel_panel, stdt_panel, whitening_panel
+from widgets.horkd import HorkdDashboard, horkd_panel
+from widgets.inputs import PathRow, relabel_panel, stdt_panel
 from widgets.placeholder import placeholder_png
 from widgets.relabel import RelabelDashboard, dashboard
 from widgets.stdt import StdtDashboard
-from widgets.whitening import WhiteningDashboard
+from widgets.whitening import WhiteningDashboard, whitening_panel
 from workbench.data.clips import load_forgery_clips
 from workbench.data.face_crops import real_faces
 from workbench.data.faces import load_forgery_faces

@@ -52,3 +52,81 @@ def test_no_long_library_modules():
     long = [f"{p.relative_to(REPO)} ({p.read_text().count(chr(10))} lines)" for p in _sources("workbench")
             if p.read_text().count("\n") > 400]
     assert not long, "modules over 400 lines: " + "; ".join(long)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imported(name: str, path: Path, modules: set[str]) -> set[str]:
+    """The workbench/widgets modules ``name`` imports anywhere (module or function level, relative imports resolved;
+    ``if TYPE_CHECKING:`` blocks never run, so they are left out)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for stmt in block.body
+               for n in ast.walk(stmt)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    paths = {_module_name(p): p for p in _sources("workbench", "widgets")}
+    return {name: _imported(name, path, set(paths)) for name, path in paths.items()}
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        stack.pop()
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return []
+
+
+def test_no_import_circle_in_workbench_or_widgets():
+    cycle = _find_cycle(_import_graph())
+    assert not cycle, "import circle: " + " -> ".join(cycle)
+
+
+def test_the_import_graph_sees_a_planted_circle():
+    graph = _import_graph()
+    graph["workbench.runtime"] = graph["workbench.runtime"] | {"workbench.train"}
+    assert "workbench.runtime" in _find_cycle(graph)
+
+
+def test_the_runtime_floor_imports_nothing_of_the_workbench():
+    assert _import_graph()["workbench.runtime"] == set()

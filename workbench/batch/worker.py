@@ -74,7 +74,7 @@ class ExplainWorker:
 
     def __init__(self, spec: RunSpec) -> None:
         from workbench.explainers import make_explainer
-        from workbench.train import resolve_device
+        from workbench.runtime import resolve_device
 
         torch.set_num_threads(max(1, spec.threads))
         self.spec = spec

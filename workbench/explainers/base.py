@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from workbench.explainers.blackbox import refuse_black_box
-from workbench.train import model_device
+from workbench.runtime import model_device
 from workbench.validation import check_images, check_logits, check_target
 
 ForwardFunc = Callable[[torch.Tensor], torch.Tensor]

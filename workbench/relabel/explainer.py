@@ -23,7 +23,7 @@ from workbench.relabel.regions import Regions, paint
 from workbench.relabel.sampling import RegionSampling
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
 from workbench.relabel.students import LinearStudent, RidgeStudent, SGDStudent, Student
-from workbench.train import synchronize
+from workbench.runtime import synchronize
 from workbench.validation import check_images
 
 MIN_SAMPLES = 10

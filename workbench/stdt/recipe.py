@@ -200,6 +200,6 @@ def stdt_dashboard_models(smoke: bool | None = None, device: str = "auto", progr
     """The STD dashboard's default models ``{"STD": ..., "no STD": ...}`` (``which`` of them): the cached
     ``stdt_detector`` recipes with / without dropout (``smoke`` None: smoke on a CPU, full on a GPU); a release
     ships exactly these weights."""
-    from workbench.train import smoke_mode
+    from workbench.runtime import smoke_mode
     stds = {"STD": True, "no STD": False}
     return {name: stdt_detector(stds[name], smoke_mode(smoke), device, progress=progress) for name in which}

@@ -52,7 +52,7 @@ def dashboard_models(load: Callable[[bool], T], smoke: bool | None = None) -> T:
                 return load(False)
         except NotShippedError:
             pass
-    from workbench.train import smoke_mode
+    from workbench.runtime import smoke_mode
 
     return load(smoke_mode(None))
 

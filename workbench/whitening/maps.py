@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data.faces import region_mask
-from workbench.train import model_device
+from workbench.runtime import model_device
 from workbench.validation import check_images
 from workbench.whitening.model import WhiteningDetector
 

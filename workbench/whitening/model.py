@@ -14,7 +14,7 @@ from torch import nn
 
 from workbench.data.faces import FACE_REGIONS, region_mask
 from workbench.models.classifier import SmallCNN
-from workbench.train import model_device
+from workbench.runtime import model_device
 from workbench.whitening.layers import batchnorm_layers, batchnorm_or_whitening_layers, replace_batchnorm
 
 #: Default concepts of the rotation: channel 0 answers to manipulated pixels, 1..3 to facial regions.
