@@ -29,8 +29,11 @@ from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
 
 DROPPED_DARKEN = 0.3  # a dropped patch is drawn at this share of its brightness; a kept one as it is
+#: rollout overlay: transparent at no attention (the kept patch stays plain), opaque orange-yellow at the most
+ATTENTION_SCALE = [[0.0, "rgba(255,120,0,0)"], [0.5, "rgba(255,150,0,0.5)"], [1.0, "rgba(255,235,60,0.9)"]]
 LEGEND = ("<span class='wb-stdt-legend'><b>darkened</b> = dropped by this draw (patches, or a whole frame marked "
-          "<i>(dropped)</i>) &middot; <b>as is</b> = kept, seen by the model</span>")
+          "<i>(dropped)</i>) &middot; <b>as is</b> = kept, seen by the model &middot; <b>orange</b> (attention row) = "
+          "where the model looks among the kept patches</span>")
 
 
 def _clip_layers(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray
@@ -64,7 +67,7 @@ def clip_figure(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray, mask: n
                                  hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=k + 1)
         fig.add_trace(go.Heatmap(z=shown[k], colorscale="gray", zmin=0, zmax=1, showscale=False,
                                  hoverinfo="skip"), row=2, col=k + 1)
-        fig.add_trace(go.Heatmap(z=rolls[k], colorscale="Inferno", zmin=0, zmax=1, opacity=0.6, showscale=False,
+        fig.add_trace(go.Heatmap(z=rolls[k], colorscale=ATTENTION_SCALE, zmin=0, zmax=1, showscale=False,
                                  hovertemplate="rollout %{z:.2f}<extra></extra>"), row=2, col=k + 1)
         fig.add_trace(go.Heatmap(z=mask[k][::-1], colorscale="Reds", zmin=0, zmax=1, showscale=False,
                                  hovertemplate="mask %{z:.2f}<extra></extra>"), row=3, col=k + 1)

@@ -120,7 +120,7 @@ def colour_bar(height: int, bound: float, width: int = 12) -> np.ndarray:
     return out
 
 
-def responses_image(responses: list[np.ndarray | None], size: int = 140) -> np.ndarray | None:
+def responses_image(responses: list[np.ndarray | None], size: int = 200) -> np.ndarray | None:
     """Response maps side by side on one colour scale, each cell square (the map's own aspect ratio), with the
     scale's colour bar at the right (None when any is missing, as at the first frame)."""
     bound = response_bound(responses)
@@ -180,7 +180,8 @@ def confidence_figure(results: Mapping[str, TrackingResult], height: int = 220) 
                                  hovertemplate="frame %{x}: confidence %{y:.2f}<extra>" + name + "</extra>"))
     fig.update_layout(height=height, margin=dict(l=50, r=10, b=40), xaxis_title="frame",
                       yaxis_title="confidence (PSR)", legend=dict(orientation="h", y=-0.35, font_size=11))
-    return title_band(fig, f"per-frame confidence — {CONFIDENCE_NOTE}", font_size=12)
+    return title_band(fig, "per-frame confidence (peak-to-sidelobe ratio of the response); low: the tracker may "
+                           "have lost the target", font_size=12)
 
 
 def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> go.Figure:
