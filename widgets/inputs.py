@@ -136,12 +136,22 @@ def relabel_panel(board: Any) -> W.VBox:
 
 # ------------------------------------------------------------------------------------------------ STDT
 def stdt_panel(board: Any) -> W.VBox:
-    """A row that adds the user's video (faces found and cropped by OpenCV) as a clip of the STDT dashboard."""
+    """A row that adds the user's video as a clip of the STDT dashboard: with its **detect faces** box ticked (the
+    default) each frame is cut to the face OpenCV finds; unticked, the frames are taken as they are (face crops)."""
+    detect = W.Checkbox(value=True, description="detect faces", indent=False, layout=W.Layout(width="120px"))
+    detect.add_class("wb-yours-video-detect")
 
     def add_video(path: str) -> str:
         from workbench.data.clips import read_video
+        from workbench.data.face_front import NoFaceError
 
-        clip = torch.from_numpy(read_video(path, n_frames=board.model.frames, size=board.data.clips.shape[-1]))
+        size = board.data.clips.shape[-1]
+        try:
+            frames = read_video(path, n_frames=board.model.frames, size=size, detect_faces=detect.value)
+        except NoFaceError:
+            raise ValueError(f"no face found in any sampled frame of {Path(path).name}. If its frames are already "
+                             "face crops, untick 'detect faces' in this row and press Load again") from None
+        clip = torch.from_numpy(frames)
         data = board.data
         mine = type(data)(clip[None].float(), torch.tensor([-1]), torch.zeros(1, *clip.shape[:1], *clip.shape[2:]),
                           (f"yours: {Path(path).name}",), torch.tensor([-1]), data.classes)
@@ -149,10 +159,14 @@ def stdt_panel(board: Any) -> W.VBox:
         index = len(board.data) - 1
         board.clip_picker.options = [*board.clip_picker.options, (board.data.kinds[index], index)]
         board.clip_picker.value = index
-        return f"added {Path(path).name} as clip {index} ({clip.shape[0]} face crops)"
+        what = "face crops" if detect.value else f"frames, resized to {size}x{size}"
+        return f"added {Path(path).name} as clip {index} ({clip.shape[0]} {what})"
 
-    return _panel([PathRow("video", "/path/to/video.mp4 (or a folder of frames)", add_video, "video/*",
-                           "wb-yours-video")])
+    row = PathRow("video", "/path/to/video.mp4 (or a folder of frames)", add_video, "video/*", "wb-yours-video")
+    row.detect_faces = detect
+    line = row.children[0]
+    line.children = (*line.children, detect)
+    return _panel([row])
 
 
 def _panel(rows: list[PathRow], views: list[W.Widget] = ()) -> W.VBox:

@@ -1,10 +1,11 @@
 """Spatiotemporal-dropout dashboard: what the bag-of-patches ViT keeps, where it looks, how sure it is
 (:mod:`workbench.stdt`).
 
-Views, one column per frame of a clip: the frames with the patches dropped by the current STD draw greyed out, the
-attention rollout over the kept patches overlaid on the frame, and the true per-frame manipulation mask; the
-video-level score (no dropout) and the score of the current draw. Controls: the clip, the two dropout ratios
-(``continuous_update=False``), a reseed button. Every control change runs one small forward pass.
+Views, one column per frame of a clip: the frames with the patches dropped by the current STD draw darkened (kept
+ones as they are, a legend says so), the attention rollout over the kept patches overlaid on the frame, and the true
+per-frame manipulation mask; the video-level score (no dropout) and the score of the current draw. Controls: the
+clip, the two dropout ratios (``continuous_update=False``, explained next to them from the model's T and N), a
+reseed button. Every control change runs one small forward pass.
 
 :func:`clip_figure` is a pure function, usable in notebooks.
 """
@@ -27,16 +28,21 @@ from widgets.placeholder import progress_in_page
 from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
 
-DROPPED_GREY = 0.5
+DROPPED_DARKEN = 0.3  # a dropped patch is drawn at this share of its brightness; a kept one as it is
+#: rollout overlay: transparent at no attention (the kept patch stays plain), opaque orange-yellow at the most
+ATTENTION_SCALE = [[0.0, "rgba(255,120,0,0)"], [0.5, "rgba(255,150,0,0.5)"], [1.0, "rgba(255,235,60,0.9)"]]
+LEGEND = ("<span class='wb-stdt-legend'><b>darkened</b> = dropped by this draw (patches, or a whole frame marked "
+          "<i>(dropped)</i>) &middot; <b>as is</b> = kept, seen by the model &middot; <b>orange</b> (attention row) = "
+          "where the model looks among the kept patches</span>")
 
 
 def _clip_layers(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray
                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Per frame: the frame with dropped patches greyed, the rollout over kept patches (NaN elsewhere), the title."""
+    """Per frame: the frame with dropped patches darkened, the rollout over kept patches (NaN elsewhere), the title."""
     t, size = clip.shape[0], clip.shape[-1]
     patch = size // kept.shape[-1]
     kept_px = np.kron(kept, np.ones((patch, patch))).astype(bool)
-    shown = np.where(kept_px, clip, DROPPED_GREY * 0.6 + 0.4 * clip)
+    shown = np.where(kept_px, clip, DROPPED_DARKEN * clip)
     roll = np.kron(rollout, np.ones((patch, patch)))
     roll = roll / max(float(roll.max()), 1e-12)
     return ([shown[k][::-1] for k in range(t)], [np.where(kept_px[k], roll[k], np.nan)[::-1] for k in range(t)],
@@ -45,10 +51,11 @@ def _clip_layers(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray
 
 def clip_figure(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray, mask: np.ndarray, title: str = ""
                 ) -> go.Figure:
-    """Rows: frames with dropped patches greyed, rollout over kept patches on the frame, manipulation mask.
+    """Rows: frames with dropped patches darkened, rollout over kept patches on the frame, manipulation mask.
 
     ``clip`` (T, H, W) in [0, 1]; ``kept`` (T, h, w) bool; ``rollout`` (T, h, w); ``mask`` (T, H, W). Traces per
-    frame k: ``4k`` kept patches, ``4k + 1`` the frame, ``4k + 2`` the rollout, ``4k + 3`` the mask
+    frame k: ``4k`` kept patches, ``4k + 1`` the frame (dropped patches darkened too), ``4k + 2`` the rollout,
+    ``4k + 3`` the mask
     (``update_clip_figure`` relies on this order).
     """
     t = clip.shape[0]
@@ -58,9 +65,9 @@ def clip_figure(clip: np.ndarray, kept: np.ndarray, rollout: np.ndarray, mask: n
     for k in range(t):
         fig.add_trace(go.Heatmap(z=shown[k], colorscale="gray", zmin=0, zmax=1, showscale=False,
                                  hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=k + 1)
-        fig.add_trace(go.Heatmap(z=clip[k][::-1], colorscale="gray", zmin=0, zmax=1, showscale=False,
+        fig.add_trace(go.Heatmap(z=shown[k], colorscale="gray", zmin=0, zmax=1, showscale=False,
                                  hoverinfo="skip"), row=2, col=k + 1)
-        fig.add_trace(go.Heatmap(z=rolls[k], colorscale="Inferno", zmin=0, zmax=1, opacity=0.6, showscale=False,
+        fig.add_trace(go.Heatmap(z=rolls[k], colorscale=ATTENTION_SCALE, zmin=0, zmax=1, showscale=False,
                                  hovertemplate="rollout %{z:.2f}<extra></extra>"), row=2, col=k + 1)
         fig.add_trace(go.Heatmap(z=mask[k][::-1], colorscale="Reds", zmin=0, zmax=1, showscale=False,
                                  hovertemplate="mask %{z:.2f}<extra></extra>"), row=3, col=k + 1)
@@ -80,10 +87,21 @@ def update_clip_figure(fig: go.Figure, clip: np.ndarray, kept: np.ndarray, rollo
     with fig.batch_update():
         for k in range(clip.shape[0]):
             fig.data[4 * k].z = shown[k]
+            fig.data[4 * k + 1].z = shown[k]
             fig.data[4 * k + 2].z = rolls[k]
             fig.layout.annotations[k].text = titles[k]
         fig.layout.title.text = title
     return fig
+
+
+def ratio_help(model: BagOfPatchesViT) -> str:
+    """What the two sliders mean, in the terms of :class:`~workbench.stdt.SpatiotemporalDropout`, with the model's
+    frame and patch counts."""
+    frames, patches = model.frames, model.grid ** 2
+    return (f"<small><b>rho_t</b>: share of the clip's {frames} frames dropped (whole frames); <b>rho_s</b>: share "
+            f"of the {patches} patch positions dropped in each kept frame. A draw keeps round((1 - rho_t) x {frames}) "
+            f"frames x round((1 - rho_s) x {patches}) patches (at least one of each); 0 and 0 = the model sees "
+            "everything.</small>")
 
 
 class StdtDashboard(W.VBox):
@@ -110,8 +128,11 @@ class StdtDashboard(W.VBox):
         for control in (self.clip_picker, self.spatial_slider, self.temporal_slider):
             control.observe(lambda _change: self.redraw(), names="value")
         self.reseed_button.on_click(lambda _b: self.reseed())
+        self.ratio_help = W.HTML(ratio_help(model))
+        self.ratio_help.add_class("wb-stdt-ratio-help")
+        self.legend = W.HTML(LEGEND)
         super().__init__([W.HBox([self.clip_picker, self.spatial_slider, self.temporal_slider, self.reseed_button]),
-                          self.stats, self.view_out])
+                          self.ratio_help, self.stats, self.legend, self.view_out])
         self.add_class("wb-stdt-dashboard")
         self.last_redraw_s = 0.0
         self._fig: go.Figure | None = None  # the shown clip's figure: another draw of it updates it in place

@@ -26,9 +26,12 @@ from widgets.export import with_save_bar
 from widgets.placeholder import placeholder_png
 from widgets.tracking_draw import (
     CD_RGB,
+    CONFIDENCE_NOTE,
     FULL_RGB,
     TRUTH_RGB,
+    channel_label,
     channel_mosaic,
+    confidence_figure,
     curves_figure,
     draw_frame,
     heat_image,
@@ -59,7 +62,9 @@ __all__ = [
     "FEATURES",
     "TRACKERS",
     "TrackingDashboard",
+    "channel_label",
     "channel_mosaic",
+    "confidence_figure",
     "curves_figure",
     "dashboard",
     "draw_frame",
@@ -153,11 +158,13 @@ class TrackingDashboard(W.VBox):
                                          layout=W.Layout(width="520px")), "frame")
         self.play = _tagged(W.Play(value=0, min=0, max=1, interval=120, description="play"), "play")
         W.jslink((self.play, "value"), (self.frame, "value"))
-        self.view = _tagged(W.Image(format="png"), "view")
+        natural = dict(width="auto", height="auto", align_self="flex-start", object_fit="contain")  # never stretched
+        self.view = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "view")
         self.info = _tagged(W.HTML(), "info")
-        self.response = _tagged(W.Image(format="png"), "response")
-        self.channels = _tagged(W.Image(format="png"), "channels")
+        self.response = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "response")
+        self.channels = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "channels")
         self.telemetry = _tagged(W.HTML(), "telemetry")
+        self.confidence_out = _tagged(W.Output(), "confidence")
         self.weights_out = _tagged(W.Output(), "weights")
         self.curves_out = _tagged(W.Output(), "curves")
         self.frame.observe(self._on_frame, names="value")
@@ -176,11 +183,13 @@ class TrackingDashboard(W.VBox):
             W.HBox([self.play, self.frame], layout=W.Layout(align_items="center")),
             W.HBox([
                 W.VBox([W.HTML(legend), self.view, self.info]),
-                W.VBox([W.HTML("<b>response maps</b> (all channels | CD)"), self.response,
-                        W.HTML("<b>kept channels at this frame</b> (CD tracker's features at the tracked box)"),
+                W.VBox([W.HTML("<b>response maps</b> (all channels | CD; one colour scale, bar at the right)"),
+                        self.response,
+                        W.HTML("<b>kept channels at this frame</b> (CD tracker's features at the tracked box; "
+                               "each tile on its own scale)"),
                         self.channels, self.telemetry]),
             ], layout=W.Layout(flex_flow="row wrap", gap="8px 24px", align_items="flex-start")),
-            self.weights_out, self.curves_out,
+            self.confidence_out, self.weights_out, self.curves_out,
         ]
 
     # -------------------------------------------------------------------------------------------- sequences
@@ -212,7 +221,7 @@ class TrackingDashboard(W.VBox):
         self.stats.value = "<i>Press <b>Run trackers</b> to track this sequence with all channels and with CD.</i>"
         self.response.value = placeholder_png(290, 140, "response maps appear after Run trackers")
         self.channels.value = placeholder_png(290, 72, "kept channels appear after Run trackers")
-        self.weights_out.outputs, self.curves_out.outputs = (), ()
+        self.weights_out.outputs, self.curves_out.outputs, self.confidence_out.outputs = (), (), ()
         last = len(sequence) - 1
         self.frame.unobserve(self._on_frame, names="value")
         self.frame.value, self.play.value = 0, 0
@@ -312,6 +321,7 @@ class TrackingDashboard(W.VBox):
             "<th>P@20</th><th>FPS</th><th>channels / frame</th></tr>" + "".join(rows) + "</table>"
             f"CD runs at <b>{ratio:.2f}x</b> the FPS of all channels (tracker time only; this machine's load "
             "varies)")
+        self.confidence_out.outputs = figure_outputs(confidence_figure(self.records))
         self.weights_out.outputs = figure_outputs(weights_figure(cd, features.channel_names))
         self.curves_out.outputs = figure_outputs(curves_figure(self.records))
 
@@ -331,7 +341,9 @@ class TrackingDashboard(W.VBox):
             full, cd = self.records.values()
             self.info.value = (
                 f"frame {index}: IoU {full.tracker} <b>{full.score.overlaps[index]:.2f}</b>, "
-                f"{cd.tracker} <b>{cd.score.overlaps[index]:.2f}</b> · CD keeps {cd.channels_used[index]} channels")
+                f"{cd.tracker} <b>{cd.score.overlaps[index]:.2f}</b> · CD keeps {cd.channels_used[index]} channels"
+                f"<br>confidence {full.tracker} <b>{_confidence(full, index)}</b>, {cd.tracker} "
+                f"<b>{_confidence(cd, index)}</b><br><small>{html.escape(CONFIDENCE_NOTE)}</small>")
         else:
             frame = sequence.frame(index)
             boxes = {"truth": (sequence.ground_truth[index], TRUTH_RGB)}
@@ -352,6 +364,12 @@ class TrackingDashboard(W.VBox):
 
     def _on_frame(self, change: dict) -> None:
         self.redraw(int(change["new"]))
+
+
+def _confidence(result: TrackingResult, index: int) -> str:
+    """The run's confidence at frame ``index`` as shown ("n/a" at initialisation or where the tracker gives none)."""
+    value = float(result.confidence[index]) if index < len(result.confidence) else float("nan")
+    return f"{value:.2f}" if np.isfinite(value) else "n/a (initialisation)" if index == 0 else "n/a"
 
 
 def _tagged(widget: W.Widget, name: str) -> W.Widget:

@@ -5,6 +5,7 @@ channels' mosaic, channel weights over time and OTB success / precision plots. P
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 
 import cv2
@@ -12,11 +13,44 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets._layout import LINE_PX, title_band
 from workbench.tracking import TrackingResult
 from workbench.tracking.evaluation import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
 
 TRUTH_RGB, FULL_RGB, CD_RGB = (40, 200, 60), (40, 120, 255), (255, 70, 30)
 VIEW_WIDTH = 360  # pixels the frame is drawn at (at least)
+
+
+_LAB = {"L": "Lab L (lightness)", "a": "Lab a (green-red)", "b": "Lab b (blue-yellow)"}
+CONFIDENCE_NOTE = ("confidence: the response's peak-to-sidelobe ratio (how far its peak stands out); "
+                   "low: the tracker may have lost the target")
+
+
+def channel_caption(name: str) -> tuple[str, str]:
+    """A feature channel's library name (:attr:`~workbench.tracking.FeatureExtractor.channel_names`) as two short
+    readable lines: ``hog20`` (a contrast-sensitive HOG orientation bin, 0-360 degrees) -> ("HOG 20 deg", "signed"),
+    ``hog|20|`` (contrast-insensitive, 0-180) -> ("HOG 20 deg", "unsigned"), ``hue45`` -> ("hue 45 deg", "colour"),
+    ``L``/``a``/``b`` -> CIE Lab; any other name (``energy``, ``saturation``, a CNN's ``cnn3``) as it is."""
+    found = re.fullmatch(r"hog(\|?)(\d+)\|?", name)
+    if found:
+        return f"HOG {found.group(2)} deg", "unsigned" if found.group(1) else "signed"
+    found = re.fullmatch(r"hue(\d+)", name)
+    if found:
+        return f"hue {found.group(1)} deg", "colour"
+    if name in _LAB:
+        return f"Lab {name}", _LAB[name].split("(")[1].rstrip(")")
+    if name == "energy":
+        return "gradient", "energy"
+    found = re.fullmatch(r"([A-Za-z_-]+?)(\d+)", name)
+    if found:
+        return f"{found.group(1)} {found.group(2)}", "channel"
+    return name, ""
+
+
+def channel_label(name: str) -> str:
+    """A feature channel's readable one-line label, e.g. ``hog|80|`` -> "HOG 80 deg (unsigned)"."""
+    first, second = channel_caption(name)
+    return f"{first} ({second})" if second else first
 
 
 def view_scale(frame_width: int) -> int:
@@ -67,29 +101,55 @@ def side_by_side(images: list[np.ndarray], gap: int = 6) -> np.ndarray:
     return out
 
 
-def responses_image(responses: list[np.ndarray | None], size: int = 140) -> np.ndarray | None:
-    """Response maps side by side on one colour scale (None when any is missing, as at the first frame)."""
+def response_bound(responses: list[np.ndarray | None]) -> float | None:
+    """The shared colour scale of response maps, ``[-bound, bound]``: their largest magnitude (None if any is
+    missing)."""
     if not responses or any(r is None for r in responses):
         return None
-    bound = max(float(np.abs(r).max()) for r in responses)  # type: ignore[union-attr]
-    return side_by_side([heat_image(r, size, bound) for r in responses])  # type: ignore[arg-type]
+    return max(float(np.abs(r).max()) for r in responses)  # type: ignore[union-attr]
+
+
+def colour_bar(height: int, bound: float, width: int = 12) -> np.ndarray:
+    """A vertical viridis bar ``height`` pixels tall, ``+bound`` at the top, ``-bound`` at the bottom, labelled."""
+    ramp = np.linspace(bound, -bound, max(height, 2))[:, None].repeat(width, axis=1)
+    bar = heat_image(ramp, height, bound)[:height]
+    out = np.full((height, width + 46, 3), 255, np.uint8)
+    out[:, :width] = bar
+    for text, y in ((f"{bound:+.2g}", 10), ("0", height // 2 + 4), (f"{-bound:+.2g}", height - 3)):
+        cv2.putText(out, text, (width + 3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def responses_image(responses: list[np.ndarray | None], size: int = 200) -> np.ndarray | None:
+    """Response maps side by side on one colour scale, each cell square (the map's own aspect ratio), with the
+    scale's colour bar at the right (None when any is missing, as at the first frame)."""
+    bound = response_bound(responses)
+    if bound is None:
+        return None
+    maps = [heat_image(r, size, bound) for r in responses]  # type: ignore[arg-type]
+    return side_by_side([*maps, colour_bar(max(m.shape[0] for m in maps), bound)])
+
+
+MOSAIC_CAPTION_PX = 28  # two lines of a tile's caption (:func:`channel_caption`)
 
 
 def channel_mosaic(maps: np.ndarray, names: list[str], tile: int = 72, cols: int = 8) -> np.ndarray:
-    """Each channel of ``maps`` (h, w, k) as its own normalised heat tile, captioned with its name, in a grid."""
+    """Each channel of ``maps`` (h, w, k) as its own normalised heat tile, captioned with its readable name
+    (:func:`channel_caption` of the library's ``names``), in a grid."""
     k = maps.shape[2]
     if k == 0:
         return np.full((tile, tile, 3), 255, np.uint8)
     cols = min(cols, k)
     rows = (k + cols - 1) // cols
-    caption = 14
+    caption = MOSAIC_CAPTION_PX
     out = np.full((rows * (tile + caption + 4), cols * (tile + 4), 3), 255, np.uint8)
     for i in range(k):
         r, c = divmod(i, cols)
         heat = cv2.resize(heat_image(maps[:, :, i], tile), (tile, tile), interpolation=cv2.INTER_NEAREST)
         y, x = r * (tile + caption + 4), c * (tile + 4)
-        cv2.putText(out, names[i][:10], (x + 1, y + caption - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        for line, text in enumerate(channel_caption(names[i])):
+            cv2.putText(out, text[:11], (x + 1, y + 11 + 12 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1,
+                        cv2.LINE_AA)
         out[y + caption: y + caption + tile, x: x + tile] = heat
     return out
 
@@ -99,15 +159,29 @@ def weights_figure(result: TrackingResult, names: list[str], height: int = 300) 
     run that recorded telemetry."""
     weights = result.channel_weights
     ever = np.flatnonzero((weights > 0).any(axis=0))
-    fig = go.Figure(go.Heatmap(z=weights[:, ever].T, x=np.arange(len(weights)), y=[names[c] for c in ever],
+    fig = go.Figure(go.Heatmap(z=weights[:, ever].T, x=np.arange(len(weights)),
+                               y=[channel_label(names[c]) for c in ever],
                                colorscale="Viridis", colorbar=dict(title="w", thickness=12),
                                hovertemplate="frame %{x}, %{y}: w = %{z:.3g}<extra></extra>"))
-    fig.update_layout(height=max(height, 14 * len(ever) + 90), margin=dict(l=90, r=10, t=40, b=40),
-                      title=dict(text=f"{result.tracker}: channel weights over time "
-                                      f"({len(ever)} of {weights.shape[1]} channels ever kept; "
-                                      "0 = dropped, not computed)", font_size=13),
+    fig.update_layout(height=max(height, 14 * len(ever) + 90), margin=dict(l=170, r=10, b=40),
                       xaxis_title="frame", yaxis=dict(type="category", autorange="reversed"))
-    return fig
+    return title_band(fig, f"{result.tracker}: channel weights over time ({len(ever)} of {weights.shape[1]} "
+                           "channels ever kept; 0 = dropped, not computed)")
+
+
+def confidence_figure(results: Mapping[str, TrackingResult], height: int = 220) -> go.Figure:
+    """Each run's per-frame confidence (:attr:`~workbench.tracking.TrackingResult.confidence`, the response's
+    peak-to-sidelobe ratio; NaN at initialisation, drawn as a gap) against the frame index."""
+    fig = go.Figure()
+    palette = [f"rgb{FULL_RGB}", f"rgb{CD_RGB}", "#2ca02c", "#9467bd"]
+    for i, (name, result) in enumerate(results.items()):
+        fig.add_trace(go.Scatter(x=np.arange(len(result.confidence)), y=result.confidence, mode="lines", name=name,
+                                 line=dict(color=palette[i % len(palette)], width=2),
+                                 hovertemplate="frame %{x}: confidence %{y:.2f}<extra>" + name + "</extra>"))
+    fig.update_layout(height=height, margin=dict(l=50, r=10, b=40), xaxis_title="frame",
+                      yaxis_title="confidence (PSR)", legend=dict(orientation="h", y=-0.35, font_size=11))
+    return title_band(fig, "per-frame confidence (peak-to-sidelobe ratio of the response); low: the tracker may "
+                           "have lost the target", font_size=12)
 
 
 def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> go.Figure:
@@ -126,14 +200,14 @@ def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> g
     fig.update_xaxes(title_text="location error threshold (px)", range=[0, 50], row=1, col=2)
     fig.update_yaxes(range=[0, 1.02], title_text="fraction of frames", col=1)
     fig.update_yaxes(range=[0, 1.02], col=2)
-    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40),
+    fig.update_layout(height=height, margin=dict(l=50, r=10, b=40),
                       legend=dict(orientation="h", y=-0.25, font_size=11))
-    return fig
+    return title_band(fig, extra=LINE_PX)
 
 
 def telemetry_html(index: int, stages: Mapping[str, Mapping[str, float]], kept: list[str], total: int) -> str:
     """One frame's telemetry as HTML: what each stage cost per tracker (ms, from the runs' ``stage_seconds``) and the
-    names of the channels the CD tracker kept (``total`` channels in all)."""
+    readable names (:func:`channel_label`) of the channels the CD tracker kept (``total`` channels in all)."""
     from workbench.tracking import STAGES
 
     head = "".join(f"<th>{html.escape(stage)}</th>" for stage in STAGES)
@@ -142,7 +216,7 @@ def telemetry_html(index: int, stages: Mapping[str, Mapping[str, float]], kept: 
         cells = "".join(f"<td>{1e3 * seconds.get(stage, 0.0):.2f}</td>" for stage in STAGES)
         rows.append(f"<tr><td><b>{html.escape(name)}</b></td>{cells}"
                     f"<td>{1e3 * sum(seconds.values()):.2f}</td></tr>")
-    shown = ", ".join(html.escape(k) for k in kept[:24]) + (" …" if len(kept) > 24 else "")
+    shown = ", ".join(html.escape(channel_label(k)) for k in kept[:24]) + (" …" if len(kept) > 24 else "")
     return (f"<div><b>frame {index}: stage costs (ms)</b>"
             f"<table style='border-collapse:collapse' cellpadding='2'><tr><th>tracker</th>{head}<th>sum</th></tr>"
             + "".join(rows) + "</table>"

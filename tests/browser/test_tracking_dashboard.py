@@ -40,7 +40,14 @@ def test_tracking_dashboard_runs_and_the_frame_slider_redraws(driver, voila_url,
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text != info_before)
     readout = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-frame .widget-readout").text
     assert int(readout) > 0, f"frame readout {readout!r} did not move"
-    assert "IoU" in driver.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text
+    info = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text
+    assert "IoU" in info and "confidence DCF" in info and "may have lost the target" in info
+    assert driver.find_elements(By.CSS_SELECTOR, ".wb-tracking-confidence .plot-container")
+    for css in (".wb-tracking-response", ".wb-tracking-view"):  # drawn at the PNG's own aspect, not stretched
+        shown, natural = driver.execute_script(
+            "const i = document.querySelector(arguments[0] + ' img, img' + arguments[0]);"
+            "return [i.clientWidth / i.clientHeight, i.naturalWidth / i.naturalHeight];", css)
+        assert abs(shown - natural) < 0.02 * natural, f"{css} drawn at {shown:.3f}, its PNG is {natural:.3f}"
     assert _src(driver, ".wb-tracking-response") and _src(driver, ".wb-tracking-channels")
     telemetry = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-telemetry").text
     assert f"frame {readout}: stage costs (ms)" in telemetry and "channel scoring" in telemetry

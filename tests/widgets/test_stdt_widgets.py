@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
+from widgets.inputs import stdt_panel
 from widgets.stdt import StdtDashboard, clip_figure
-from workbench.data.clips import load_forgery_clips
+from workbench.data.clips import load_forgery_clips, read_video
 from workbench.stdt import BagOfPatchesViT, kept_mask
 from workbench.train import one_thread
 
@@ -60,3 +62,51 @@ def test_another_draw_of_the_same_clip_shows_what_a_fresh_figure_shows(board):
         board.redraw()
         assert board.view_out.outputs[0]["data"]["application/vnd.plotly.v1+json"] == moved
     assert "(dropped)" not in str(moved["layout"]["annotations"])  # no dropout: every frame kept
+
+
+def test_legend_says_dropped_is_darkened_and_the_view_darkens_exactly_the_dropped_patches(board):
+    assert "<b>darkened</b> = dropped" in board.legend.value and "<b>as is</b> = kept" in board.legend.value
+    board.clip_picker.value = 0
+    board.spatial_slider.value, board.temporal_slider.value = 0.5, 0.5
+    plot = board._fig  # the figure the view shows (its JSON carries the maps binary-encoded)
+    keep = board.draw()
+    kept = kept_mask(keep, board.model.frames, board.model.grid)
+    patch = board.data.clips.shape[-1] // board.model.grid
+    kept_px = np.kron(kept, np.ones((patch, patch))).astype(bool)
+    frames = board.data.clips[0, :, 0].numpy()
+    assert kept.any() and not kept.all()
+    for row in (0, 1):  # the "kept patches" row and the frame under the attention overlay
+        shown = np.stack([np.asarray(plot.data[4 * k + row].z, dtype=float)[::-1]
+                          for k in range(board.model.frames)])
+        assert np.allclose(shown[kept_px], frames[kept_px])  # kept: plain
+        assert shown[~kept_px].mean() < 0.5 * frames[~kept_px].mean()  # dropped (and dropped frames): darkened
+    dropped_frames = [k for k in range(board.model.frames) if not kept[k].any()]
+    titles = [a.text for a in plot.layout.annotations[:board.model.frames]]
+    assert dropped_frames and all("(dropped)" in titles[k] for k in dropped_frames)
+
+
+def test_ratio_sliders_are_explained_with_the_models_frame_and_patch_counts(board):
+    text = board.ratio_help.value
+    assert f"share of the clip's {board.model.frames} frames dropped" in text
+    assert f"share of the {board.model.grid ** 2} patch positions dropped in each kept frame" in text
+
+
+def test_video_row_detect_faces_box_is_what_a_faceless_video_is_told_to_untick(board, tmp_path):
+    path = tmp_path / "crops.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    for k in range(12):
+        writer.write(np.full((64, 64, 3), 20 * k, np.uint8))
+    writer.release()
+    panel = stdt_panel(board)
+    row = panel.rows[0]
+    assert row.detect_faces.value and row.detect_faces in row.children[0].children  # on the row, ticked
+    n = len(board.data)
+    assert not row.load(str(path)) and len(board.data) == n
+    assert "untick &#x27;detect faces&#x27; in this row" in row.message.value
+    assert "detect_faces=False" not in row.message.value  # no code the page cannot run
+    row.detect_faces.value = False
+    assert row.load(str(path)) and len(board.data) == n + 1
+    size = board.data.clips.shape[-1]
+    expected = read_video(path, n_frames=board.model.frames, size=size, detect_faces=False)
+    assert torch.allclose(board.data.clips[-1], torch.from_numpy(expected))
+    assert board.clip_picker.value == n and "frames, resized" in row.message.value

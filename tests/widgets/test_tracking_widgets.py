@@ -3,11 +3,15 @@ recorded run, sources switch, a bad OTB folder is reported, and the drawing help
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 
-from widgets.tracking import TrackingDashboard, channel_mosaic, dashboard, draw_frame
-from workbench.tracking import make_sequence, run_sequence
+from widgets._layout import TOOLBAR_PX
+from widgets.tracking import TrackingDashboard, channel_label, channel_mosaic, dashboard, draw_frame
+from widgets.tracking_draw import MOSAIC_CAPTION_PX, heat_image, responses_image
+from workbench.tracking import HOGColorFeatures, make_sequence, run_sequence
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +25,14 @@ def ran(board: TrackingDashboard) -> TrackingDashboard:
     board.family.value = "DCF"
     board.run_button.click()
     return board
+
+
+@pytest.fixture(scope="module")
+def tracked() -> TrackingDashboard:
+    """A run of its own (the tests above switch ``board``'s source, which clears its run)."""
+    own = dashboard(make_sequence("occlusion", n_frames=20, seed=3), n_frames=20)
+    own.run_button.click()
+    return own
 
 
 def test_run_fills_stats_curves_weights_and_records_every_frame(ran):
@@ -65,7 +77,8 @@ def test_frame_telemetry_shows_kept_channels_and_stage_costs(ran):
     kept = cd.telemetry[12].kept_channels
     assert f"CD kept {len(kept)} of 40 channels" in text
     names = ran.features().channel_names
-    assert all(names[c] in text for c in kept)
+    assert all(channel_label(names[c]) in text for c in kept)
+    assert "|" not in text.split("channels:</b>")[1]  # readable labels, not the library's raw hog|80|
     features_ms = 1e3 * cd.telemetry[12].stage_seconds["features"]
     assert f"{features_ms:.2f}" in text  # this frame's own cost, not an average
     ran.frame.value = 13
@@ -116,4 +129,60 @@ def test_draw_frame_puts_boxes_where_they_belong():
 def test_channel_mosaic_has_one_tile_per_channel():
     maps = np.random.default_rng(0).random((8, 8, 5)).astype(np.float32)
     mosaic = channel_mosaic(maps, [f"c{i}" for i in range(5)], tile=20, cols=4)
-    assert mosaic.shape == (2 * (20 + 14 + 4), 4 * (20 + 4), 3)
+    assert mosaic.shape == (2 * (20 + MOSAIC_CAPTION_PX + 4), 4 * (20 + 4), 3)
+
+
+def _array(value: object) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's binary form ``{"dtype": ..., "bdata": base64}``."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).astype(float)
+    return np.asarray(value, dtype=float)
+
+
+def test_info_shows_each_runs_confidence_of_the_frame_with_what_low_means(tracked):
+    full, cd = tracked.records.values()
+    for index in (5, 17):
+        tracked.frame.value = index
+        assert np.isfinite(full.confidence[index]) and np.isfinite(cd.confidence[index])
+        assert f"confidence {full.tracker} <b>{full.confidence[index]:.2f}</b>" in tracked.info.value
+        assert f"{cd.tracker} <b>{cd.confidence[index]:.2f}</b>" in tracked.info.value
+    assert "low: the tracker may have lost the target" in tracked.info.value
+    tracked.frame.value = 0  # initialisation: the library says NaN, the page says so rather than a number
+    assert "n/a (initialisation)" in tracked.info.value
+    plot = tracked.confidence_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    shown = {t["name"]: t["y"] for t in plot["data"]}
+    assert set(shown) == {full.tracker, cd.tracker}
+    assert np.allclose(_array(shown[cd.tracker]), cd.confidence, equal_nan=True)
+    assert np.allclose(_array(shown[full.tracker]), full.confidence, equal_nan=True)
+
+
+def test_channel_labels_are_readable_everywhere_the_page_names_channels(tracked):
+    names = HOGColorFeatures().channel_names
+    assert channel_label("hog|80|") == "HOG 80 deg (unsigned)" and channel_label("hog80") == "HOG 80 deg (signed)"
+    assert channel_label("hue45") == "hue 45 deg (colour)" and channel_label("L") == "Lab L (lightness)"
+    assert len({channel_label(n) for n in names}) == len(names)  # still one label per channel
+    assert not any("|" in channel_label(n) for n in names)
+    weights = tracked.weights_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert weights["data"][0]["y"] and not any("|" in y for y in weights["data"][0]["y"])
+
+
+def test_plot_titles_sit_in_a_band_clear_of_the_toolbar(tracked):
+    for out in (tracked.weights_out, tracked.curves_out, tracked.confidence_out):
+        layout = out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
+        assert layout["title"]["xanchor"] == "left" and layout["margin"]["t"] >= TOOLBAR_PX
+    curves = tracked.curves_out.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]
+    assert curves["margin"]["t"] > TOOLBAR_PX + 10  # room for the subplot titles under the toolbar
+
+
+def test_response_maps_keep_their_aspect_and_carry_a_colour_bar(tracked):
+    wide = np.zeros((10, 20), np.float32)
+    wide[3, 7] = 2.0
+    wide[6, 2] = -1.0
+    image = responses_image([wide, wide / 2], size=40)
+    heat = heat_image(wide, 40, 2.0)
+    assert heat.shape[:2] == (40, 80)  # square cells: a 10x20 map is drawn twice as wide as tall
+    assert image.shape[0] == 40 and image.shape[1] > 2 * 80 + 6  # the two maps, then the bar
+    bar_top, bar_bottom = image[0, 2 * (80 + 6) + 6], image[39, 2 * (80 + 6) + 6]
+    assert tuple(bar_top) == tuple(heat[12, 28]) and tuple(bar_bottom) == tuple(heat_image(-wide, 40, 2.0)[12, 28])
+    for image_widget in (tracked.view, tracked.response, tracked.channels):
+        assert image_widget.layout.align_self == "flex-start" and image_widget.layout.object_fit == "contain"
