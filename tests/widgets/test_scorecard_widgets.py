@@ -8,8 +8,16 @@ import pandas as pd
 import pytest
 import torch
 
-from widgets.scorecard import ScorecardView, goodness, heat_table_figure, mprt_figure, pivot_scores
-from workbench.evaluation import MPRTResult, RandomLogit, Sparseness
+from widgets.scorecard import (
+    ScorecardView,
+    failures,
+    goodness,
+    heat_table_figure,
+    mprt_figure,
+    pivot_scores,
+    table_notes,
+)
+from workbench.evaluation import MPRTResult, PixelFlipping, RandomLogit, Sparseness
 from workbench.explainers import make_explainer
 from workbench.models.pretrained import digits_classifier, digits_vae
 
@@ -47,10 +55,24 @@ def test_colours_are_direction_aware():
     assert list(fig.data[0].x) == ["Up ↑", "Down ↓", "Flat ↑"]
 
 
-def test_failed_cells_say_failed():
+def test_failed_cells_say_failed_and_why():
+    """Defect: RLD x MaxSensitivity said "failed" with no reason."""
     table = _table([("a", "Up", 0.9, True), ("b", "Up", float("nan"), True)])
+    table.loc[1, "reason"] = "metric failed: ValueError: the explainer returned NaN/Inf maps for perturbed inputs"
     fig = heat_table_figure(table)
     assert fig.data[0].text[1][0] == "failed" and np.isnan(fig.data[0].z[1][0])
+    assert fig.data[0].customdata[1][0] == f"failed: {table.loc[1, 'reason']}"
+    assert failures(table) == {("b", "Up"): table.loc[1, "reason"]}
+    notes = table_notes(table, [PixelFlipping(features_in_step=4)], (1, 16, 16))
+    assert "b × Up" in notes and "NaN/Inf maps for perturbed inputs" in notes
+
+
+def test_the_legend_gives_each_metrics_direction_and_scale():
+    """Defect: PixelFlipping values ran 0.07-21 with no scale or direction explained."""
+    metric = PixelFlipping(features_in_step=4)
+    notes = table_notes(_table([("a", "PixelFlipping", 3.0, False)]), [metric, Sparseness()], (1, 16, 16))
+    assert "<b>PixelFlipping</b> ↓ lower is better" in notes and "0 to 63 here (64 steps of 4 features)" in notes
+    assert "<b>Sparseness</b> ↑ higher is better" in notes and "0 (uniform) to 1" in notes
 
 
 def test_mprt_figure_needs_maps_and_draws_one_panel_per_layer():
@@ -76,6 +98,17 @@ def test_score_button_fills_the_table_and_the_maps(view):
     logit = table[table["metric"] == "RandomLogit"].groupby("explainer")["score"].mean()
     assert logit["saliency"] < 0.99
     assert len(view.maps_out.outputs) == 1 and not view.score_button.disabled
+
+
+def test_map_panels_are_numbered_as_the_table_and_progress_counts_every_step(view):
+    """Defect: the maps were numbered #0-#3 while the table said "image #5 and 3 more"."""
+    if view.table is None:
+        view.score_button.click()
+    titles = [a["text"] for a in _plotly(view.maps_out)["layout"]["annotations"]]
+    assert titles[:len(view.indices)] == [f"#{i}" for i in view.indices] and view.indices[0] == view.image == 1
+    assert view.progress.max == len(view.explainers) * (1 + len(view.metrics))
+    assert view.progress.value == view.progress.max
+    assert "What the columns measure" in view.notes.value
 
 
 def test_scope_and_cell_pick_redraw_without_scoring(view):
