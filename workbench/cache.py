@@ -1,7 +1,8 @@
 """The model cache: a named model is trained on first request and its weights kept under a recipe hash.
 
 Writes are atomic (temp file + rename); a corrupt checkpoint is reported, moved aside and retrained, never silently
-used. A recipe is a frozen dataclass (or a mapping); ``dataclasses.asdict`` of it is what the hash is taken of.
+used. A recipe is a frozen dataclass (a :class:`workbench.recipes.Recipe`); ``dataclasses.asdict`` of it (less its
+optional fields that are None) is what the hash is taken of.
 
 Shipped weights: the package folder ``workbench/weights/`` holds ``<name>-<hash>.pt`` files the project trained with
 its own recipes (see :mod:`workbench.weights`); ``cached_model`` loads one when the recipe's hash matches, before it
@@ -24,6 +25,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from workbench.recipes import recipe_fields
 
 CACHE_ENV = "WORKBENCH_CACHE"
 SHIPPED_ENV = "WORKBENCH_SHIPPED"
@@ -86,9 +89,10 @@ def cache_dir() -> Path:
 
 
 def recipe_dict(config: Any) -> dict[str, Any]:
-    """A recipe as a plain dict: ``dataclasses.asdict`` of a dataclass instance, ``dict(...)`` of a mapping."""
+    """A recipe as a plain dict: :func:`workbench.recipes.recipe_fields` of a dataclass instance, ``dict(...)`` of
+    a mapping (the key a ``cached_model`` call with a hand-built dict used; deprecated there)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
+        return recipe_fields(config)
     if isinstance(config, Mapping):
         return dict(config)
     raise TypeError(f"a recipe config must be a dataclass instance or a mapping, got {type(config).__name__}")
@@ -138,7 +142,7 @@ def cached_model(
     name: str,
     build: Callable[[], nn.Module],
     train: Callable[[nn.Module], Mapping[str, Any]],
-    config: Any,
+    recipe: Any,
     *,
     retrain: bool = False,
 ) -> nn.Module:
@@ -146,13 +150,17 @@ def cached_model(
 
     The file is ``<cache>/<name>-<hash(config)>.pt``; a shipped ``workbench/weights/<name>-<hash>.pt`` of the same
     recipe is loaded first (never when ``retrain``). A corrupt file is reported with a warning, moved aside
-    (``.corrupt`` suffix, never deleted) and retrained. ``config`` is the recipe: a frozen dataclass or a mapping.
-    The returned model is in eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
+    (``.corrupt`` suffix, never deleted) and retrained. ``recipe`` is the whole frozen recipe dataclass (a
+    :class:`workbench.recipes.Recipe`); a hand-built mapping still works but is deprecated. The returned model is in
+    eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
     """
     from workbench.distributed import barrier, is_main_process
     from workbench.runtime import seed_everything
 
-    config = recipe_dict(config)
+    if isinstance(recipe, Mapping):
+        warnings.warn(f"cached_model({name!r}, ...) was given a dict: pass the frozen recipe dataclass itself (its "
+                      "asdict() is the key)", DeprecationWarning, stacklevel=2)
+    config = recipe_dict(recipe)
     key = config_key(config)
     path = cache_dir() / f"{name}-{key}.pt"
     seed_everything(int(config.get("seed", 0)))  # the same recipe starts from the same weights on every machine

@@ -130,3 +130,13 @@ def test_the_import_graph_sees_a_planted_circle():
 
 def test_the_runtime_floor_imports_nothing_of_the_workbench():
     assert _import_graph()["workbench.runtime"] == set()
+
+
+def test_relabel_distillation_takes_one_config_not_a_flag_per_setting():
+    """RLD's settings live in one frozen ``RelabelConfig`` of strategies; the constructor stays short (issue 25)."""
+    import inspect
+
+    from workbench.relabel import RelabelDistillation
+
+    params = inspect.signature(RelabelDistillation.__init__).parameters
+    assert len(params) <= 8, f"RelabelDistillation.__init__ takes {len(params)} parameters: {list(params)}"

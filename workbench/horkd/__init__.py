@@ -41,6 +41,13 @@ from workbench.horkd.comparison import (
     student_errors,
     student_predictions,
 )
+from workbench.horkd.config import (
+    TASKS,
+    HorkdAssistantRecipe,
+    HorkdConfig,
+    HorkdStudentRecipe,
+    HorkdTeacherRecipe,
+)
 from workbench.horkd.evaluation import (
     TEST_RESOLUTIONS,
     HorkdModels,
@@ -79,8 +86,6 @@ from workbench.horkd.losses import (
 from workbench.horkd.recipe import (
     METHOD_LABELS,
     METHODS,
-    TASKS,
-    HorkdConfig,
     assistant_model,
     batches,
     build_student,
@@ -105,6 +110,7 @@ __all__ = [
     "per_class_accuracy", "right_wrong_examples", "seed_summary", "student_predictions",
     "StudentErrors", "student_errors", "errors_at",
     "METHODS", "METHOD_LABELS", "TEST_RESOLUTIONS", "EmbeddingMSE", "HorkdConfig", "HorkdModels", "HybridOrderLoss",
+    "HorkdAssistantRecipe", "HorkdStudentRecipe", "HorkdTeacherRecipe",
     "RKDAngle", "RKDDistance", "RelationalLoss", "SoftLogitKD", "StreamOutput", "accuracy", "accuracy_curves",
     "cached_accuracy_curves",
     "assistant_model", "build_student", "build_teacher", "count_parameters", "default_models", "distance_gaps",

@@ -11,15 +11,18 @@ last epoch's test accuracy swinging by tens of points.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from workbench.data.patch_bank import FACE_LAYOUT, bank_classes, face_folder_digest
-from workbench.data.patches import PATCH_CLASSES, downsample, upsample
+from workbench.data.patches import downsample, upsample
+from workbench.horkd.config import (  # HorkdConfig is imported from here too
+    HorkdAssistantRecipe,
+    HorkdConfig,
+    HorkdStudentRecipe,
+    HorkdTeacherRecipe,
+)
 from workbench.horkd.data import load_horkd_data
 from workbench.horkd.identification import identification_metric
 from workbench.horkd.losses import HybridOrderLoss, SoftLogitKD, StreamOutput
@@ -42,117 +45,6 @@ METHOD_LABELS: dict[str, str] = {
     "teacher_upsampled": "HR teacher on up-sampled LR", "assistant": "assistant (teacher size, LR-adapted)",
 }
 WEIGHT_DECAY = 1e-4  # AdamW's, for every stream
-
-
-# -------------------------------------------------------------------------------------------------- settings
-TASKS: tuple[str, ...] = ("bank", "patches", "faces")
-
-
-@dataclass(frozen=True)
-class HorkdConfig:
-    """Sizes and weights of the three-stream experiment (``lr``: the learning rate). Frozen: ``asdict()`` is the
-    cache key of every stream it trains.
-
-    ``task``: ``"bank"`` (``workbench.data.load_patch_bank``: 22 photographs/textures x ``bands`` bands, 44 classes
-    by default, the harder task), ``"patches"`` (the 10-class colour patch set of ``load_patches``) or ``"faces"``
-    (the paper's own setting: low-resolution faces from ``face_root``, laid out ``root/<identity>/<image>``; the
-    streams classify the training identities and are judged by rank-1 identification and verification AUC on
-    unseen ones, see ``workbench.horkd.identification``; ``bands`` and ``*_per_class`` do not apply).
-    ``angle_triplets``: None for RKD's exact angle term over all B^3 triplets of a batch, or the number of triplets
-    of our sampled, unbiased estimate of it (``RKDAngle(triplets)``; the full setting's, which makes it fit a CPU).
-    ``full()``: the benchmark and dashboard setting (the whole 5-seed benchmark in about three minutes on one
-    H200). ``smoke()``: tests and first use on a CPU (seconds per model; numbers meaningless).
-    """
-
-    task: str = "bank"
-    bands: int = 2
-    hr_size: int = 32
-    resolutions: tuple[int, ...] = (16, 8)
-    teacher_width: int = 32
-    student_width: int = 6
-    depth: int = 3
-    train_per_class: int | None = 160
-    test_per_class: int | None = 48
-    teacher_epochs: int = 30
-    assistant_epochs: int = 10
-    student_epochs: int = 24
-    batch_size: int = 512
-    lr: float = 3e-3
-    alpha: float = 1.0
-    beta: float = 25.0
-    gamma: float = 50.0
-    temperature: float = 4.0
-    face_root: str | None = None
-    angle_triplets: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}; got {self.task!r}")
-        if self.task == "faces" and not self.face_root:
-            raise ValueError(f"task='faces' needs face_root: a folder laid out as {FACE_LAYOUT}")
-        if self.task != "faces" and self.face_root is not None:
-            raise ValueError(f"face_root is only read by task='faces'; got task={self.task!r}")
-        if self.face_root is not None:
-            object.__setattr__(self, "face_root", str(Path(self.face_root).expanduser()))
-        if not self.resolutions or any(not 4 <= r <= self.hr_size for r in self.resolutions):
-            raise ValueError(f"resolutions must lie in [4, hr_size={self.hr_size}]; got {self.resolutions}")
-        if self.angle_triplets is not None and self.angle_triplets < 1:
-            raise ValueError(f"angle_triplets must be None (every triplet) or >= 1; got {self.angle_triplets}")
-
-    @classmethod
-    def full(cls) -> HorkdConfig:
-        """The benchmark setting: the 44-class bank at HR 32x32 (11,430 training patches with flips), teacher width
-        32 and student width 6 (a 25.5x capacity gap), batch 512: about 27,500 optimiser steps for the 5-seed
-        benchmark (teacher, 2 assistants, 50 students). The angle term over 16,384 sampled triplets a batch (ours,
-        unbiased; the exact term builds a 512^3 tensor, seconds a step on a CPU)."""
-        return cls(angle_triplets=16384)
-
-    @classmethod
-    def smoke(cls) -> HorkdConfig:
-        """One band (22 classes), a width-16 teacher, few patches and epochs: every stream in seconds on a CPU."""
-        return cls(bands=1, teacher_width=16, student_width=4, train_per_class=16, test_per_class=8,
-                   teacher_epochs=6, assistant_epochs=2, student_epochs=12, batch_size=64)
-
-    @classmethod
-    def preset(cls, smoke: bool) -> HorkdConfig:
-        """``smoke()`` or ``full()`` (pass ``workbench.train.smoke_mode(SMOKE)``)."""
-        return cls.smoke() if smoke else cls.full()
-
-    @classmethod
-    def faces(cls, root: str | Path, smoke: bool = False) -> HorkdConfig:
-        """``preset(smoke)`` on the faces of ``root`` (``root/<identity>/<image>``), batches of at most 64 faces:
-        a face folder is far smaller than the bank, and big batches would leave a few steps an epoch."""
-        base = cls.preset(smoke)
-        return base.with_(task="faces", face_root=str(root), batch_size=min(base.batch_size, 64))
-
-    def with_(self, **changes: Any) -> HorkdConfig:
-        """A copy with some fields changed (e.g. ``resolutions=(8,)``); the cache key follows the fields."""
-        return replace(self, **changes)
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """The class names of ``task`` (for ``"faces"``: the training identities, read from ``face_root``)."""
-        if self.task == "faces":
-            return load_horkd_data(self)[0].classes
-        return bank_classes(self.bands) if self.task == "bank" else PATCH_CLASSES
-
-    @property
-    def metric(self) -> str:
-        """The held-out score the benchmark compares: ``"top1"``, or ``"rank1"`` (identification) for faces."""
-        return "rank1" if self.task == "faces" else "top1"
-
-    def recipe(self) -> dict[str, Any]:
-        """The cache key of the students: every field, except ``face_root`` outside the faces task (so the bank and
-        patch recipes hash as before the field existed); for faces also a digest of the folder's files, so adding
-        or replacing images retrains rather than reusing models trained on other faces."""
-        fields = asdict(self)
-        if self.task == "faces":
-            fields["face_data"] = face_folder_digest(self.face_root)
-        else:
-            del fields["face_root"]
-        if self.angle_triplets is None:  # the exact angle term: hashes as before the field existed (shipped smoke)
-            del fields["angle_triplets"]
-        return fields
 
 
 def build_teacher(config: HorkdConfig, seed: int = 0) -> SmallCNN:
@@ -243,15 +135,8 @@ def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = Fal
                             epochs=config.teacher_epochs, device=device, seed=0, progress=progress, desc="HR teacher",
                             evaluate=_held_out(config, test.images, test.labels)))
 
-    cfg = {"recipe": "horkd_teacher", "schedule": "cosine", **_teacher_keys(config)}
-    return cached_model("horkd_teacher", lambda: build_teacher(config), fit_teacher, cfg, retrain=retrain)
-
-
-def _teacher_keys(config: HorkdConfig) -> dict[str, Any]:
-    keys = ("task", "bands", "hr_size", "teacher_width", "depth", "train_per_class", "test_per_class",
-            "teacher_epochs", "batch_size", "lr") + (("face_root", "face_data") if config.task == "faces" else ())
-    recipe = config.recipe()
-    return {k: recipe[k] for k in keys}
+    return cached_model("horkd_teacher", lambda: build_teacher(config), fit_teacher, HorkdTeacherRecipe.of(config),
+                        retrain=retrain)
 
 
 def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", retrain: bool = False,
@@ -281,10 +166,8 @@ def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", 
                             progress=progress, desc=f"assistant {resolution}px",
                             evaluate=_held_out(config, low_res_input(test.images, resolution, True), test.labels)))
 
-    cfg = {"recipe": "horkd_assistant", "resolution": resolution, "assistant_epochs": config.assistant_epochs,
-           "alpha": config.alpha, "temperature": config.temperature, **_teacher_keys(config)}
-    return cached_model(f"horkd_assistant{resolution}", lambda: build_teacher(config), fit_assistant, cfg,
-                        retrain=retrain)
+    return cached_model(f"horkd_assistant{resolution}", lambda: build_teacher(config), fit_assistant,
+                        HorkdAssistantRecipe.of(config, resolution=resolution), retrain=retrain)
 
 
 def distillation_loss(config: HorkdConfig, method: str) -> HybridOrderLoss | None:
@@ -373,10 +256,9 @@ def train_students(config: HorkdConfig, resolution: int, methods: Sequence[str] 
                                     progress=progress, desc=f"{method} {resolution}px seed {seed}",
                                     evaluate=_held_out(config, test_x, test_y)))
 
-            cfg = {"recipe": "horkd_student", "method": method, "resolution": resolution, "seed": seed,
-                   **config.recipe()}
+            recipe = HorkdStudentRecipe.of(config, method=method, resolution=resolution, seed=seed)
             out[(method, seed)] = cached_model(f"horkd_student_{method}{resolution}_s{seed}",
-                                               lambda seed=seed: build_student(config, seed), fit_student, cfg,
+                                               lambda seed=seed: build_student(config, seed), fit_student, recipe,
                                                retrain=retrain)
     return out
 

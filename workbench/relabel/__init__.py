@@ -23,24 +23,29 @@ Paper: Hua, Ge, Zhang, "Interpret the Predictions of Deep Networks via Re-Label 
 Everything runs batched over images and samples on the VAE's device: no per-sample Python loop.
 
 Layout: :mod:`~workbench.relabel.explainer` (the :class:`RelabelDistillation` explainer and its
-:class:`RelabelExplanation`), :mod:`~workbench.relabel.students` (the students, strategy objects: :class:`RidgeStudent`,
-:class:`SGDStudent`), :mod:`~workbench.relabel.sigma` (the sigma strategies: :class:`FlipBandBisection`,
-:class:`FixedSigma`), :mod:`~workbench.relabel.regions` (the region strategies: :class:`GridRegions`),
-:mod:`~workbench.relabel.folder_vae` (:func:`train_folder_vae`: a VAE for a user's image folder at 64-256 px).
+:class:`RelabelExplanation`), :mod:`~workbench.relabel.config` (every setting as one frozen :class:`RelabelConfig`
+with its sigma, student and sampling configs; ``RelabelConfig.paper()`` the paper's variant),
+:mod:`~workbench.relabel.students` (the students, strategy objects: :class:`RidgeStudent`, :class:`SGDStudent`),
+:mod:`~workbench.relabel.sigma` (the sigma strategies: :class:`FlipBandBisection`, :class:`FixedSigma`),
+:mod:`~workbench.relabel.regions` (the region strategies: :class:`GridRegions`), :mod:`~workbench.relabel.folder_vae`
+(:func:`train_folder_vae`: a VAE for a user's image folder at 64-256 px).
 """
 
-from workbench.relabel.explainer import (
+from workbench.relabel.config import (
     MIN_SAMPLES,
-    RelabelDistillation,
-    RelabelExplanation,
-    RelabelWarning,
+    RelabelConfig,
+    SamplingConfig,
+    SigmaConfig,
+    StudentConfig,
     check_n_samples,
 )
+from workbench.relabel.explainer import RelabelDistillation, RelabelExplanation, RelabelWarning
 from workbench.relabel.folder_vae import load_folder_images, train_folder_vae
 from workbench.relabel.regions import GridRegions, Regions
 from workbench.relabel.sigma import FixedSigma, FlipBandBisection, SigmaSearch
 from workbench.relabel.students import STUDENTS, LinearStudent, RidgeStudent, SGDStudent, Student
 
 __all__ = ["MIN_SAMPLES", "RelabelDistillation", "RelabelExplanation", "RelabelWarning", "check_n_samples",
+           "RelabelConfig", "SamplingConfig", "SigmaConfig", "StudentConfig",
            "FixedSigma", "FlipBandBisection", "SigmaSearch", "STUDENTS", "LinearStudent", "RidgeStudent",
            "SGDStudent", "Student", "GridRegions", "Regions", "load_folder_images", "train_folder_vae"]

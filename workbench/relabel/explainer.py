@@ -8,25 +8,25 @@ perturbed latents, re-label them with the teacher, fit the student (a :class:`~w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from workbench.explainers.base import OK, Explainer, ForwardFunc, TargetType
+from workbench.relabel.config import RelabelConfig, SamplingConfig, check_n_samples
 from workbench.relabel.fidelity import FidelityCheck, fidelity_status
-from workbench.relabel.regions import Regions, paint
+from workbench.relabel.regions import paint
 from workbench.relabel.sampling import RegionSampling
-from workbench.relabel.sigma import FixedSigma, FlipBandBisection, FlipRate, SigmaSearch
-from workbench.relabel.students import LinearStudent, RidgeStudent, SGDStudent, Student
+from workbench.relabel.sigma import FlipRate
+from workbench.relabel.students import LinearStudent
 from workbench.runtime import synchronize
 from workbench.validation import check_images
-
-MIN_SAMPLES = 10
 
 
 class RelabelWarning(UserWarning):
@@ -86,14 +86,6 @@ def _timed(timings: dict[str, float], stage: str, device: torch.device) -> Itera
     timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
-def check_n_samples(n_samples: object) -> int:
-    """``n_samples`` as an int of at least :data:`MIN_SAMPLES`, or a ValueError naming the expected range."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < MIN_SAMPLES:
-        raise ValueError(f"n_samples must be an integer >= {MIN_SAMPLES} (synthetic samples per image); "
-                         f"got {n_samples!r}")
-    return n_samples
-
-
 class RelabelDistillation(RegionSampling, Explainer):
     """Captum-shaped re-label distillation explainer.
 
@@ -115,42 +107,12 @@ class RelabelDistillation(RegionSampling, Explainer):
         forward_func: the black box, ``(B, C, H, W) -> logits (B, K)``; NaN/Inf logits are a ValueError.
         vae: an object with ``encode(x) -> (mu, logvar)`` and ``decode(z) -> x``, trained on the same domain and
             image size (``in_channels`` / ``image_size`` attributes are checked when present).
-        n_samples: synthetic samples per image (N >= 10; LIME's default 1000).
-        sigma: ``"auto"`` (:class:`FlipBandBisection` from the next three settings), a fixed latent noise scale
-            (:class:`FixedSigma`) or any :class:`SigmaSearch`.
-        flip_band: the share of label-shifted samples the sigma search aims for (a flip rate outside it is reported
-            as ``"out_of_band"``).
-        sigma_range, search_steps, probe_samples: bisection bounds, number of halvings and samples per probe.
-        residual: add ``x - D(mu_E(x))`` to every decoded sample (ours; default on, off in :meth:`paper`).
-        student: ``"ridge"`` (:class:`RidgeStudent`: ``ridge_alpha``, ``soft_weight``; defaults 1 and 1, the
-            paper's variant 0.01 and 0.5), ``"sgd"``
-            (:class:`SGDStudent`: ``temperature``, ``kd_weight``, ``sgd_steps``, ``sgd_lr``, ``weight_decay``) or any
-            :class:`Student`.
-        holdout: share of samples kept out of the fit to measure fidelity.
-        map_mode: ``"signed"`` (student weights) or ``"times_input"`` (weights * input).
-        clip: value range the decoded samples are clipped to (None: no clipping).
-        batch_size: samples per VAE decode / teacher forward call (``"auto"``: about 2M input values a call on a
-            CPU, 16M on a GPU: 8192 digits of 16x16 but 42 or 341 images of 128x128 RGB), so that the networks'
-            activations stay bounded.
-        max_batch: ours (issue 13): images explained together by ``attribute`` (``"auto"``: as many as keep their N
-            decodes under 1 GiB of float32: 262 digits at N = 1000, 5 images of 128x128 RGB, 1 of 256x256). The
-            samples themselves are composed, labelled and reduced to the student's features a chunk at a time, so
-            GPU memory stays about the decodes plus one chunk, whatever the batch.
-        seed: seed of the latent noise (the same seed gives the same explanation on the same device).
-        keep_share: ours: None (the paper: every sample is a whole decode) or (default 0.5) the probability that
-            each region of each sample is kept from the image instead of taken from the decode, drawn independently
-            per region and sample, so that the student can tell the regions the classifier uses from those that merely
-            co-vary with them in the VAE's samples.
-        regions: ours: how the image is split for ``keep_share`` and the region students (a :class:`Regions`;
-            None: :class:`GridRegions` with the lime baselines' grid).
-        features: ours: what the student sees: ``"pixels"`` (the paper), ``"regions"`` (per-channel region means
-            of the samples, painted back as the equivalent pixel weights) or ``"mask"`` (the kept-region indicators,
-            needs ``keep_share``; the map is each region's weight for being the image's rather than the decode's).
-        region_source: ours: where a sample's decoded regions come from: ``"own"`` (its own decode) or ``"pool"``
-            (each region from a decode drawn at random among all the samples' decodes, so that regions vary
-            independently of each other, not only together along the latent's few directions).
-        sigma_scales: ours: the samples cycle through ``sigma * scale`` for these scales (several noise levels per
-            image; ``(1.0,)``: the paper's one sigma). The sigma search probes the same mixture.
+        config: every other setting, a :class:`~workbench.relabel.config.RelabelConfig` (None: its default, ours);
+            ``RelabelConfig.paper()`` is the paper's variant.
+        changes: settings changed by their flat names, applied with ``config.with_(**changes)``:
+            ``n_samples``, ``sigma``, ``residual``, ``student``, ``holdout``, ``map_mode``, ``clip``,
+            ``batch_size``, ``max_batch``, ``seed`` and the strategies' own (``flip_band``, ``ridge_alpha``,
+            ``sgd_steps``, ``keep_share``, ``features``, ``region_source``, ``sigma_scales`` ...).
 
     :meth:`paper` builds the paper's variant (whole decodes, pixel student, one sigma, no residual, ridge alpha
     0.01, soft_weight 0.5), bit-identical to this class's defaults before issue 12.
@@ -158,76 +120,30 @@ class RelabelDistillation(RegionSampling, Explainer):
 
     name = "relabel"
 
-    def __init__(
-        self,
-        forward_func: ForwardFunc,
-        vae: nn.Module,
-        *,
-        n_samples: int = 1000,
-        sigma: float | Literal["auto"] | SigmaSearch = "auto",
-        flip_band: tuple[float, float] = (0.3, 0.7),
-        sigma_range: tuple[float, float] = (0.02, 20.0),
-        search_steps: int = 8,
-        probe_samples: int = 128,
-        residual: bool = True,
-        student: Literal["ridge", "sgd"] | Student = "ridge",
-        ridge_alpha: float = 1.0,
-        soft_weight: float = 1.0,
-        temperature: float = 2.0,
-        kd_weight: float = 1.0,
-        sgd_steps: int = 150,
-        sgd_lr: float = 0.05,
-        weight_decay: float = 1e-3,
-        holdout: float = 0.2,
-        map_mode: Literal["signed", "times_input"] = "signed",
-        clip: tuple[float, float] | None = (0.0, 1.0),
-        batch_size: int | Literal["auto"] = "auto",
-        max_batch: int | Literal["auto"] = "auto",
-        seed: int = 0,
-        keep_share: float | None = 0.5,
-        regions: Regions | None = None,
-        features: Literal["pixels", "regions", "mask"] = "regions",
-        sigma_scales: tuple[float, ...] = (1.0,),
-        region_source: Literal["own", "pool"] = "pool",
-    ) -> None:
+    def __init__(self, forward_func: ForwardFunc, vae: nn.Module, config: RelabelConfig | None = None,
+                 **changes: Any) -> None:
         super().__init__(forward_func)
-        if isinstance(student, str) and student in ("ridge", "sgd"):
-            student = (RidgeStudent(ridge_alpha, soft_weight) if student == "ridge"
-                       else SGDStudent(temperature, kd_weight, sgd_steps, sgd_lr, weight_decay))
-        if not isinstance(student, Student):
-            raise ValueError(f"student must be 'ridge', 'sgd' or a Student; got {student!r}")
-        if map_mode not in ("signed", "times_input"):
-            raise ValueError(f"map_mode must be 'signed' or 'times_input'; got {map_mode!r}")
-        sigma_search = FlipBandBisection(flip_band, sigma_range, search_steps, probe_samples)  # checks flip_band
-        if not isinstance(sigma, SigmaSearch):
-            sigma_search = sigma_search if isinstance(sigma, str) and sigma == "auto" else FixedSigma(sigma)
-        if not 0.0 < holdout < 0.9:
-            raise ValueError(f"holdout must lie in (0, 0.9); got {holdout}")
-        self.vae, self.n_samples, self.student = vae, check_n_samples(n_samples), student
-        self.sigma_search = sigma if isinstance(sigma, SigmaSearch) else sigma_search
-        self.flip_band, self.residual, self.holdout = flip_band, residual, holdout
-        self.map_mode, self.clip = map_mode, clip
-        for name, value in (("batch_size", batch_size), ("max_batch", max_batch)):
-            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be 'auto' or a positive integer; got {value!r}")
-        self.batch_size, self.max_batch, self.seed = batch_size, max_batch, seed
-        self._set_sampling(keep_share, regions, features, sigma_scales, region_source)
-
-    #: the paper's sampling: whole decodes of its own latent, a student on pixels, one sigma (fixed by :meth:`paper`)
-    PAPER = {"keep_share": None, "features": "pixels", "sigma_scales": (1.0,), "region_source": "own"}
-    #: the settings the paper's variant had as defaults before issue 12 (:meth:`paper` starts from them)
-    PAPER_DEFAULTS = {"residual": False, "ridge_alpha": 1e-2, "soft_weight": 0.5}
+        if config is not None and not isinstance(config, RelabelConfig):
+            raise TypeError(f"config must be a RelabelConfig (e.g. RelabelConfig.paper()); got {config!r}")
+        self.config = (config or RelabelConfig()).with_(**changes)
+        c = self.config
+        self.vae, self.n_samples, self.student = vae, c.n_samples, c.student.build()
+        self.sigma_search, self.flip_band = c.sigma.build(), c.sigma.flip_band
+        self.residual, self.holdout, self.map_mode, self.clip = c.residual, c.holdout, c.map_mode, c.clip
+        self.batch_size, self.max_batch, self.seed = c.batch_size, c.max_batch, c.seed
+        self._set_sampling(c.sampling)
 
     @classmethod
-    def paper(cls, forward_func: ForwardFunc, vae: nn.Module, **kwargs: object) -> RelabelDistillation:
-        """The paper's variant, bit-identical to ``RelabelDistillation``'s defaults before issue 12: whole VAE
-        decodes, a ridge student on pixels (alpha 0.01, half hard / half soft labels), one sigma per image, no
-        residual. ``kwargs`` change any other argument (``residual``, ``student`` ...); the sampling choices of
-        :attr:`PAPER` cannot be changed here."""
-        clash = sorted(set(kwargs) & set(cls.PAPER))
+    def paper(cls, forward_func: ForwardFunc, vae: nn.Module, **changes: Any) -> RelabelDistillation:
+        """The paper's variant (``RelabelConfig.paper()``), bit-identical to ``RelabelDistillation``'s defaults
+        before issue 12: whole VAE decodes, a ridge student on pixels (alpha 0.01, half hard / half soft labels),
+        one sigma per image, no residual. ``changes`` change any other setting (``residual``, ``student`` ...);
+        the paper's sampling (:meth:`SamplingConfig.paper`) cannot be changed here."""
+        fixed = {"sampling", *(f.name for f in dataclasses.fields(SamplingConfig))}
+        clash = sorted(set(changes) & fixed)
         if clash:
             raise ValueError(f"paper() fixes {clash}; use RelabelDistillation(...) to change them")
-        return cls(forward_func, vae, **cls.PAPER, **{**cls.PAPER_DEFAULTS, **kwargs})
+        return cls(forward_func, vae, RelabelConfig.paper(), **changes)
 
     # ------------------------------------------------------------------------------------------------ public API
     def attribute(self, inputs: torch.Tensor, target: TargetType = None,

@@ -14,7 +14,8 @@ import math
 
 import torch
 
-from workbench.relabel.regions import GridRegions, Regions, mix_regions, pool_regions, region_means
+from workbench.relabel.config import SamplingConfig
+from workbench.relabel.regions import GridRegions, mix_regions, pool_regions, region_means
 from workbench.validation import check_logits
 
 #: with ``batch_size="auto"``: about this many input values go through the VAE decoder / the teacher in one call,
@@ -27,33 +28,19 @@ AUTO_POOL_VALUES = 2**28
 
 
 class RegionSampling:
-    """Validation and application of ``keep_share``, ``regions``, ``features``, ``sigma_scales``, ``region_source``,
-    ``batch_size`` and ``max_batch`` (documented on :class:`~workbench.relabel.RelabelDistillation`); ``seed``,
+    """Application of ``keep_share``, ``regions``, ``features``, ``sigma_scales``, ``region_source``, ``batch_size``
+    and ``max_batch`` (documented on :class:`~workbench.relabel.config.RelabelConfig`); ``seed``,
     ``vae``, ``forward_func`` and ``clip`` come from the explainer."""
 
     seed: int
     batch_size: int | str
     max_batch: int | str
 
-    def _set_sampling(self, keep_share: float | None, regions: Regions | None, features: str,
-                      sigma_scales: tuple[float, ...], region_source: str) -> None:
-        """Validate and store the sampling choices that are ours (see the class docstring)."""
-        if keep_share is not None and not (isinstance(keep_share, float | int) and 0.0 < keep_share < 1.0):
-            raise ValueError(f"keep_share must be None or lie in (0, 1); got {keep_share!r}")
-        if features not in ("pixels", "regions", "mask"):
-            raise ValueError(f"features must be 'pixels', 'regions' or 'mask'; got {features!r}")
-        if features == "mask" and keep_share is None:
-            raise ValueError("features='mask' needs keep_share (the kept-region indicators are its features)")
-        if regions is not None and not isinstance(regions, Regions):
-            raise ValueError(f"regions must be None or a Regions; got {regions!r}")
-        scales = tuple(sigma_scales)
-        if not scales or not all(isinstance(v, float | int) and v > 0 for v in scales):
-            raise ValueError(f"sigma_scales must be a non-empty tuple of positive numbers; got {sigma_scales!r}")
-        if region_source not in ("own", "pool"):
-            raise ValueError(f"region_source must be 'own' or 'pool'; got {region_source!r}")
-        self.keep_share, self.features, self.sigma_scales = keep_share, features, scales
-        self.region_source = region_source
-        self.regions = regions if regions is not None else GridRegions()
+    def _set_sampling(self, sampling: SamplingConfig) -> None:
+        """Store the sampling choices that are ours (validated by :class:`SamplingConfig`)."""
+        self.keep_share, self.features = sampling.keep_share, sampling.features
+        self.sigma_scales, self.region_source = sampling.sigma_scales, sampling.region_source
+        self.regions = sampling.regions if sampling.regions is not None else GridRegions()
 
     def _scaled(self, eps: torch.Tensor) -> torch.Tensor:
         """``eps`` (B, M, L) with sample m scaled by ``sigma_scales[m % len(sigma_scales)]`` (as is for one scale 1)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from torch.nn import functional as F
 from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.data.face_sbi import load_sbi_clips
 from workbench.data.forgery_sets import FreshDraws
+from workbench.recipes import Recipe
 from workbench.stdt.model import BagOfPatchesViT
 from workbench.train import (
     binary_scores,
@@ -60,7 +60,7 @@ def mask_step(weight: float):
 
 
 @dataclass(frozen=True)
-class StdtRecipe:
+class StdtRecipe(Recipe):
     """Everything that makes a trained STDT; ``dataclasses.asdict`` of it is the cache key. Presets: ``STDT_FULL``
     (780 training clips, ~3 min on one CPU core, seconds on a GPU), ``STDT_SMOKE`` (520 clips, 8 epochs, ~40 s on one
     CPU core; held-out AUC 0.94 with STD, 0.87 without, seed 0); ``SbiStdtRecipe`` / ``STDT_SBI``: colour
@@ -88,6 +88,16 @@ class StdtRecipe:
 
     def __post_init__(self) -> None:  # a list given by a caller becomes a tuple: hashable, the same cache key
         object.__setattr__(self, "train_kinds", tuple(self.train_kinds))
+
+    @classmethod
+    def smoke(cls) -> StdtRecipe:
+        """4 clips per identity, 8 epochs (``STDT_SMOKE``)."""
+        return cls(n_per_identity=4, epochs=8)
+
+    @classmethod
+    def sbi(cls, smoke: bool = False) -> SbiStdtRecipe:
+        """The colour self-blended preset (``STDT_SBI``, or ``STDT_SBI_SMOKE`` with ``smoke``)."""
+        return SbiStdtRecipe.preset(smoke)
 
 
 @dataclass(frozen=True)
@@ -117,29 +127,37 @@ class SbiStdtRecipe(StdtRecipe):
     cosine: bool = False
     recipe: str = "stdt_detector_sbi"
 
+    @classmethod
+    def full(cls) -> SbiStdtRecipe:
+        """64 px, 16 px patches, dim 64, 30 epochs, fresh draws, blur / noise, mask head, cosine (``STDT_SBI``)."""
+        return cls(size=64, patch_size=16, n_per_identity=6, epochs=30, dim=64, heads=4, train_kinds=("self_blend",),
+                   blur_p=0.5, noise_p=0.3, fresh_draws=True, mask_weight=1.0, cosine=True)
+
+    @classmethod
+    def smoke(cls) -> SbiStdtRecipe:
+        """``full()`` on one clip per identity for 3 epochs (``STDT_SBI_SMOKE``)."""
+        return cls.full().with_(n_per_identity=1, epochs=3)
+
     def clips(self, split: str, draw: int = 0) -> ClipSet:
         """This recipe's self-blended clips of ``split`` (train: augmented; ``draw`` > 0: a fresh draw)."""
         return load_sbi_clips(split, self.size, self.frames, self.n_per_identity, self.face_source or None,
                               self.data_seed, blur_p=self.blur_p, noise_p=self.noise_p, draw=draw)
 
 
-STDT_FULL = StdtRecipe()
-STDT_SMOKE = StdtRecipe(n_per_identity=4, epochs=8)
-STDT_SBI = SbiStdtRecipe(size=64, patch_size=16, n_per_identity=6, epochs=30, dim=64, heads=4,
-                         train_kinds=("self_blend",), blur_p=0.5, noise_p=0.3, fresh_draws=True, mask_weight=1.0,
-                         cosine=True)
-STDT_SBI_SMOKE = dataclasses.replace(STDT_SBI, n_per_identity=1, epochs=3)
+#: the presets by name, as before issue 25 (``StdtRecipe.full()`` ... are the same recipes)
+STDT_FULL, STDT_SMOKE = StdtRecipe.full(), StdtRecipe.smoke()
+STDT_SBI, STDT_SBI_SMOKE = SbiStdtRecipe.full(), SbiStdtRecipe.smoke()
 
 
 def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, data: str = "embedded", **overrides: Any
                 ) -> StdtRecipe:
     """The recipe of ``stdt_detector``: the smoke or full preset of ``data`` ("embedded" or "sbi"), without dropout
     when ``std=False``, with ``seed`` and any other field changed."""
-    presets = {"embedded": (STDT_FULL, STDT_SMOKE), "sbi": (STDT_SBI, STDT_SBI_SMOKE)}
+    presets = {"embedded": StdtRecipe, "sbi": SbiStdtRecipe}
     if data not in presets:
         raise ValueError(f"data must be 'embedded' or 'sbi'; got {data!r}")
     changes = {"spatial_ratio": 0.25 if std else 0.0, "temporal_ratio": 0.25 if std else 0.0, "seed": seed}
-    return dataclasses.replace(presets[data][smoke], **{**changes, **overrides})  # an override wins over ``std``
+    return presets[data].preset(smoke).with_(**{**changes, **overrides})  # an override wins over ``std``
 
 
 def build_stdt(config: StdtRecipe) -> BagOfPatchesViT:

@@ -4,24 +4,29 @@ One frozen dataclass per tracker family (:class:`DCFParams`, :class:`ECOParams`,
 :class:`CorrelationParams`) and one per channel-distilled variant (:class:`DCFCDParams`, :class:`ECOCDParams`),
 which add the :class:`~workbench.tracking.distill.ChannelDistillation` settings. A tracker takes one as
 ``params=``; its ``asdict()`` is the recipe, so a benchmark row or a cache key names every hyper-parameter. The
-defaults are the ones the trackers have always used::
+defaults are the ones the trackers have always used. They are recipes of the house's one idiom
+(:class:`workbench.recipes.Recipe`: ``full()`` the defaults, ``with_(...)`` a changed copy)::
 
     DCFTracker(features, params=DCFCDParams(distillation=ChannelDistillation(keep_ratio=0.1)))
     DCFTracker(features, channel_distillation=ChannelDistillation(keep_ratio=0.1))  # the same tracker
-    ECOTracker(params=ECOParams(samples=20))  # or ECOTracker(samples=20)
+    ECOTracker(params=ECOParams.full().with_(samples=20))
+
+Single parameters as tracker keywords (``ECOTracker(samples=20)``) still work but are deprecated.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from workbench.recipes import Recipe
 from workbench.tracking.distill import ChannelDistillation
 
 
 @dataclass(frozen=True)
-class CorrelationParams:
+class CorrelationParams(Recipe):
     """What every correlation-filter tracker here shares: ``padding`` (search window = target + padding x
     sqrt(area)), ``lambda_`` (ridge weight relative to the mean sample energy), ``sigma_factor`` (label width per
     target cell), ``scales`` and ``scale_step`` (the scale search), ``template_size`` (the window's side in pixels
@@ -101,15 +106,19 @@ def resolve_params(
     channel_distillation: ChannelDistillation | None,
     overrides: dict[str, Any],
 ) -> ParamsT:
-    """The parameters a tracker runs with: ``params`` (default: ``base()``), with the old keyword arguments
-    ``overrides`` applied, moved to the ``distilled`` preset when ``channel_distillation`` is given."""
+    """The parameters a tracker runs with: ``params`` (default: ``base.full()``), moved to the ``distilled`` preset
+    when ``channel_distillation`` is given, with the deprecated single-parameter keywords ``overrides`` applied."""
     if params is None:
-        params = base()
+        params = base.full()
     if not isinstance(params, base):
         raise TypeError(f"params must be a {base.__name__}, got {type(params).__name__}")
     unknown = set(overrides) - {f.name for f in dataclasses.fields(params)}
     if unknown:
         raise TypeError(f"unexpected parameters {sorted(unknown)} for {base.__name__}")
+    if overrides:
+        spelled = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        warnings.warn(f"tracker keywords {sorted(overrides)} are deprecated: pass params={base.__name__}.full()"
+                      f".with_({spelled})", DeprecationWarning, stacklevel=3)
     if channel_distillation is not None:
         values = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
         values["distillation"] = channel_distillation

@@ -24,12 +24,13 @@ from torch import nn
 from workbench.data.digits import ImageSet
 from workbench.data.patches import PATCH_CLASSES, load_patches
 from workbench.models.classifier import SmallCNN
+from workbench.recipes import Recipe
 from workbench.tracking.cnn import IMAGENET_MEAN, IMAGENET_STD, CNNFeatures
 from workbench.train import accuracy, cached_model, classification_loss, fit, one_thread, resolve_device
 
 
 @dataclass(frozen=True)
-class PatchClassifierRecipe:
+class PatchClassifierRecipe(Recipe):
     """Training recipe of the feature CNN: input side, patches per class, epochs, network width and depth, learning
     rate, batch size. Its ``asdict()`` is the cache key."""
 
@@ -42,12 +43,15 @@ class PatchClassifierRecipe:
     lr: float = 3e-3
     batch: int = 64
 
+    @classmethod
+    def smoke(cls) -> PatchClassifierRecipe:
+        """40 patches per class, 1 epoch: seconds on a CPU."""
+        return cls(max_per_class=40, epochs=1)
+
 
 #: the full recipe trains in well under a minute on a CPU; the smoke one in seconds
-RECIPES: dict[str, PatchClassifierRecipe] = {
-    "full": PatchClassifierRecipe(),
-    "smoke": PatchClassifierRecipe(max_per_class=40, epochs=1),
-}
+RECIPES: dict[str, PatchClassifierRecipe] = {"full": PatchClassifierRecipe.full(),
+                                             "smoke": PatchClassifierRecipe.smoke()}
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +86,7 @@ def patch_classifier(smoke: bool = False, device: str = "auto", retrain: bool = 
     """SmallCNN(3, 10) trained to classify the real-image patches (full: 6 epochs on 1600 32x32 patches, under a
     minute on a CPU; smoke: 1 epoch on 400 patches, seconds). ``workbench_meta["test_acc"]``: accuracy on the
     held-out right-hand parts of the photographs."""
-    recipe = RECIPES["smoke" if smoke else "full"]
+    recipe = PatchClassifierRecipe.preset(smoke)
     train_set, test_set = patch_sets(recipe)
 
     def evaluate(model: nn.Module) -> dict[str, float]:

@@ -7,7 +7,6 @@ recalibration of the whitening on the whole training set (``calibrate_T`` iterat
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +16,14 @@ import torch
 from workbench.data.face_sbi import load_sbi_faces
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.data.forgery_sets import FreshDraws
+from workbench.recipes import Recipe
 from workbench.train import cached_model, classification_loss, fit, model_device
 from workbench.whitening.metrics import evaluate_detector
 from workbench.whitening.model import DEFAULT_CONCEPTS, WhiteningDetector
 
 
 @dataclass(frozen=True)
-class WhiteningRecipe:
+class WhiteningRecipe(Recipe):
     """Everything that makes a trained whitening detector; ``dataclasses.asdict`` of it is the cache key.
 
     Presets: ``WHITENING_FULL`` (the dashboard and benchmark default, about a minute on a 2-core CPU) and
@@ -55,6 +55,16 @@ class WhiteningRecipe:
     def __post_init__(self) -> None:  # lists given by a caller become tuples: hashable, and the same cache key
         object.__setattr__(self, "concepts", tuple(self.concepts))
         object.__setattr__(self, "train_kinds", tuple(self.train_kinds))
+
+    @classmethod
+    def smoke(cls) -> WhiteningRecipe:
+        """6 faces per identity, 10 epochs, width 8 (``WHITENING_SMOKE``)."""
+        return cls(n_per_identity=6, epochs=10, width=8)
+
+    @classmethod
+    def sbi(cls, smoke: bool = False) -> SbiWhiteningRecipe:
+        """The colour self-blended preset (``WHITENING_SBI``, or ``WHITENING_SBI_SMOKE`` with ``smoke``)."""
+        return SbiWhiteningRecipe.preset(smoke)
 
 
 @dataclass(frozen=True)
@@ -97,14 +107,22 @@ class SbiWhiteningRecipe(WhiteningRecipe):
     calibrate_max_images: int = 12_000
     recipe: str = "whitening_detector_sbi"
 
+    @classmethod
+    def full(cls) -> SbiWhiteningRecipe:
+        """64 px colour, 20 epochs of fresh draws, blur / colour jitter, clean calibration and re-alignment."""
+        return cls(size=64, n_per_identity=8, epochs=20, width=16, lr=3e-3, train_kinds=("self_blend",), blur_p=0.5,
+                   colour_p=0.5, calibrate_clean=True, realign_steps=30, fresh_draws=True)
 
-WHITENING_FULL = WhiteningRecipe()
-WHITENING_SMOKE = WhiteningRecipe(n_per_identity=6, epochs=10, width=8)
-#: Self-blended images at real resolution (64 px colour; 128 px on a GPU: ``dataclasses.replace(..., size=128)``).
-WHITENING_SBI = SbiWhiteningRecipe(size=64, n_per_identity=8, epochs=20, width=16, lr=3e-3,
-                                train_kinds=("self_blend",), blur_p=0.5, colour_p=0.5, calibrate_clean=True,
-                                realign_steps=30, fresh_draws=True)
-WHITENING_SBI_SMOKE = dataclasses.replace(WHITENING_SBI, n_per_identity=1, epochs=3, width=8, realign_steps=5)
+    @classmethod
+    def smoke(cls) -> SbiWhiteningRecipe:
+        """``full()`` on one image per face, 3 epochs, width 8, 5 re-alignment steps."""
+        return cls.full().with_(n_per_identity=1, epochs=3, width=8, realign_steps=5)
+
+
+#: the presets by name, as before issue 25 (``WhiteningRecipe.full()`` ... are the same recipes; 128 px on a GPU:
+#: ``SbiWhiteningRecipe.full().with_(size=128)``)
+WHITENING_FULL, WHITENING_SMOKE = WhiteningRecipe.full(), WhiteningRecipe.smoke()
+WHITENING_SBI, WHITENING_SBI_SMOKE = SbiWhiteningRecipe.full(), SbiWhiteningRecipe.smoke()
 
 DATA_SETTINGS = ("embedded", "sbi")
 
@@ -124,9 +142,7 @@ def detector_config(whiten: bool = True, smoke: bool = False, train_kinds: Seque
     if train_kinds:
         changes["train_kinds"] = tuple(train_kinds)
     changes.update(overrides)
-    sbi = data == "sbi"
-    base = (WHITENING_SBI_SMOKE if smoke else WHITENING_SBI) if sbi else (WHITENING_SMOKE if smoke else WHITENING_FULL)
-    return dataclasses.replace(base, **changes)
+    return (SbiWhiteningRecipe if data == "sbi" else WhiteningRecipe).preset(smoke).with_(**changes)
 
 
 def build_detector(config: WhiteningRecipe) -> WhiteningDetector:

@@ -103,3 +103,9 @@ def test_recorded_channel_maps_of_float_frames_match_the_uint8_ones(short):
         maps_uint8, maps_float = (r.telemetry[index].channel_maps for r in runs)
         assert maps_uint8.shape == maps_float.shape
         assert np.abs(maps_uint8 - maps_float).max() < 0.05
+
+
+def test_single_parameter_keywords_still_work_but_are_deprecated():
+    with pytest.warns(DeprecationWarning, match=r"params=ECOParams\.full\(\)\.with_\(samples=20\)"):
+        tracker = ECOTracker(samples=20)
+    assert tracker.params == ECOParams.full().with_(samples=20) == ECOParams(samples=20)
