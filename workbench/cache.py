@@ -106,31 +106,46 @@ def config_key(config: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
-def save_checkpoint(path: Path, model: nn.Module, meta: Mapping[str, Any]) -> None:
-    """Write ``{state_dict, meta}`` atomically: a temp file in the same folder, then ``os.replace``."""
+def save_state(path: Path, blob: Mapping[str, Any]) -> None:
+    """Write a dict of tensors and plain values atomically: a temp file in the same folder, then ``os.replace``
+    (a crash never leaves a half-written file under ``path``, and two writers never share a temp name)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({"state_dict": state, "meta": dict(meta)}, fh)
+            torch.save(dict(blob), fh)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def save_checkpoint(path: Path, model: nn.Module, meta: Mapping[str, Any]) -> None:
+    """Write ``{state_dict, meta}`` atomically (:func:`save_state`)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_state(path, {"state_dict": state, "meta": dict(meta)})
+
+
 class CorruptCheckpointError(RuntimeError):
     """A cached checkpoint could not be read or does not fit the model it is meant for."""
 
 
+def load_state(path: Path) -> dict[str, Any]:
+    """Read what :func:`save_state` wrote (``weights_only``: no code runs); ``CorruptCheckpointError`` naming the
+    file if it is unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle error ...
+        raise CorruptCheckpointError(f"checkpoint {path} is corrupt or unreadable: {exc}") from exc
+
+
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load weights into ``model``; raise ``CorruptCheckpointError`` (naming the file) if unreadable or mismatched."""
+    blob = load_state(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(blob["state_dict"])
-    except Exception as exc:  # truncated zip, pickle error, missing/mismatched keys ...
+    except Exception as exc:  # missing/mismatched keys ...
         raise CorruptCheckpointError(f"checkpoint {path} is corrupt or does not match the model: {exc}") from exc
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():

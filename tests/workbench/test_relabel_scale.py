@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage import io as skio
 
+from workbench.cache import CorruptCheckpointError
 from workbench.models import ConvVAE
 from workbench.relabel import RelabelDistillation
 from workbench.relabel.folder_vae import CHECKPOINT, load_folder_images, train_folder_vae
@@ -93,5 +94,9 @@ def test_training_reports_progress_checkpoints_and_resumes(tmp_path) -> None:
     resumed = train_folder_vae(folder, 16, steps=6, progress=lambda s, t, m: seen.append((s, t)), **kw)
     assert seen == [(6, 6)]  # only the two missing steps ran
     assert not torch.equal(resumed.fc_mu.weight, vae.fc_mu.weight)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(CorruptCheckpointError, match="other settings"):
         train_folder_vae(folder, 16, steps=6, **{**kw, "latent_dim": 8})
+    (tmp_path / "ckpt" / CHECKPOINT).write_bytes(b"not a checkpoint")  # a half-copied file: named, never unpickled
+    with pytest.raises(CorruptCheckpointError, match=CHECKPOINT):
+        train_folder_vae(folder, 16, steps=6, **kw)
+    assert not list((tmp_path / "ckpt").glob("*.tmp"))  # the atomic writes left no temp file behind

@@ -10,7 +10,6 @@ from the last checkpoint instead of starting over.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
+from workbench.cache import CorruptCheckpointError, load_state, save_state
 from workbench.data.patches import IMAGE_SUFFIXES, _to_square_tensor
 from workbench.models.vae import ConvVAE, vae_loss
 from workbench.train import fit, resolve_device
@@ -60,24 +60,16 @@ def _vae_step(model: torch.nn.Module, batch: list[torch.Tensor], device: torch.d
 
 
 def _load_checkpoint(path: Path, settings: dict) -> dict | None:
-    """The checkpoint at ``path`` if there is one for the same settings; a corrupt or foreign one is an error."""
+    """The checkpoint at ``path`` if there is one for the same settings; a corrupt or foreign one is a
+    ``CorruptCheckpointError`` naming the file."""
     if not path.exists():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        saved = state["settings"]
-    except Exception as exc:
-        raise ValueError(f"checkpoint {path} is unreadable ({exc}); delete it to start over") from exc
+    state = load_state(path)
+    saved = state.get("settings")
     if saved != settings:
-        raise ValueError(f"checkpoint {path} was written for other settings ({saved}, now {settings}); use another "
-                         "checkpoint_dir or delete it to start over")
+        raise CorruptCheckpointError(f"checkpoint {path} was written for other settings ({saved}, now {settings}); "
+                                     "use another checkpoint_dir or delete it to start over")
     return state
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def train_folder_vae(
@@ -136,7 +128,7 @@ def train_folder_vae(
         done += segment
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _save_checkpoint(path, {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": done,
+            save_state(path, {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": done,
                                     "settings": settings})
         if progress is not None:
             progress(done, steps, history.epochs[-1] if history.epochs else {})
