@@ -56,6 +56,12 @@ class RelevanceRankAccuracy(_Localisation):
         return _nan_where_empty(hits / size.clamp_min(1), s)
 
 
+def pointing_hits(maps: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """(B,) 1.0 where a maximum of each flattened map ``maps`` (B, N) lies inside the boolean mask ``inside`` (B, N):
+    the pointing game's rule (Zhang et al. 2018), shared by :class:`PointingGame` and the whitening views."""
+    return (inside & (maps == maps.amax(1, keepdim=True))).any(1).float()
+
+
 class PointingGame(_Localisation):
     """1 when a maximum of the map lies inside the mask, else 0; ``weighted=True`` scores a hit 1 - |mask| / N."""
 
@@ -68,7 +74,7 @@ class PointingGame(_Localisation):
 
     def score(self, batch: Batch) -> torch.Tensor:
         a, s = _flat(batch)
-        hit = (s & (a == a.amax(1, keepdim=True))).any(1).float()
+        hit = pointing_hits(a, s)
         if self.weighted:
             hit = torch.where(hit > 0, 1 - s.sum(1) / s.shape[1], hit)
         return _nan_where_empty(hit, s)

@@ -2,6 +2,6 @@
 
 from workbench.models.classifier import SmallCNN
 from workbench.models.planted import RegionOnlyClassifier, box_mask
-from workbench.models.vae import ConvVAE, vae_loss
+from workbench.models.vae import ConvVAE, vae_loss, vae_step
 
-__all__ = ["ConvVAE", "RegionOnlyClassifier", "SmallCNN", "box_mask", "vae_loss"]
+__all__ = ["ConvVAE", "RegionOnlyClassifier", "SmallCNN", "box_mask", "vae_loss", "vae_step"]

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from workbench.data import PATCH_CLASSES, ImageSet, load_digits, load_patches
 from workbench.models.classifier import SmallCNN
-from workbench.models.vae import ConvVAE, vae_loss
+from workbench.models.vae import ConvVAE, vae_step
 from workbench.recipes import Recipe
+from workbench.runtime import model_device
 from workbench.train import accuracy, cached_model, classification_step, fit
 
 #: the classifiers' training step, ``workbench.train.classification_step`` (``benchmarks/gpu_check.py`` imports it here)
@@ -105,12 +106,6 @@ def _cache_name(recipe: Recipe, smoke: bool) -> str:
     return f"{recipe.recipe}{'_smoke' if smoke or recipe.is_smoke else ''}"
 
 
-def vae_step(model: torch.nn.Module, batch: Any, device: torch.device):
-    x = batch[0].to(device)
-    recon, mu, logvar = model(x)
-    return vae_loss(recon, x, mu, logvar)
-
-
 def digits_classifier(smoke: bool = False, device: str = "auto", retrain: bool = False, progress: bool = True,
                       recipe: DigitsClassifierRecipe | None = None) -> SmallCNN:
     """The teacher CNN on 16x16 digits (full: 15 epochs, ~98% test accuracy; smoke: 2 epochs); ``recipe``: any
@@ -137,7 +132,7 @@ def digits_vae(smoke: bool = False, device: str = "auto", retrain: bool = False,
     test_set = load_digits(DIGITS_SIZE, "test")
 
     def evaluate(m: ConvVAE) -> dict[str, float]:
-        dev = next(m.parameters()).device
+        dev = model_device(m)
         x = test_set.images.to(dev)
         recon = m.decode(m.encode(x)[0])
         return {"test_mse": float(F.mse_loss(recon, x))}
@@ -208,7 +203,7 @@ def patches_vae(smoke: bool = False, device: str = "auto", retrain: bool = False
         train_set, test_set = _patches_train(recipe), _patches_test(recipe, smoke)
 
         def evaluate(m: ConvVAE) -> dict[str, float]:
-            dev = next(m.parameters()).device
+            dev = model_device(m)
             x = test_set.images.to(dev)
             return {"test_mse": float(F.mse_loss(m.decode(m.encode(x)[0]), x))}
 

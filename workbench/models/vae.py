@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,3 +65,10 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
         rec = F.binary_cross_entropy(recon.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="sum") / x.shape[0]
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
     return rec + beta * kl, {"recon": float(rec.detach()), "kl": float(kl.detach())}
+
+
+def vae_step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+    """One training step's loss for :func:`workbench.train.fit`: the batch's first tensor is the VAE's input."""
+    x = batch[0].to(device, non_blocking=True)
+    recon, mu, logvar = model(x)
+    return vae_loss(recon, x, mu, logvar)

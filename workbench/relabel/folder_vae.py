@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from workbench.cache import CorruptCheckpointError, load_state, save_state
 from workbench.data.patches import IMAGE_SUFFIXES, _to_square_tensor
-from workbench.models.vae import ConvVAE, vae_loss
+from workbench.models.vae import ConvVAE, vae_step
 from workbench.train import fit, resolve_device
 
 #: ``progress(step, total_steps, metrics)`` after every checkpoint segment (metrics: loss, recon, kl of the segment)
@@ -50,13 +50,6 @@ def load_folder_images(folder: str | Path, size: int, channels: int = 3, limit: 
         x = _to_square_tensor(img, size, path)
         images.append(x.mean(0, keepdim=True) if channels == 1 else x)
     return torch.stack(images)
-
-
-def _vae_step(model: torch.nn.Module, batch: list[torch.Tensor], device: torch.device
-              ) -> tuple[torch.Tensor, dict[str, float]]:
-    x = batch[0].to(device, non_blocking=True)
-    recon, mu, logvar = model(x)
-    return vae_loss(recon, x, mu, logvar)
 
 
 def _load_checkpoint(path: Path, settings: dict) -> dict | None:
@@ -123,7 +116,7 @@ def train_folder_vae(
     while done < steps:
         segment = min(checkpoint_every, steps - done)
         epochs = -(-segment // len(loader))
-        history = fit(vae, loader, _vae_step, epochs=epochs, optimizer=opt, device=device, max_steps=segment,
+        history = fit(vae, loader, vae_step, epochs=epochs, optimizer=opt, device=device, max_steps=segment,
                       seed=None, progress=False, desc="folder VAE")
         done += segment
         if path is not None:

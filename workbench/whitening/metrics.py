@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from workbench.data.faces import ForgerySet
+from workbench.evaluation.localisation import pointing_hits
 from workbench.train import binary_scores, model_device, predict_proba
 from workbench.validation import check_images
 from workbench.whitening.maps import all_channel_maps
@@ -21,12 +22,12 @@ from workbench.whitening.model import WhiteningDetector
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, threshold: float = 0.3) -> float:
-    """Fraction of images whose map maximum lies inside the true mask (soft mask > ``threshold``)."""
+    """Fraction of images whose map maximum lies inside the true mask (soft mask > ``threshold``); the rule is
+    :func:`workbench.evaluation.localisation.pointing_hits`, the scorecard's PointingGame."""
     if maps.shape[0] == 0:
         raise ValueError("pointing_game needs at least one map")
     masks = masks.reshape(maps.shape)
-    peak = maps.flatten(1).argmax(1)
-    return float((masks.flatten(1).gather(1, peak[:, None])[:, 0] > threshold).float().mean())
+    return float(pointing_hits(maps.flatten(1), masks.flatten(1) > threshold).mean())
 
 
 def pointing_per_channel(model: WhiteningDetector, images: torch.Tensor, masks: torch.Tensor,
