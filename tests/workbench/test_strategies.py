@@ -1,0 +1,80 @@
+"""SpRAy (workbench.strategies): a planted watermark shortcut is found as its own cluster; results round-trip."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import strategies
+from workbench.explainers import make_explainer
+
+
+def _watermarked_digits(seed: int = 0):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)
+    y = digits.target.copy()
+    rng = np.random.default_rng(seed)
+    planted = (y == 3) & (rng.random(len(y)) < 0.5)
+    x[planted, :2, :2] = 1.0            # bright corner square on half of class 3
+    x[~planted, :2, :2] = 0.0
+    return torch.from_numpy(x[:, None]), torch.from_numpy(y), planted
+
+
+def _train(x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 64, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval()
+
+
+def test_digits_watermark_is_its_own_cluster():
+    x, y, planted = _watermarked_digits()
+    model = _train(x, y)
+    cls = y == 3
+    maps = make_explainer("integrated_gradients", model).attribute(x[cls], y[cls]).detach().numpy()
+    result = strategies.cluster_maps(maps, y[cls].numpy(), size=8, n_neighbors=10, max_clusters=6)
+    assert result.n_clusters >= 2
+    cluster, pure, recall = strategies.purity(result.labels, planted[cls.numpy()])
+    assert pure >= 0.9 and recall >= 0.9, (result.n_clusters, pure, recall)
+    # the watermark cluster's mean map is bright in the corner where the square was put
+    mean = result.mean_maps[cluster]
+    assert mean[:2, :2].mean() > mean[2:, 2:].mean()
+
+
+def test_eigengap_counts_separated_groups():
+    rng = np.random.default_rng(0)
+    centres = np.eye(64, dtype=np.float32)[[0, 20, 40, 63]]
+    feats = np.concatenate([c + 0.05 * rng.random((100, 64), dtype=np.float32) for c in centres])
+    result = strategies.cluster_maps(feats, size=8, max_clusters=8)
+    assert result.n_clusters == 4
+    assert all(len(np.unique(result.labels[i * 100:(i + 1) * 100])) == 1 for i in range(4))
+
+
+def test_run_round_trip_and_clear_errors(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    maps = rng.random((60, 1, 8, 8)).astype(np.float32)
+    maps[:30, :, :3, :3] += 5
+    (tmp_path / "shards").mkdir()
+    rows = [{"path": f"img{i}.png", "label": "a", "target": i % 2, "explainer": "saliency",
+             "map": maps[i].ravel(), "map_shape": [1, 8, 8], "status": "ok"} for i in range(60)]
+    rows.append({**rows[0], "map": np.zeros(0, np.float32), "map_shape": [], "status": "failed"})
+    pd.DataFrame(rows).to_parquet(tmp_path / "shards" / "shard-00000.parquet")
+    with pytest.raises(FileNotFoundError, match="strategies.npz"):
+        strategies.load_run_strategies(tmp_path)
+    made = strategies.analyze_run(tmp_path, size=8)
+    loaded = strategies.load_run_strategies(tmp_path)
+    assert len(loaded.labels) == 60 and loaded.paths[0] == "img0.png"
+    np.testing.assert_array_equal(made.labels, loaded.labels)
+    _, pure, _ = strategies.purity(loaded.labels, np.arange(60) < 30)
+    assert pure >= 0.9
+    with pytest.raises(FileNotFoundError, match="shard"):
+        strategies.analyze_run(tmp_path / "nothing")

@@ -1,0 +1,214 @@
+"""Data-set-wide strategies: spectral relevance analysis (SpRAy, Lapuschkin et al. 2019, "Unmasking Clever Hans
+predictors") over the attribution maps of a batch run.
+
+Maps are downsampled and normalised, a sparse symmetric k-NN affinity graph is built, its normalised Laplacian's
+smallest eigenvectors give a spectral embedding, the eigengap picks the number of clusters and k-means in the
+embedding assigns them. :func:`analyze_run` streams the Parquet shards of ``python -m workbench explain`` and writes
+the result beside the run (``strategies.npz``) so that a view only draws it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+RESULT_FILE = "strategies.npz"
+
+
+@dataclass
+class Strategies:
+    """The clustering of a set of maps: one row per map (``labels``, ``embedding``), one entry per cluster."""
+
+    labels: np.ndarray          # (n,) cluster of each map
+    embedding: np.ndarray       # (n, 2) first two non-trivial spectral coordinates, for a scatter
+    eigenvalues: np.ndarray     # smallest eigenvalues of the normalised Laplacian, ascending
+    mean_maps: np.ndarray       # (k, size, size) mean downsampled map of each cluster
+    classes: np.ndarray         # (n,) class (target) of each map
+    rows: np.ndarray            # (n,) row index in the run (or in the input array)
+    paths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters chosen (by the eigengap unless fixed)."""
+        return int(self.mean_maps.shape[0])
+
+    def members(self, cluster: int) -> np.ndarray:
+        """Row indices (into this result) of the maps in ``cluster``."""
+        return np.flatnonzero(self.labels == cluster)
+
+    def class_mix(self, cluster: int) -> dict[int, int]:
+        """How many maps of each class the cluster holds."""
+        values, counts = np.unique(self.classes[self.labels == cluster], return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result as one ``.npz`` file (no pickle)."""
+        path = Path(path)
+        np.savez(path, labels=self.labels, embedding=self.embedding, eigenvalues=self.eigenvalues,
+                 mean_maps=self.mean_maps, classes=self.classes, rows=self.rows,
+                 paths=np.asarray(self.paths, dtype=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Strategies:
+        """Read a result written by :meth:`save`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            return cls(**{k: data[k] for k in data.files})
+
+
+def downsample(maps: np.ndarray, size: int = 16) -> np.ndarray:
+    """Maps ``(n, H, W)`` or ``(n, C, H, W)`` -> ``(n, size*size)``: channels summed, absolute value, area-averaged
+    to ``size`` x ``size`` and scaled to unit maximum. The paper sums relevance over channels and downsizes maps
+    (it reports 32x32 on ImageNet-like data); ``size=16`` and the absolute value are ours."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim == 4:
+        maps = maps.sum(axis=1)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (n, H, W) or (n, C, H, W), got shape {maps.shape}")
+    n, h, w = maps.shape
+    maps = np.abs(maps)
+    rows = np.linspace(0, h, size + 1).astype(int)
+    cols = np.linspace(0, w, size + 1).astype(int)
+    if h >= size and w >= size:
+        out = np.add.reduceat(np.add.reduceat(maps, rows[:-1], axis=1), cols[:-1], axis=2)
+        out /= np.outer(np.diff(rows), np.diff(cols))[None]
+    else:
+        ri = np.minimum((np.arange(size) * h) // size, h - 1)
+        ci = np.minimum((np.arange(size) * w) // size, w - 1)
+        out = maps[:, ri][:, :, ci]
+    out = out.reshape(n, -1)
+    peak = out.max(axis=1, keepdims=True)
+    return np.divide(out, peak, out=np.zeros_like(out), where=peak > 0)
+
+
+def spectral_embedding(features: np.ndarray, n_neighbors: int = 10, n_eigen: int = 12,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric normalised Laplacian of a k-NN affinity graph.
+
+    ``n_neighbors``: the paper uses a k-NN graph with binary weights; the count (10) is ours. ``n_eigen``: how
+    many of the smallest eigenpairs are computed, an upper bound on the clusters (ours)."""
+    from scipy.sparse import csr_matrix, diags
+    from scipy.sparse.linalg import eigsh
+    from sklearn.neighbors import NearestNeighbors
+
+    n = features.shape[0]
+    k = min(n_neighbors, n - 1)
+    if k < 1:
+        raise ValueError(f"need at least 2 maps to cluster, got {n}")
+    index = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features, return_distance=False)
+    rows = np.repeat(np.arange(n), k)
+    graph = csr_matrix((np.ones(n * k, np.float64), (rows, index[:, 1:].ravel())), shape=(n, n))
+    graph = graph.maximum(graph.T)
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    scale = diags(1.0 / np.sqrt(np.maximum(degree, 1e-12)))
+    # largest eigenvalues of D^-1/2 A D^-1/2 are 1 - the smallest of the normalised Laplacian
+    operator = scale @ graph @ scale
+    m = min(n_eigen, n - 1)
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    values, vectors = eigsh(operator, k=m, which="LA", v0=v0, tol=1e-6)
+    order = np.argsort(-values)
+    return 1.0 - values[order], vectors[:, order]
+
+
+def eigengap(eigenvalues: np.ndarray, max_clusters: int = 10) -> int:
+    """Number of clusters: the position of the largest gap between consecutive smallest Laplacian eigenvalues
+    (the paper's eigengap heuristic), searched up to ``max_clusters`` (ours), at least 2."""
+    values = np.asarray(eigenvalues)[: max_clusters + 1]
+    if len(values) < 3:
+        return max(1, len(values) - 1)
+    gaps = np.diff(values)
+    return int(np.argmax(gaps[1:]) + 2)
+
+
+def cluster_maps(maps: np.ndarray, classes: np.ndarray | None = None, *, size: int = 16, n_neighbors: int = 10,
+                 max_clusters: int = 10, n_clusters: int | None = None, seed: int = 0) -> Strategies:
+    """SpRAy on an array of maps (``(n, H, W)``, ``(n, C, H, W)`` or already downsampled ``(n, size*size)``).
+
+    ``size``, ``n_neighbors``, ``max_clusters``: see :func:`downsample`, :func:`spectral_embedding`,
+    :func:`eigengap`. ``n_clusters`` fixes the count instead of the eigengap. k-means (the paper's choice for the
+    embedding) runs as MiniBatchKMeans above 5,000 maps (ours, for speed)."""
+    maps = np.asarray(maps, dtype=np.float32)
+    features = maps if maps.ndim == 2 and maps.shape[1] == size * size else downsample(maps, size)
+    n = features.shape[0]
+    classes = np.zeros(n, np.int64) if classes is None else np.asarray(classes)
+    values, vectors = spectral_embedding(features, n_neighbors, max(max_clusters + 2, 4), seed)
+    k = n_clusters or eigengap(values, max_clusters)
+    labels = _kmeans(vectors[:, :k], k, seed)
+    mean_maps = np.stack([features[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(size * size)
+                          for c in range(k)]).reshape(k, size, size).astype(np.float32)
+    embedding = vectors[:, 1:3] if vectors.shape[1] >= 3 else np.zeros((n, 2))
+    return Strategies(labels=labels.astype(np.int32), embedding=embedding.astype(np.float32),
+                      eigenvalues=values.astype(np.float32), mean_maps=mean_maps, classes=classes,
+                      rows=np.arange(n))
+
+
+def _kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    norms = np.linalg.norm(points, axis=1, keepdims=True)
+    points = np.divide(points, norms, out=np.zeros_like(points), where=norms > 0)  # Ng-Jordan-Weiss row norm
+    if len(points) > 5000:
+        return MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=4096).fit_predict(points)
+    return KMeans(k, random_state=seed, n_init=10).fit_predict(points)
+
+
+def read_run_maps(run: str | Path, explainer: str | None = None, size: int = 16,
+                  batch_rows: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stream a batch run's shards: (downsampled maps ``(n, size*size)``, targets, row numbers, paths) of the rows
+    that did not fail, for one ``explainer`` (the run's first if None). Only one batch of full maps is in memory."""
+    import pyarrow.parquet as pq
+
+    shards = sorted((Path(run) / "shards").glob("shard-*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"{run}: no batch-run output (expected {Path(run) / 'shards'}/shard-*.parquet)")
+    feats, targets, rows, paths, seen = [], [], [], [], 0
+    for shard in shards:
+        for batch in pq.ParquetFile(shard).iter_batches(
+                batch_size=batch_rows, columns=["path", "target", "explainer", "map", "map_shape", "status"]):
+            frame = batch.to_pandas()
+            explainer = explainer or str(frame["explainer"].iloc[0])
+            keep = ((frame["explainer"] == explainer) & (frame["status"] != "failed")
+                    & (frame["map"].map(len) > 0)).to_numpy()
+            index = np.flatnonzero(keep)
+            if len(index):
+                shape = tuple(int(s) for s in frame["map_shape"].iloc[index[0]])
+                full = np.stack([np.asarray(frame["map"].iloc[i], np.float32) for i in index]).reshape(-1, *shape)
+                feats.append(downsample(full, size))
+                targets.append(frame["target"].to_numpy()[index])
+                paths.append(frame["path"].astype(str).to_numpy()[index])
+                rows.append(seen + index)
+            seen += len(frame)
+    if not feats:
+        raise ValueError(f"{run}: no maps of explainer {explainer!r} to cluster")
+    return np.concatenate(feats), np.concatenate(targets), np.concatenate(rows), np.concatenate(paths)
+
+
+def analyze_run(run: str | Path, explainer: str | None = None, *, size: int = 16, n_neighbors: int = 10,
+                max_clusters: int = 10, n_clusters: int | None = None, seed: int = 0,
+                save: bool = True) -> Strategies:
+    """SpRAy over a batch run, streamed from its shards; written to ``RUN/strategies.npz`` when ``save``."""
+    features, targets, rows, paths = read_run_maps(run, explainer, size)
+    result = cluster_maps(features, targets, size=size, n_neighbors=n_neighbors, max_clusters=max_clusters,
+                          n_clusters=n_clusters, seed=seed)
+    result.rows, result.paths = rows, paths
+    if save:
+        result.save(Path(run) / RESULT_FILE)
+    return result
+
+
+def load_run_strategies(run: str | Path) -> Strategies:
+    """The clustering cached beside a run by :func:`analyze_run` (the view only reads this)."""
+    path = Path(run) / RESULT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run}: no {RESULT_FILE}; run workbench.strategies.analyze_run({str(run)!r}) first")
+    return Strategies.load(path)
+
+
+def purity(labels: np.ndarray, planted: np.ndarray) -> tuple[int, float, float]:
+    """(cluster, purity, recall) of the cluster that best holds the ``planted`` (boolean) maps: purity is the
+    planted share of that cluster, recall the share of planted maps in it."""
+    planted = np.asarray(planted, bool)
+    best = int(np.bincount(labels[planted]).argmax())
+    inside = labels == best
+    return best, float(planted[inside].mean()), float(inside[planted].mean())
