@@ -29,17 +29,10 @@ from plotly.subplots import make_subplots
 from widgets._common import figure_outputs, one_thread
 from workbench.evaluation import (
     MPRT,
-    Complexity,
-    Deletion,
-    FaithfulnessCorrelation,
-    Insertion,
-    MaxSensitivity,
     Metric,
     MPRTResult,
-    PixelFlipping,
-    RandomLogit,
-    Sparseness,
     as_explain_fn,
+    cheap_metrics,
     scorecard,
 )
 
@@ -385,14 +378,3 @@ class _Fixed:
                 and torch.equal(torch.as_tensor(t).to(self.targets), self.targets))
         return self.maps if same and self.maps is not None else self.explain(model, x, t)
 
-
-def cheap_metrics(shape: tuple[int, ...]) -> list[Metric]:
-    """Metrics that score a batch of small images in seconds on a CPU: RISE deletion/insertion, pixel flipping in
-    64 steps, faithfulness correlation (20 runs), max-sensitivity (8 samples), random logit, sparseness and
-    complexity. MPRT re-explains once per layer (13 for the digits' classifier), too slow for a sampling explainer
-    on a CPU; the view's MPRT button runs it on the chosen image."""
-    features = int(np.prod(shape))
-    step = next(s for s in range(max(1, features // 64), features + 1) if features % s == 0)
-    return [Deletion(), Insertion(), PixelFlipping(features_in_step=step),
-            FaithfulnessCorrelation(nr_runs=20, subset_size=max(1, features // 8)), MaxSensitivity(nr_samples=8),
-            RandomLogit(), Sparseness(), Complexity()]

@@ -35,12 +35,12 @@ from workbench.evaluation.faithfulness import (
 from workbench.evaluation.localisation import PointingGame, RelevanceMassAccuracy, RelevanceRankAccuracy
 from workbench.evaluation.randomisation import MPRT, MPRTResult, RandomLogit, randomised_models
 from workbench.evaluation.robustness import LocalLipschitzEstimate, MaxSensitivity
-from workbench.evaluation.scorecard import METRICS, default_metrics, scorecard
+from workbench.evaluation.scorecard import METRICS, cheap_metrics, default_metrics, scorecard
 
 __all__ = [
     "FAMILIES", "METRICS", "MPRT", "ROAD", "Batch", "Complexity", "Deletion", "ExplainFn", "FaithfulnessCorrelation",
     "Insertion", "LocalLipschitzEstimate", "MPRTResult", "MaxSensitivity", "Metric", "PixelFlipping", "PointingGame",
     "RandomLogit", "RegionPerturbation", "RelevanceMassAccuracy", "RelevanceRankAccuracy", "Sparseness",
-    "as_explain_fn", "default_metrics", "input_gradient", "linear_imputation", "normalise_by_max",
+    "as_explain_fn", "cheap_metrics", "default_metrics", "input_gradient", "linear_imputation", "normalise_by_max",
     "randomised_models", "scorecard",
 ]

@@ -11,6 +11,7 @@ table meaningless (inputs, targets, masks of the wrong shape, a localisation met
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,19 @@ COLUMNS = ["image", "explainer", "metric", "family", "score", "higher_is_better"
 def default_metrics(masks: bool = False) -> list[Metric]:
     """Every metric with its Quantus defaults, except the localisation metrics when there are no masks."""
     return [cls() for cls in METRICS.values() if masks or not cls.needs_masks]
+
+
+def cheap_metrics(shape: tuple[int, ...]) -> list[Metric]:
+    """Metrics that score a batch of small images in seconds on a CPU (the scorecard view's preset): RISE
+    deletion/insertion, pixel flipping in 64 steps, faithfulness correlation (20 runs), max-sensitivity (8 samples),
+    random logit, sparseness and complexity. MPRT re-explains once per layer (13 for the digits' classifier), too
+    slow for a sampling explainer on a CPU; the view's MPRT button runs it on the chosen image."""
+    features = math.prod(shape)
+    step = next(s for s in range(max(1, features // 64), features + 1) if features % s == 0)
+    return [faithfulness.Deletion(), faithfulness.Insertion(), faithfulness.PixelFlipping(features_in_step=step),
+            faithfulness.FaithfulnessCorrelation(nr_runs=20, subset_size=max(1, features // 8)),
+            robustness.MaxSensitivity(nr_samples=8), randomisation.RandomLogit(), complexity.Sparseness(),
+            complexity.Complexity()]
 
 
 def resolve_metrics(metrics: Sequence[Metric | str] | Mapping[str, Metric] | None, masks: bool) -> list[Metric]:
