@@ -133,8 +133,9 @@ def section_request(report: HtmlReport, run: BatchRun) -> None:
     report.add_heading("Run")
     asked = {k: v for k, v in run.request.items() if k not in ("classes",)}
     report.add_provenance(asked, "Request (run.json)")
-    model = run.request.get("model", {}).get("name", "")
-    for sidecar in sorted((Path(__file__).resolve().parents[1] / "weights").glob(f"{model}-*.json")):
+    spec = run.request.get("model", {})
+    model = "" if spec.get("smoke") or spec.get("weights") else str(spec.get("model", ""))  # shipped: full setting
+    for sidecar in sorted((Path(__file__).resolve().parents[1] / "weights").glob(f"{model}-*.json") if model else []):
         meta = json.loads(sidecar.read_text())
         report.add_provenance({k: meta[k] for k in ("name", "recipe_hash", "metrics", "trained_on", "date", "source")
                                if k in meta}, f"Model provenance (shipped weights {sidecar.stem})")
