@@ -223,11 +223,10 @@ def _add_views(report: HtmlReport, widget: W.Widget, stem: str) -> None:
 
 
 def download_html(name: str, data: bytes, mime: str, serial: int) -> str:
-    """A ``data:`` link to ``name`` that the page clicks once when drawn (as a blob, any size), and that the user
-    may click again; ``serial`` makes each download a new element."""
+    """A ``data:`` link to ``name`` that the page clicks once when drawn, and that the user may click again;
+    ``serial`` makes each download a new element."""
     href = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    click = ("var a=this.previousElementSibling;this.remove();fetch(a.href).then(function(r){return r.blob()})"
-             ".then(function(b){a.href=URL.createObjectURL(b);a.click()})")
+    click = "var a=this.previousElementSibling;this.remove();a.click();"
     return (f"<a class='wb-save-link' data-serial='{serial}' download='{html.escape(name)}' href='{href}'>"
             f"{html.escape(name)}</a><img alt='' style='display:none' src='data:image/png;base64,' "
             f"onerror=\"{click}\">")

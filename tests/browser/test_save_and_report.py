@@ -72,7 +72,7 @@ def test_relabel_and_stdt_pages_download_their_views_and_report(driver, voila_ur
     WebDriverWait(driver, 60).until(lambda d: "_views.zip" in message.text)
     zipped = _wait_file(folder, message.text.split(": ", 1)[1].split(" ")[0])
     assert zipped.name.endswith("_rld_views.zip") and zipped.stat().st_size > 0
-    Select(driver.find_element(By.CSS_SELECTOR, ".wb-save-what select")).select_by_value("html")
+    Select(driver.find_element(By.CSS_SELECTOR, ".wb-save-what select")).select_by_visible_text("report (.html)")
     driver.find_element(By.CSS_SELECTOR, ".wb-save-download").click()
     WebDriverWait(driver, 60).until(lambda d: "download 2: new names" in message.text)
     report = _wait_file(folder, message.text.split(": ", 2)[-1].split(" ")[0])
@@ -80,7 +80,7 @@ def test_relabel_and_stdt_pages_download_their_views_and_report(driver, voila_ur
 
     open_dashboard(driver, voila_url, "stdt.ipynb", timeout=300, wait_for=".wb-save-download")
     _downloads(driver, folder)
-    Select(driver.find_element(By.CSS_SELECTOR, ".wb-save-what select")).select_by_value("png")
+    Select(driver.find_element(By.CSS_SELECTOR, ".wb-save-what select")).select_by_visible_text("figures as PNG")
     driver.find_element(By.CSS_SELECTOR, ".wb-save-download").click()
     message = driver.find_element(By.CSS_SELECTOR, ".wb-save-message")
     WebDriverWait(driver, 60).until(lambda d: ".png" in message.text)
