@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from widgets._common import png_bytes
-from widgets.export import with_save_bar
+from widgets.export import safe_name, with_save_bar
 from workbench.batch import metric_higher_is_better, read_results
 
 PAGE_ROWS = 8
@@ -142,6 +142,7 @@ class ResultsBrowser(W.VBox):
             if key in maps.index and len(maps.loc[key, "map"]):
                 image = W.Image(value=png_bytes(heat_uint8(maps.loc[key, "map"], maps.loc[key, "map_shape"]), 4),
                                 format="png", layout=W.Layout(width="72px"))
+                image.add_class(f"wb-results-{safe_name(Path(str(r['path'])).stem, str(r['explainer']))}")  # file name
             else:
                 image = W.HTML("<div style='width:72px'>no map</div>")
             tiles.append(W.VBox([image, W.HTML(f"<small>{html.escape(Path(str(r['path'])).name)}<br>"

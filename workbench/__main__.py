@@ -1,5 +1,6 @@
 """Command line: ``python -m workbench explain ...`` (a data set on Ray or in-process) and
-``python -m workbench train RECIPE`` (a method's recipe; under ``torchrun`` data-parallel on several processes).
+``python -m workbench train RECIPE`` (a method's recipe; under ``torchrun`` data-parallel on several processes) and
+``python -m workbench report RUN_DIR`` (one self-contained HTML file of a batch run, see :mod:`workbench.report`).
 
 A bad input (a missing data folder, an output path that is a file, an unknown explainer, model or metric, ...) is
 refused before any work starts, Ray included, in one line on stderr with exit status 2 (``--debug``: with its
@@ -56,6 +57,17 @@ def _train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _report(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.report import default_report_path, run_report
+
+    report = run_report(ns.run_dir)
+    path = report.write(ns.out if ns.out else default_report_path(ns.run_dir))
+    print(f"wrote {Path(path).resolve()} ({Path(path).stat().st_size / 2**20:.1f} MB, {report.n_figures} figures)")
+    return 0
+
+
 def _parser() -> Parser:
     parser = Parser(prog="python -m workbench", description=__doc__)
     add_debug(parser)
@@ -87,6 +99,11 @@ def _parser() -> Parser:
     add_smoke(tr, "the recipe's CPU setting (seconds)")
     add_debug(tr, top=False)
     tr.set_defaults(run=_train)
+    rp = sub.add_parser("report", help="one self-contained HTML file of a batch run (opens with no server)")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of python -m workbench explain")
+    rp.add_argument("--out", help="the HTML file to write (default RUN_DIR/report.html; never overwritten)")
+    add_debug(rp, top=False)
+    rp.set_defaults(run=_report)
     return parser
 
 
