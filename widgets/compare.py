@@ -90,6 +90,8 @@ class CompareView(W.VBox):
                                      style={"description_width": "95px"}, layout=W.Layout(width="380px"))
         names = list(make_explainers(scorecard.model))
         self.explainer_pick = W.Dropdown(options=names, value=names[0], description="explainer")
+        self.which = W.Dropdown(options=["all", *names], value="all", description="explain with",
+                                layout=W.Layout(width="260px"))  # one fast explainer: seconds, all: minutes
         self.n_images = W.IntSlider(value=min(n_images, len(scorecard.images)), min=2, max=len(scorecard.images),
                                     description="images", continuous_update=False)
         self.button = W.Button(description="Compare", icon="columns", button_style="primary")
@@ -98,6 +100,7 @@ class CompareView(W.VBox):
         self.model_row = PathRow("model B", "model.pt (TorchScript) or package.module:Class weights.pt",
                                  self._load_yours, ".pt,.pth,.ts", "wb-compare-yours", confine=False)
         for widget, part in ((self.model_pick, "model"), (self.explainer_pick, "explainer"), (self.button, "run"),
+                             (self.which, "which"),
                              (self.status, "status"), (self.maps_out, "difference-maps"),
                              (self.tests_out, "paired-tests")):
             widget.add_class(f"wb-compare-{part}")
@@ -105,7 +108,8 @@ class CompareView(W.VBox):
         self.explainer_pick.observe(lambda _c: self.draw_maps(), names="value")
         super().__init__([W.HTML("<b>Two models side by side</b>: the same images, explainers and metrics on model "
                                  "B; a difference map per image and a paired test per metric."),
-                          W.HBox([self.model_pick, self.n_images, self.button, self.progress]), self.model_row,
+                          W.HBox([self.model_pick, self.which, self.n_images, self.button, self.progress],
+                                 layout=W.Layout(flex_flow="row wrap", align_items="center")), self.model_row,
                           self.status, self.tests_out, self.explainer_pick, self.maps_out])
         self.add_class("wb-compare")
 
@@ -133,7 +137,8 @@ class CompareView(W.VBox):
             rest = [i for i in range(len(card.images)) if i != card.image]
             self.indices = [card.image] + rest[:self.n_images.value - 1]
             built = {id(model_a): self.make_explainers(model_a), id(model_b): self.make_explainers(model_b)}
-            factories = {n: (lambda m, n=n: built[id(m)][n]) for n in built[id(model_a)]}
+            chosen = list(built[id(model_a)]) if self.which.value == "all" else [self.which.value]
+            factories = {n: (lambda m, n=n: built[id(m)][n]) for n in chosen}
             self.progress.max, self.progress.value = 2 * len(factories) * len(card.metrics), 0
 
             def step(model: str, explainer: str, metric: str) -> None:
@@ -148,6 +153,8 @@ class CompareView(W.VBox):
             self.status.value = (f"model B: {html.escape(name_b)} · {len(self.indices)} images "
                                  f"({', '.join(f'#{i}' for i in self.indices)}) · "
                                  f"{int(tests['significant'].sum())} of {len(tests)} cells differ at p < 0.05")
+            if self.explainer_pick.value not in self.result.maps:
+                self.explainer_pick.value = next(iter(self.result.maps))  # its observer draws the maps
             self.draw_maps()
             return self.result
 

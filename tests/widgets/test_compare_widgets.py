@@ -45,5 +45,9 @@ def test_compare_view_shows_the_librarys_p_values_and_difference_maps_and_clears
     assert len(maps["data"]) == 4 * 6, "image, A, B and A - B for each of the 6 images"
     saved = dict(views(card))
     assert "paired-tests" in saved and "difference-maps" in saved, "the Save bar finds the comparison's figures"
+    view.which.value = "random"
+    view.run()
+    assert view.explainer_pick.value == "random" and set(view.result.maps) == {"random"}
+    assert view.maps_out.outputs[0]["data"][PLOTLY_MIME]["layout"]["title"]["text"].startswith("random: A vs B")
     card.set_image(4)
     assert view.result is None and view.tests_out.outputs == () and view.maps_out.outputs == ()
