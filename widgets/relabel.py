@@ -32,6 +32,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from widgets._common import busy, figure_outputs, one_thread, png_bytes
+from widgets.compare import attach_compare, comparable_models
 from widgets.export import with_save_bar
 from widgets.inputs import relabel_panel
 from widgets.placeholder import placeholder_png, progress_in_page
@@ -294,14 +295,15 @@ class RelabelDashboard(W.VBox):
                 W.HBox([latent_panel, samples_panel], layout=W.Layout(flex_flow="row wrap", gap="8px 24px")),
                 self.maps_out, self.maps_note, self.curves_out]
 
-    def _scorecard_explainers(self) -> dict[str, Any]:
-        """RLD (the dashboard's settings) and every baseline that can be built here, at the same sample budget."""
-        n = int(self.n_samples.value)
-        explainers: dict[str, Any] = {"RLD": RelabelDistillation(self.classifier, self.vae,
+    def _scorecard_explainers(self, model: torch.nn.Module | None = None) -> dict[str, Any]:
+        """RLD (the dashboard's settings) and every baseline that can be built here, at the same sample budget,
+        around ``model`` (default: the teacher; the compare view builds them around model B too)."""
+        n, model = int(self.n_samples.value), self.classifier if model is None else model
+        explainers: dict[str, Any] = {"RLD": RelabelDistillation(model, self.vae,
                                                                  **{**self.explainer_kwargs, "n_samples": n})}
         for name in self.baseline_names:
             try:
-                explainers[name] = make_explainer(name, self.classifier, **baseline_kwargs(name, n))
+                explainers[name] = make_explainer(name, model, **baseline_kwargs(name, n))
             except ImportError:  # an optional package (lime, captum) missing: that baseline is left out
                 continue
         return explainers
@@ -529,4 +531,5 @@ def dashboard(classifier: torch.nn.Module | None = None, vae: torch.nn.Module | 
     board = RelabelDashboard(classifier, vae, images, labels, explainer_kwargs, baselines, classes=test.classes,
                              noun=DATASET_NOUNS[dataset])
     board.children = (*board.children, relabel_panel(board))
+    attach_compare(board.scorecard, comparable_models(dataset), board._scorecard_explainers)
     return with_save_bar(board, "rld", lambda: board.image_picker.label)

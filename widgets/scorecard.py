@@ -206,6 +206,7 @@ class ScorecardView(W.VBox):
         self.maps: dict[str, torch.Tensor] = {}
         self.indices: list[int] = []
         self.mprt: MPRTResult | None = None
+        self.compare: Any = None  # a widgets.compare.CompareView under this view (attach_compare), if any
         self._build()
         super().__init__([
             W.HTML("<b>Scorecard</b>: every explainer × metric (Quantus's definitions, "
@@ -257,6 +258,8 @@ class ScorecardView(W.VBox):
             out.outputs = ()
         self.notes.value = ""
         self._hint()
+        if self.compare is not None:
+            self.compare.clear()
 
     def _batch(self) -> tuple[torch.Tensor, list[int]]:
         rest = [i for i in range(len(self.images)) if i != self.image]
