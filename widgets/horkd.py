@@ -25,7 +25,7 @@ import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-from widgets._common import figure_outputs, one_thread
+from widgets._common import figure_outputs, image_trace, one_thread
 from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
 from widgets.inputs import PathRow, _panel
@@ -68,7 +68,7 @@ def preview_title(images: torch.Tensor, resolution: int) -> str:
 
 def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> go.Figure:
     """The patches as the student sees them at ``resolution`` (pixels enlarged by nearest neighbour), over the HR."""
-    fig = go.Figure(go.Image(z=preview_mosaic(images, resolution, display)))
+    fig = go.Figure(image_trace(preview_mosaic(images, resolution, display)))
     fig.update_layout(height=2 * display + 70, margin=dict(l=10, r=10, b=10))
     title_band(fig, preview_title(images, resolution))
     fig.update_xaxes(visible=False)
@@ -82,7 +82,7 @@ def views_figure(image: torch.Tensor, resolutions: Sequence[int], display: int =
     views = [hr] + [torch.nn.functional.interpolate(downsample(image[None], r), size=(display, display),
                                                     mode="nearest") for r in resolutions]
     mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    fig = go.Figure(go.Image(z=mosaic))
+    fig = go.Figure(image_trace(mosaic))
     sizes = ", ".join(f"{r}x{r}" for r in resolutions)
     fig.update_layout(height=display + 70, width=max(display * len(views) + 20, 320), margin=dict(l=10, r=10, b=10))
     title_band(fig, f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}")
@@ -320,7 +320,7 @@ class HorkdDashboard(W.VBox):
             return self._figures["preview"]
         out = copy.deepcopy(self._figures["preview"])
         plot = out[0]["data"]["application/vnd.plotly.v1+json"]
-        plot["data"][0]["z"] = _z_json(preview_mosaic(self.preview_images, r), go.Image)
+        plot["data"][0]["source"] = image_trace(preview_mosaic(self.preview_images, r)).source
         plot["layout"]["title"]["text"] = preview_title(self.preview_images, r)
         return out
 
