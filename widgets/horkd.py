@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -268,10 +269,19 @@ class HorkdDashboard(W.VBox):
                           W.HBox([self.right, self.wrong]), self.error_stats, self.examples,
                           W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")
-        for r in TEST_RESOLUTIONS:  # the opening student at every resolution (~0.1 s each): its slider moves only show
-            self._views(r, self.method.value)
+        self._lock = threading.Lock()  # one draw at a time: the page's redraws and the precompute below
         self.redraw()
         self.redraw_errors()
+        # the opening student at the other resolutions (~0.14 s each), after the page is up: drawing them before
+        # took ~1 s of the first render (issue 29); a move that comes first waits for its draw only, not for all
+        import pandas  # noqa: F401 - imported here, not half-imported by the page while plotly's lazy import reads it
+
+        self.precomputed = threading.Thread(target=self._precompute, args=(self.method.value,))
+        self.precomputed.start()
+
+    def _precompute(self, method: str) -> None:
+        for r in TEST_RESOLUTIONS:
+            self._views(r, method)
 
     def redraw(self) -> None:
         """Re-draw the resolution views for the current slider/dropdown values: inference on one small batch the
@@ -281,9 +291,10 @@ class HorkdDashboard(W.VBox):
 
     def _views(self, r: int, method: str) -> tuple:
         """What ``redraw`` shows for (resolution, student), drawn on first request."""
-        if (r, method) not in self._drawn:
-            self._drawn[(r, method)] = self._draw(r, method)
-        return self._drawn[(r, method)]
+        with self._lock:
+            if (r, method) not in self._drawn:
+                self._drawn[(r, method)] = self._draw(r, method)
+            return self._drawn[(r, method)]
 
     def _draw(self, r: int, method: str) -> tuple:
         m = self.models

@@ -192,3 +192,18 @@ def test_images_are_sent_as_png_and_show_the_mosaic(board):
     png = base64.b64decode(trace["source"].removeprefix("data:image/png;base64,"))
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")),
                           preview_mosaic(board.preview_images, 4))
+
+
+def test_the_resolution_slider_settles_from_precomputed_views(board, monkeypatch):
+    """Issue 29: the slider took ~4 s to settle. It sends its value on release only, and the opening student's views
+    at every resolution are drawn once after the page is built, so a move only swaps stored figures."""
+    import widgets.horkd as horkd
+
+    assert board.resolution.continuous_update is False
+    board.method.value = "horkd"
+    board.precomputed.join(timeout=60)
+    assert not board.precomputed.is_alive()
+    monkeypatch.setattr(horkd, "relational_views", lambda *a, **k: pytest.fail("a slider move ran inference"))
+    for r in TEST_RESOLUTIONS:
+        board.resolution.value = r
+        assert f"fed {r}x{r}" in board.stats.value
