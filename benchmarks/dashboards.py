@@ -45,7 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from widgets.serve import DASHBOARDS, ServeSettings, voila_args  # noqa: E402
+from widgets.serve import DASHBOARDS, ServeSettings, serve_env, voila_args  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Page:
     control: str  #: CSS selector of a slider handle (arrow keys) or a button (click)
     watch: str  #: CSS selector whose text / image source must change after the control moved
     keys: int = 3  #: arrow-key presses for a slider (0: click a button)
+    key: str = ""  #: the key pressed (a ``Keys`` name); default: left for HORKD's slider, right for the others
 
 
 PAGES = {
@@ -68,6 +69,8 @@ PAGES = {
     "horkd": Page("horkd.ipynb", ".wb-horkd-stats", ".wb-horkd-resolution .noUi-handle", ".wb-horkd-preview", keys=1),
     "tracking": Page("tracking.ipynb", ".wb-tracking-stats", ".wb-tracking-frame .noUi-handle",
                      ".wb-tracking-view", keys=3),
+    "results": Page("results.ipynb", ".wb-results-stats", ".wb-results-page input", ".wb-results-rows", keys=1,
+                    key="ARROW_UP"),
 }
 
 
@@ -137,7 +140,8 @@ class MemorySampler(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------------------ sessions
@@ -195,8 +199,9 @@ def drive(driver, base: str, page: Page, timeout: float, result: SessionResult) 
     control = driver.find_element(By.CSS_SELECTOR, page.control)
     t1 = time.perf_counter()
     control.click()
+    key = getattr(Keys, page.key) if page.key else Keys.ARROW_RIGHT if "horkd" not in page.notebook else Keys.ARROW_LEFT
     for _ in range(page.keys):
-        control.send_keys(Keys.ARROW_RIGHT if "horkd" not in page.notebook else Keys.ARROW_LEFT)
+        control.send_keys(key)
     WebDriverWait(driver, 120, poll_frequency=0.1).until(lambda d: _view_state(d, page.watch) != before)
     result.interact_s = time.perf_counter() - t1
 
@@ -204,7 +209,7 @@ def drive(driver, base: str, page: Page, timeout: float, result: SessionResult) 
 def run_dashboard(name: str, page: Page, sessions: int, settings: ServeSettings, workdir: Path,
                   timeout: float) -> dict:
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))))
+    env = dict(serve_env(), PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))))
     log = open(workdir / f"voila-{name}.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "voila", *voila_args(DASHBOARDS, port, settings)],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
-from widgets._common import figure_outputs, one_thread
+from widgets._common import figure_outputs, image_trace, one_thread
 from widgets._layout import LINE_PX, title_band
 from widgets.export import with_save_bar
 from widgets.inputs import PathRow, _panel
@@ -68,7 +69,7 @@ def preview_title(images: torch.Tensor, resolution: int) -> str:
 
 def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> go.Figure:
     """The patches as the student sees them at ``resolution`` (pixels enlarged by nearest neighbour), over the HR."""
-    fig = go.Figure(go.Image(z=preview_mosaic(images, resolution, display)))
+    fig = go.Figure(image_trace(preview_mosaic(images, resolution, display)))
     fig.update_layout(height=2 * display + 70, margin=dict(l=10, r=10, b=10))
     title_band(fig, preview_title(images, resolution))
     fig.update_xaxes(visible=False)
@@ -82,7 +83,7 @@ def views_figure(image: torch.Tensor, resolutions: Sequence[int], display: int =
     views = [hr] + [torch.nn.functional.interpolate(downsample(image[None], r), size=(display, display),
                                                     mode="nearest") for r in resolutions]
     mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    fig = go.Figure(go.Image(z=mosaic))
+    fig = go.Figure(image_trace(mosaic))
     sizes = ", ".join(f"{r}x{r}" for r in resolutions)
     fig.update_layout(height=display + 70, width=max(display * len(views) + 20, 320), margin=dict(l=10, r=10, b=10))
     title_band(fig, f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}")
@@ -268,10 +269,19 @@ class HorkdDashboard(W.VBox):
                           W.HBox([self.right, self.wrong]), self.error_stats, self.examples,
                           W.HBox([self.disagreement]), self.per_class])
         self.add_class("wb-horkd")
-        for r in TEST_RESOLUTIONS:  # the opening student at every resolution (~0.1 s each): its slider moves only show
-            self._views(r, self.method.value)
+        self._lock = threading.Lock()  # one draw at a time: the page's redraws and the precompute below
         self.redraw()
         self.redraw_errors()
+        # the opening student at the other resolutions (~0.14 s each), after the page is up: drawing them before
+        # took ~1 s of the first render (issue 29); a move that comes first waits for its draw only, not for all
+        import pandas  # noqa: F401 - imported here, not half-imported by the page while plotly's lazy import reads it
+
+        self.precomputed = threading.Thread(target=self._precompute, args=(self.method.value,))
+        self.precomputed.start()
+
+    def _precompute(self, method: str) -> None:
+        for r in TEST_RESOLUTIONS:
+            self._views(r, method)
 
     def redraw(self) -> None:
         """Re-draw the resolution views for the current slider/dropdown values: inference on one small batch the
@@ -281,9 +291,10 @@ class HorkdDashboard(W.VBox):
 
     def _views(self, r: int, method: str) -> tuple:
         """What ``redraw`` shows for (resolution, student), drawn on first request."""
-        if (r, method) not in self._drawn:
-            self._drawn[(r, method)] = self._draw(r, method)
-        return self._drawn[(r, method)]
+        with self._lock:
+            if (r, method) not in self._drawn:
+                self._drawn[(r, method)] = self._draw(r, method)
+            return self._drawn[(r, method)]
 
     def _draw(self, r: int, method: str) -> tuple:
         m = self.models
@@ -320,7 +331,7 @@ class HorkdDashboard(W.VBox):
             return self._figures["preview"]
         out = copy.deepcopy(self._figures["preview"])
         plot = out[0]["data"]["application/vnd.plotly.v1+json"]
-        plot["data"][0]["z"] = _z_json(preview_mosaic(self.preview_images, r), go.Image)
+        plot["data"][0]["source"] = image_trace(preview_mosaic(self.preview_images, r)).source
         plot["layout"]["title"]["text"] = preview_title(self.preview_images, r)
         return out
 

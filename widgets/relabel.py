@@ -145,11 +145,15 @@ def map_figure(maps: dict[str, torch.Tensor | np.ndarray], image: torch.Tensor |
     rows = (len(panels) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p[0] for p in panels], horizontal_spacing=0.02,
                         vertical_spacing=0.12 if rows > 1 else 0.0)
+    last_signed = max((k for k, p in enumerate(panels) if p[2]), default=-1)
     for k, (_, arr, signed) in enumerate(panels):
         row, col = k // cols + 1, k % cols + 1
         if signed:
             bound = float(np.abs(arr).max()) or 1.0
-            fig.add_trace(go.Heatmap(z=arr, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound, showscale=False,
+            bar = dict(title=dict(text="each map's<br>own scale", side="top", font_size=10), thickness=10, len=0.8,
+                       tickvals=[-bound, 0, bound], ticktext=["-max<br>against", "0", "+max<br>towards"])
+            fig.add_trace(go.Heatmap(z=arr, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
+                                     showscale=k == last_signed, colorbar=bar,
                                      hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"), row=row, col=col)
         else:
             fig.add_trace(go.Heatmap(z=arr, colorscale="gray_r", reversescale=True, showscale=False, zmin=0, zmax=1,
@@ -157,8 +161,8 @@ def map_figure(maps: dict[str, torch.Tensor | np.ndarray], image: torch.Tensor |
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if k == 0 else k + 1}", constrain="domain",
                          showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
         fig.update_xaxes(constrain="domain", showticklabels=False, showgrid=False, zeroline=False, row=row, col=col)
-    fig.update_layout(height=height + (rows - 1) * (height - 60), width=max(320, 170 * cols + 40),
-                      margin=dict(l=10, r=40, t=70, b=10), plot_bgcolor="white", modebar=dict(orientation="v"),
+    fig.update_layout(height=height + (rows - 1) * (height - 60), width=max(320, 170 * cols + 110),
+                      margin=dict(l=10, r=100, t=70, b=10), plot_bgcolor="white", modebar=dict(orientation="v"),
                       title=dict(text="maps (red: pushes towards the label, blue: against)",
                                  font_size=13, x=0.01, xanchor="left", y=0.98, yanchor="top"))
     fig.update_annotations(font_size=11)

@@ -9,7 +9,9 @@ switchable; pages count from 1; a Save bar (:mod:`widgets.export`) writes the pa
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 from pathlib import Path
 
 import ipywidgets as W
@@ -150,16 +152,56 @@ class ResultsBrowser(W.VBox):
         self.maps.children = tuple(tiles)
 
 
-def demo_output() -> Path:
-    """A small output on the embedded digits (saliency and random maps of 64 test digits, deletion and insertion),
-    built in-process once and cached beside the models, so the dashboard opens on data without a Ray run."""
+DEMO_NAME = "batch-demo-digits-v1"
+SHIPPED_DEMO = Path(__file__).parent / "demo" / DEMO_NAME  #: made by :func:`make_demo_output` (widgets/demo/README.md)
+DEMO_MODEL = "digits_classifier"  #: the embedded model the demo explains; ``made.json`` names its shipped weights
+
+
+def make_demo_output(out: str | Path) -> Path:
+    """Explain 64 embedded test digits with saliency and random maps, scored by deletion and insertion, into ``out``
+    (in-process, no Ray), and record beside the output which shipped weights file explained them (``made.json``)."""
     from workbench.batch import explain_dataset
+    from workbench.cache import SHIPPED_DIR
+
+    out = Path(out)
+    explain_dataset("digits", DEMO_MODEL, ["saliency", "random"], out, metrics=["deletion", "insertion"],
+                    shard_size=32, limit=64, engine="local", device="cpu", progress=False)
+    weights = _shipped_weights(SHIPPED_DIR)
+    made = {"command": f"python -m widgets.results --make-demo {out}", "weights": weights and weights.name,
+            "weights_sha256": weights and hashlib.sha256(weights.read_bytes()).hexdigest()}
+    (out / "made.json").write_text(json.dumps(made, indent=1) + "\n")
+    return out
+
+
+def _shipped_weights(folder: Path) -> Path | None:
+    return next(iter(sorted(folder.glob(f"{DEMO_MODEL}-*.pt"))), None)
+
+
+def shipped_demo_matches(demo: Path = SHIPPED_DEMO) -> bool:
+    """True when the package's demo output was made with the weights the package ships now (the file and its
+    SHA-256 that ``made.json`` names), so its maps are those the page's model gives; False otherwise."""
+    from workbench.cache import SHIPPED_DIR, shipping_enabled
+
+    try:
+        made = json.loads((demo / "made.json").read_text())
+        weights = SHIPPED_DIR / str(made["weights"])
+        return (shipping_enabled() and any((demo / "shards").glob("*.parquet")) and weights.is_file()
+                and hashlib.sha256(weights.read_bytes()).hexdigest() == made["weights_sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def demo_output() -> Path:
+    """A small output on the embedded digits (saliency and random maps of 64 test digits, deletion and insertion):
+    the one the package ships (``widgets/demo``), read in place, when it was made with the shipped weights;
+    otherwise built in-process once and cached beside the models, so the dashboard opens on data without a Ray run."""
     from workbench.cache import cache_dir
 
-    out = cache_dir() / "batch-demo-digits-v1"
+    if shipped_demo_matches():
+        return SHIPPED_DEMO
+    out = cache_dir() / DEMO_NAME
     if not (out / "shards").is_dir() or not any((out / "shards").glob("*.parquet")):
-        explain_dataset("digits", "digits_classifier", ["saliency", "random"], out, metrics=["deletion", "insertion"],
-                        shard_size=32, limit=64, engine="local", device="cpu", progress=False)
+        make_demo_output(out)
     return out
 
 
@@ -167,3 +209,11 @@ def dashboard(out: str | Path | None = None) -> W.VBox:
     """The results browser on ``out`` (default: the embedded demo output), with a Save bar for the page's maps."""
     browser = ResultsBrowser(out if out is not None else demo_output())
     return with_save_bar(browser, "results", lambda: f"page{browser.page.value}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Make the results dashboard's demo output (widgets/demo/README.md).")
+    parser.add_argument("--make-demo", metavar="OUT", required=True, help="an empty or new folder")
+    print(make_demo_output(parser.parse_args().make_demo))

@@ -41,7 +41,7 @@ def test_resolution_slider_changes_what_the_student_sees(board):
     board.resolution.value = 4
     preview4, rel4 = _plot(board.preview), _plot(board.relations)
     assert "4x4" in preview4["layout"]["title"]["text"]
-    assert preview4["data"][0]["z"] != preview8["data"][0]["z"]
+    assert preview4["data"][0]["source"] != preview8["data"][0]["source"]
     assert rel4["data"][4]["z"] != rel8["data"][4]["z"]  # the student's distances move with its input
     assert rel4["data"][0]["z"] == rel8["data"][0]["z"]  # the teacher sees HR: unchanged
     assert board.stats.value != stats8 and "fed 4x4" in board.stats.value
@@ -174,3 +174,36 @@ def test_a_users_image_is_read_with_a_note_that_the_models_know_only_their_class
     cells = table.value.split("<tr>")[2:]
     assert cells and all(any(f"<b>{c}</b>" in cell for c in classes) for cell in cells)
     assert panel.children.index(note) > panel.children.index(table)  # said right under the answers
+
+
+def test_images_are_sent_as_png_and_show_the_mosaic(board):
+    """Issue 29: plotly.js painted ``z`` images pixel by pixel (~5 s of HORKD's first render); a PNG is drawn as is."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from widgets.horkd import preview_mosaic
+
+    board.resolution.value = 4
+    trace = _plot(board.preview)["data"][0]
+    assert trace["type"] == "image" and "z" not in trace
+    png = base64.b64decode(trace["source"].removeprefix("data:image/png;base64,"))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")),
+                          preview_mosaic(board.preview_images, 4))
+
+
+def test_the_resolution_slider_settles_from_precomputed_views(board, monkeypatch):
+    """Issue 29: the slider took ~4 s to settle. It sends its value on release only, and the opening student's views
+    at every resolution are drawn once after the page is built, so a move only swaps stored figures."""
+    import widgets.horkd as horkd
+
+    assert board.resolution.continuous_update is False
+    board.method.value = "horkd"
+    board.precomputed.join(timeout=60)
+    assert not board.precomputed.is_alive()
+    monkeypatch.setattr(horkd, "relational_views", lambda *a, **k: pytest.fail("a slider move ran inference"))
+    for r in TEST_RESOLUTIONS:
+        board.resolution.value = r
+        assert f"fed {r}x{r}" in board.stats.value

@@ -206,6 +206,19 @@ def test_map_figure_is_signed_and_centred():
     assert np.asarray(heat.z)[0, 0] == 2.0 and np.asarray(heat.z)[3, 3] == -1.0
 
 
+def test_map_figure_has_one_colour_bar_that_says_each_map_has_its_own_scale():
+    """Issue 29: the maps had no colour bar. One bar (on the last signed map) says red/blue and each map's own max,
+    and sits in the right margin with plotly's toolbar standing upright beside it, clear of the titles."""
+    maps = {"student": torch.randn(1, 4, 4), "saliency": torch.randn(1, 4, 4) * 10}
+    fig = map_figure(maps, image=torch.rand(1, 4, 4))
+    shown = [t for t in fig.data if t.showscale]
+    assert len(shown) == 1 and shown[0] is fig.data[-1]
+    assert "own scale" in shown[0].colorbar.title.text
+    assert [t.split("<br>")[-1] for t in shown[0].colorbar.ticktext] == ["against", "0", "towards"]
+    assert list(shown[0].colorbar.tickvals) == [shown[0].zmin, 0, shown[0].zmax]
+    assert fig.layout.modebar.orientation == "v" and fig.layout.margin.r >= 100
+    assert not fig.data[0].showscale  # the gray image has no bar
+
 def test_gallery_links_existing_dashboards_and_marks_the_rest_coming_soon(tmp_path):
     (tmp_path / "relabel.ipynb").write_text("{}")
     page = gallery(tmp_path).value

@@ -3,6 +3,8 @@ page's counter, status counts, threshold side and page numbers say what the filt
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from widgets.export import SaveBar
@@ -95,3 +97,40 @@ def test_pages_count_from_one_and_the_dashboard_has_a_save_bar(output, tmp_path)
     written = bars[0].save()
     assert len([p for p in written if p.suffix == ".png"]) == PAGE_ROWS
     assert all(p.name.startswith("page1_results") for p in written)
+
+
+def test_the_demo_opens_from_the_package_on_an_empty_cache(tmp_path, monkeypatch):
+    """Issue 29: the first open built the demo output (~30 s); the package ships it, made with the shipped weights."""
+    import widgets.results as results
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(results, "make_demo_output", lambda out: pytest.fail("the shipped demo should be read"))
+    assert results.shipped_demo_matches()
+    out = results.demo_output()
+    assert out == results.SHIPPED_DEMO and not (tmp_path / "cache" / results.DEMO_NAME).exists()
+    view = ResultsBrowser(out)
+    assert len(view.index) == 128 and set(view.index["explainer"]) == {"saliency", "random"}
+    assert {"metric_deletion", "metric_insertion"} <= set(view.metrics)
+    assert len(view.maps.children) == PAGE_ROWS
+
+
+def test_a_demo_made_with_other_weights_is_not_shown(tmp_path, monkeypatch):
+    """A shipped demo whose weights file or hash is not the package's is rebuilt in the cache, never shown."""
+    import shutil
+
+    import widgets.results as results
+
+    demo = tmp_path / "demo"
+    shutil.copytree(results.SHIPPED_DEMO, demo)
+    assert results.shipped_demo_matches(demo)
+    made = json.loads((demo / "made.json").read_text())
+    (demo / "made.json").write_text(json.dumps(dict(made, weights_sha256="0" * 64)))
+    assert not results.shipped_demo_matches(demo)
+    (demo / "made.json").write_text(json.dumps(dict(made, weights="digits_classifier-0000000000.pt")))
+    assert not results.shipped_demo_matches(demo)
+    monkeypatch.setenv("WORKBENCH_SHIPPED", "0")
+    assert not results.shipped_demo_matches(results.SHIPPED_DEMO)
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    built = []
+    monkeypatch.setattr(results, "make_demo_output", lambda out: built.append(out) or out)
+    assert results.demo_output() == tmp_path / "cache" / results.DEMO_NAME and built

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.cache import cache_dir
+from workbench.cache import SHIPPED_DIR, cache_dir, shipping_enabled
 from workbench.data.digits import ImageSet
 from workbench.horkd.comparison import StudentErrors, student_errors
 from workbench.horkd.data import load_horkd_test
@@ -213,14 +213,17 @@ def cached_accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TES
                            ) -> dict[str, list[float]]:
     """``accuracy_curves`` on the whole held-out set, computed once per set of weights and kept in the model cache
     (``horkd_curves-<digest>.json``, written atomically): the same weights give the same curves, and a dashboard's
-    first render does not spend seconds re-measuring them. A damaged file is measured again and replaced."""
-    path = cache_dir() / f"horkd_curves-{_weights_digest(models)}.json"
-    try:
-        stored = json.loads(path.read_text())
-        if stored["resolutions"] == list(resolutions):
-            return {name: [float(v) for v in values] for name, values in stored["curves"].items()}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    first render does not spend seconds re-measuring them. A damaged file is measured again and replaced. The
+    curves of the shipped weights ship too (``workbench/weights/derived``, same name): an empty cache reads them."""
+    name = f"horkd_curves-{_weights_digest(models)}.json"
+    path = cache_dir() / name
+    for candidate in (path, *([SHIPPED_DIR / "derived" / name] if shipping_enabled() else [])):
+        try:
+            stored = json.loads(candidate.read_text())
+            if stored["resolutions"] == list(resolutions):
+                return {name: [float(v) for v in values] for name, values in stored["curves"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     curves = accuracy_curves(models, resolutions)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"resolutions": list(resolutions), "curves": curves}))
