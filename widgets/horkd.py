@@ -24,10 +24,9 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
-from plotly.subplots import make_subplots
 
 from widgets._common import figure_outputs, image_trace, one_thread
-from widgets._layout import LINE_PX, title_band
+from widgets._layout import title_band
 from widgets.export import with_save_bar
 from widgets.inputs import PathRow, _panel
 from widgets.placeholder import progress_in_page
@@ -116,25 +115,53 @@ def known_classes_note(classes: Sequence[str]) -> str:
             f"probability near chance ({1 / len(classes):.1%}) means it does not recognise the image at all.</p>")
 
 
+def relation_mosaics(views: dict[str, dict[str, np.ndarray]], gap: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The streams' distance and angle matrices side by side, ``gap`` empty (NaN) columns between them: the two
+    ``z`` of :func:`relations_figure`."""
+    mats = [np.asarray(v["distance"], np.float64) for v in views.values()]
+    angles = [np.asarray(v["angle"], np.float64) for v in views.values()]
+    n = mats[0].shape[0]
+    out = []
+    for parts in (mats, angles):
+        z = np.full((n, len(parts) * (n + gap) - gap), np.nan)
+        for k, m in enumerate(parts):
+            z[:, k * (n + gap):k * (n + gap) + n] = m
+        out.append(z)
+    return out[0], out[1]
+
+
 def relations_figure(views: dict[str, dict[str, np.ndarray]], labels: Sequence[str], vertex: int = 0) -> go.Figure:
-    """Distance (top) and angle-at-``vertex`` (bottom) matrices of every stream, side by side, shared colour scales
-    (``views`` from ``workbench.horkd.relational_views``, whose ``vertex`` it names)."""
+    """Distance (top row) and angle-at-``vertex`` (bottom row) matrices of every stream, side by side, one colour
+    scale per row (``views`` from ``workbench.horkd.relational_views``, whose ``vertex`` it names).
+
+    Each row is one heat map of the streams' matrices tiled with a gap (:func:`relation_mosaics`), both on one pair
+    of axes: six heat-map subplots took most of a resolution move's browser time (issue 29); hovering a cell
+    names the stream and the two samples."""
     names = list(views)
-    fig = make_subplots(rows=2, cols=len(names), subplot_titles=[f"{n}: distances" for n in names]
-                        + [f"{n}: angles at sample {vertex}" for n in names],
-                        horizontal_spacing=0.04, vertical_spacing=0.1)
+    n, gap = len(labels), 2
+    dist, angle = relation_mosaics(views, gap)
     dmax = max(float(v["distance"].max()) for v in views.values())
-    for col, name in enumerate(names, start=1):
-        fig.add_trace(go.Heatmap(z=views[name]["distance"], x=labels, y=labels, zmin=0, zmax=dmax,
-                                 colorscale="Viridis", showscale=col == len(names),
-                                 colorbar=dict(len=0.45, y=0.78, title="d / mean d")), row=1, col=col)
-        fig.add_trace(go.Heatmap(z=views[name]["angle"], x=labels, y=labels, zmin=-1, zmax=1, colorscale="RdBu",
-                                 showscale=col == len(names), colorbar=dict(len=0.45, y=0.22, title="cos")),
-                      row=2, col=col)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
-    fig.update_layout(height=640, margin=dict(l=10, r=10, b=10))
-    return title_band(fig, extra=LINE_PX)
+    who = np.full(dist.shape, "", dtype=object)
+    for k, name in enumerate(names):
+        for i in range(n):
+            for j in range(n):
+                who[i, k * (n + gap) + j] = f"{name}: {labels[i]} / {labels[j]}"
+    fig = go.Figure([
+        go.Heatmap(z=dist, customdata=who, y0=0, zmin=0, zmax=dmax, colorscale="Viridis",
+                   colorbar=dict(len=0.45, y=0.78, title="d / mean d"),
+                   hovertemplate="%{customdata}<br>distance %{z:.2f}<extra></extra>"),
+        go.Heatmap(z=angle, customdata=who, y0=n + 2 * gap, zmin=-1, zmax=1, colorscale="RdBu",
+                   colorbar=dict(len=0.45, y=0.22, title="cos"),
+                   hovertemplate=f"%{{customdata}}<br>cos of the angle at sample {vertex}: %{{z:.2f}}<extra></extra>")])
+    for k, name in enumerate(names):
+        for row, what in ((0, "distances"), (n + 2 * gap, f"angles at sample {vertex}")):
+            fig.add_annotation(x=k * (n + gap) + (n - 1) / 2, y=row - 0.5, text=f"{name}: {what}", showarrow=False,
+                               yanchor="bottom", font=dict(size=12))
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_layout(height=560, margin=dict(l=10, r=10, b=10), plot_bgcolor="white")
+    return title_band(fig, "relations the student is taught: pairwise distances (2nd order) and angles (3rd order) "
+                           "of one batch")
 
 
 def curves_figure(curves: dict[str, list[float]], resolutions: Sequence[int], trained: Sequence[int],
@@ -318,10 +345,9 @@ class HorkdDashboard(W.VBox):
             return self._figures["relations"]
         out = copy.deepcopy(self._figures["relations"])
         data = out[0]["data"]["application/vnd.plotly.v1+json"]["data"]
-        dmax = max(float(v["distance"].max()) for v in views.values())
-        for k, view in enumerate(views.values()):
-            data[2 * k]["z"], data[2 * k]["zmax"] = _z_json(view["distance"]), dmax
-            data[2 * k + 1]["z"] = _z_json(view["angle"])
+        dist, angle = relation_mosaics(views)
+        data[0]["z"], data[0]["zmax"] = _z_json(dist), max(float(v["distance"].max()) for v in views.values())
+        data[1]["z"] = _z_json(angle)
         return out
 
     def _preview_at(self, r: int) -> tuple[dict, ...]:

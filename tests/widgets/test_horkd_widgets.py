@@ -1,5 +1,8 @@
 """The HORKD dashboard driven in-process: the resolution slider changes what the student sees and the matrices."""
 
+import base64
+
+import numpy as np
 import pytest
 
 from widgets.horkd import TEST_RESOLUTIONS, HorkdDashboard, default_models
@@ -22,13 +25,31 @@ def _plot(out):
     return out.outputs[0]["data"]["application/vnd.plotly.v1+json"]
 
 
+def _block(rel: dict, row: int, stream: int) -> list:
+    """One stream's matrix (0 teacher, 1 assistant, 2 student) of the relations figure's distance (row 0) or angle
+    (row 1) mosaic: the streams side by side, two empty columns between them."""
+    z = _array(rel["data"][row]["z"])
+    n = z.shape[0]
+    return z[:, stream * (n + 2):stream * (n + 2) + n].tolist()
+
+
+def _array(z) -> np.ndarray:
+    """A plotly JSON array (a list, or plotly's typed array ``{"dtype", "bdata", "shape"}``) as numpy."""
+    if isinstance(z, dict):
+        shape = [int(v) for v in str(z["shape"]).split(",")] if "shape" in z else -1
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
 def test_dashboard_shows_three_streams_and_every_baseline_curve(board):
     rel = _plot(board.relations)
-    assert len(rel["data"]) == 6  # distance + angle for teacher, assistant, student
+    assert len(rel["data"]) == 2  # a distance row and an angle row, each teacher | assistant | student side by side
     n = 2 * len(CONFIG.classes)  # two patches per class, one row each
-    assert all(len(t["y"]) == n and len(set(t["y"])) == n for t in rel["data"])
+    assert all(_array(t["z"]).shape == (n, 3 * n + 2 * 2) for t in rel["data"])
     titles = [a["text"] for a in rel["layout"]["annotations"]]
-    assert any(t.startswith("teacher") for t in titles) and any(t.startswith("student") for t in titles)
+    assert [t.split(":")[0] for t in titles] == ["teacher", "teacher", "assistant", "assistant", "student", "student"]
+    hover = rel["data"][0]["customdata"]
+    assert hover[0][0].startswith("teacher: ") and hover[0][-1].startswith("student: ")
     names = {t["name"] for t in _plot(board.curves)["data"]}
     assert len(names) == len(METHODS) + 2
     assert all(len(v) == len(TEST_RESOLUTIONS) for v in board.models.curves.values())
@@ -42,16 +63,16 @@ def test_resolution_slider_changes_what_the_student_sees(board):
     preview4, rel4 = _plot(board.preview), _plot(board.relations)
     assert "4x4" in preview4["layout"]["title"]["text"]
     assert preview4["data"][0]["source"] != preview8["data"][0]["source"]
-    assert rel4["data"][4]["z"] != rel8["data"][4]["z"]  # the student's distances move with its input
-    assert rel4["data"][0]["z"] == rel8["data"][0]["z"]  # the teacher sees HR: unchanged
+    assert _block(rel4, 0, 2) != _block(rel8, 0, 2)  # the student's distances move with its input
+    assert _block(rel4, 0, 0) == _block(rel8, 0, 0)  # the teacher sees HR: unchanged
     assert board.stats.value != stats8 and "fed 4x4" in board.stats.value
 
 
 def test_student_picker_switches_the_student_stream(board):
     board.resolution.value = 8
-    before = _plot(board.relations)["data"][4]["z"]
+    before = _block(_plot(board.relations), 0, 2)
     board.method.value = "scratch"
-    assert _plot(board.relations)["data"][4]["z"] != before
+    assert _block(_plot(board.relations), 0, 2) != before
     assert "from scratch" in board.stats.value
     board.method.value = "horkd"
 

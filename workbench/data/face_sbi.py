@@ -158,9 +158,9 @@ def embedded_colour_faces(size: int = 64) -> FaceFolder:
 
 
 def _astronaut() -> np.ndarray:
-    from skimage import data as skdata
+    from workbench.data.face_crops import astronaut
 
-    return skdata.astronaut()
+    return astronaut()
 
 
 def group_split(groups: np.ndarray, split: str, seed: int = 0) -> np.ndarray:

@@ -16,10 +16,12 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: every dashboard imports this module (Save bar)
+    import pandas as pd
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;color:#222}
@@ -171,6 +173,8 @@ class HtmlReport:
 
     def add_table(self, table: pd.DataFrame, float_format: str = "{:.3f}") -> HtmlReport:
         """A table (its cells escaped), numbers with ``float_format``."""
+        import pandas as pd
+
         if not isinstance(table, pd.DataFrame):
             raise ValueError(f"add_table expects a pandas DataFrame, got {type(table).__name__}")
         self._parts.append(table.to_html(index=False, border=0, float_format=float_format.format, na_rep="–",
@@ -181,6 +185,8 @@ class HtmlReport:
         """Settings or a model's provenance (see :func:`model_provenance`) as a two-column table."""
         rows = [{"": key, "value": "–" if value is None else str(value)} for key, value in flatten(provenance).items()]
         self.add_heading(title, 3)
+        import pandas as pd
+
         return self.add_table(pd.DataFrame(rows, columns=["", "value"]))
 
     def to_html(self) -> str:

@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.report.html import HtmlReport
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: every dashboard imports this module (Save bar)
+    import pandas as pd
 
 #: worst and best cases shown per metric and explainer
 N_CASES = 4
@@ -62,6 +64,8 @@ def load_run(folder: str | Path) -> BatchRun:
 def scorecard(run: BatchRun) -> pd.DataFrame:
     """Per explainer x metric: images scored, mean, median, standard deviation (ok rows), and the metric's
     direction; plus rows / ok / failed counts and seconds per image (metric ``"(all)"``)."""
+    import pandas as pd
+
     from workbench.batch import metric_higher_is_better
 
     table = []
