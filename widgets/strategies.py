@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 from widgets._common import figure_outputs, png_bytes
 from workbench.batch import Item, load_item, read_results
+from workbench.batch.sources import EMBEDDED
 from workbench.report.run import heat_rgb
 from workbench.strategies import VIEW_FIELDS, Strategies, analyze_run, has_strategies, load_run_strategies
 
@@ -40,20 +41,13 @@ def class_names(run: str | Path) -> dict[int, str]:
     return {k: str(name) for k, name in enumerate(names)}
 
 
-def mix_html(values: np.ndarray, counts: np.ndarray, names: dict[int, str]) -> str:
-    """The class mix of every cluster as an HTML table: one row per cluster, one column per class (the
-    :data:`MAX_GROUPS` most frequent overall when there are more, the rest summed in "other")."""
-    shown = np.argsort(-counts.sum(0), kind="stable")[:MAX_GROUPS]
-    shown.sort()
-    head = "".join(f"<th>{html.escape(names.get(int(values[j]), str(values[j])))}</th>" for j in shown)
-    other = len(values) > len(shown)
-    rows = []
-    for c, row in enumerate(counts):
-        cells = "".join(f"<td>{int(row[j])}</td>" for j in shown)
-        rest = f"<td>{int(row.sum() - row[shown].sum())}</td>" if other else ""
-        rows.append(f"<tr><th>cluster {c}</th><td>{int(row.sum())}</td>{cells}{rest}</tr>")
-    return (f"<table class='wb-strategies-mix-table'><tr><th></th><th>maps</th>{head}"
-            f"{'<th>other</th>' if other else ''}</tr>{''.join(rows)}</table>")
+def mix_html(result: Strategies, names: dict[int, str]) -> str:
+    """The class mix of every cluster (:meth:`Strategies.class_mix_frame`) as an HTML table."""
+    frame = result.class_mix_frame(names, MAX_GROUPS)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns[1:])
+    rows = "".join(f"<tr><th>cluster {int(row[0])}</th>" + "".join(f"<td>{int(v)}</td>" for v in row[1:]) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table class='wb-strategies-mix-table'><tr><th></th>{head}</tr>{rows}</table>"
 
 
 def embedding_figure(result: Strategies, by: str, names: dict[int, str]) -> go.Figure:
@@ -76,6 +70,19 @@ def embedding_figure(result: Strategies, by: str, names: dict[int, str]) -> go.F
     return fig
 
 
+def source_image(path: str, label: int, shape: list[int]) -> np.ndarray | None:
+    """A member's input image as (H, W) or (H, W, 3) uint8, or None where its source is not readable here (moved,
+    another machine's path): then its map alone is shown."""
+    if path.split("/")[0] not in EMBEDDED and not Path(path).is_file():
+        return None
+    try:
+        image = load_item(Item(path, label), tuple(shape)).permute(1, 2, 0).numpy()
+    except (OSError, ValueError, IndexError):
+        return None
+    image = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return image[..., 0] if image.shape[2] == 1 else image
+
+
 class StrategiesView(W.VBox):
     """Gallery of clusters, the embedding (colour by cluster / class) and the selected cluster's members."""
 
@@ -90,7 +97,7 @@ class StrategiesView(W.VBox):
                             f"<b>{html.escape(self.result.explainer or 'the run')}</b>, the count chosen by the "
                             "eigengap of the maps' k-NN graph (SpRAy, Lapuschkin et al. 2019)")
         self.gallery = W.HBox([self._tile(c) for c in range(k)], layout=W.Layout(flex_flow="row wrap", gap="8px"))
-        self.mix = W.HTML(mix_html(self.values, self.counts, self.names))
+        self.mix = W.HTML(mix_html(self.result, self.names))
         self.colour = W.ToggleButtons(options=["cluster", "class"], value="cluster", description="colour by")
         self.embedding = W.Output()
         self.cluster = W.Dropdown(options=[("(choose a cluster)", -1)] + [
@@ -177,13 +184,9 @@ class StrategiesView(W.VBox):
             heat = heat_rgb(hit["map"], shape)
             scale = max(1, 72 // heat.shape[1])
             views = [W.Image(value=png_bytes(heat, scale), format="png", layout=W.Layout(width="72px"))]
-            try:
-                image = load_item(Item(path, int(hit["label"])), tuple(shape)).permute(1, 2, 0).numpy()
-                gray = (np.clip(image, 0, 1) * 255).astype(np.uint8)
-                views.insert(0, W.Image(value=png_bytes(gray[..., 0] if gray.shape[2] == 1 else gray, scale),
-                                        format="png", layout=W.Layout(width="72px")))
-            except (OSError, ValueError, IndexError):
-                pass  # the source moved or is not readable here: the map alone is shown
+            image = source_image(path, int(hit["label"]), shape)
+            if image is not None:
+                views.insert(0, W.Image(value=png_bytes(image, scale), format="png", layout=W.Layout(width="72px")))
             tiles.append(W.VBox([W.HBox(views), W.HTML(f"<small>{html.escape(Path(path).name)}</small>")]))
         return tiles
 

@@ -12,8 +12,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULT_FILE = "strategies.npz"
 
@@ -61,6 +65,21 @@ class Strategies:
         counts = np.bincount(self.labels.astype(np.int64) * len(values) + inverse.ravel(),
                              minlength=self.n_clusters * len(values))
         return values, counts.reshape(self.n_clusters, len(values))
+
+    def class_mix_frame(self, names: dict[int, str] | None = None, max_classes: int = 20) -> pd.DataFrame:
+        """The class mix as a table: one row per cluster (``cluster``, ``maps``), one column per class (named by
+        ``names`` where given), the ``max_classes`` most frequent overall and the rest summed in ``other``."""
+        import pandas as pd
+
+        names = names or {}
+        values, counts = self.class_table()
+        shown = np.sort(np.argsort(-counts.sum(0), kind="stable")[:max_classes])
+        frame = pd.DataFrame({"cluster": np.arange(self.n_clusters), "maps": counts.sum(1)})
+        for j in shown:
+            frame[names.get(int(values[j]), str(values[j]))] = counts[:, j]
+        if len(shown) < len(values):
+            frame["other"] = counts.sum(1) - counts[:, shown].sum(1)
+        return frame
 
     def save(self, path: str | Path) -> Path:
         """Write the result as one ``.npz`` file (no pickle)."""

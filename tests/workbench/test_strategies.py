@@ -107,3 +107,45 @@ def test_run_round_trip_and_clear_errors(tmp_path):
     assert pure >= 0.9
     with pytest.raises(FileNotFoundError, match="shard"):
         strategies.analyze_run(tmp_path / "nothing")
+
+
+def _small_run(folder):
+    """A batch run's folder (run.json + one shard) whose saliency maps are bright in one of two corners."""
+    import json
+
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    maps = rng.random((40, 1, 8, 8)).astype(np.float32)
+    maps[:20, :, :3, :3] += 5
+    maps[20:, :, 5:, 5:] += 5
+    rows = [{"path": f"img{i}.png", "label": i % 3, "target": i % 3, "explainer": "saliency", "map": maps[i].ravel(),
+             "map_shape": [1, 8, 8], "status": "ok", "reason": "", "seconds": 0.01} for i in range(40)]
+    (folder / "shards").mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(folder / "shards" / "shard-000000.parquet")
+    (folder / "run.json").write_text(json.dumps({"data": "folder", "explainers": ["saliency"], "metrics": [],
+                                                 "classes": ["cat", "dog", "fox"]}))
+    return folder
+
+
+def test_the_run_report_shows_the_strategies_when_the_run_has_them(tmp_path):
+    import re
+
+    from workbench.report import run_report
+
+    folder = _small_run(tmp_path / "run")
+    assert "Strategies (SpRAy)" not in run_report(folder).to_html()  # none computed: no section
+    result = strategies.analyze_run(folder)
+    text = run_report(folder).to_html()
+    section = text.split("<h2>Strategies (SpRAy)</h2>")[1]
+    assert f"{result.n_clusters} clusters among 40 maps of saliency" in section
+    captions = re.findall(r"<figcaption>(cluster \d+ · [^<]*)</figcaption>", section)
+    assert len(captions) == result.n_clusters == 2
+    assert len(re.findall(r"<img src='data:image/png;base64,", section)) == 2  # the gallery, inline
+    for c in range(2):
+        mix = result.class_mix(c)
+        assert f"cluster {c} · {sum(mix.values())} maps" in captions[c]
+        cells = re.search(rf"<tr>\s*<td>{c}</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>",
+                          section).groups()  # class mix table: cluster, maps, cat, dog, fox
+        assert [int(v) for v in cells] == [sum(mix.values()), mix.get(0, 0), mix.get(1, 0), mix.get(2, 0)]
+    assert "<th>cat</th>" in section and "spectral embedding of 40 maps" in section
