@@ -146,10 +146,12 @@ class StrategiesView(W.VBox):
     def _select(self) -> None:
         cluster = self.cluster.value
         count = int(self.result.sizes[cluster]) if cluster >= 0 else 0
+        shown = self.page.value != 1
+        self.page.value = 1  # when it changes, its observer shows the new cluster's first page (once)
         self.page.max = max(1, -(-count // MEMBER_PAGE))
-        self.page.value = 1
         self.pages.value = f"of {self.page.max}"
-        self._show_members()
+        if not shown:
+            self._show_members()
 
     def _show_members(self) -> None:
         cluster = self.cluster.value
