@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from pathlib import Path
 
@@ -193,6 +194,13 @@ class StrategiesView(W.VBox):
         return tiles
 
 
+def may_write(run: Path) -> bool:
+    """Whether "Find strategies" saves beside ``run``: not in a read-only folder, nor inside the installed package
+    (the results dashboard reads its shipped demo run in place)."""
+    package = Path(__file__).resolve().parent
+    return os.access(run, os.W_OK) and package not in run.resolve().parents
+
+
 class StrategiesPanel(W.VBox):
     """The strategies of a run, opened on demand: drawn from ``strategies.npz`` when the run has one, otherwise a
     "Find strategies" button that clusters the chosen explainer's maps (and saves them beside the run)."""
@@ -233,8 +241,9 @@ class StrategiesPanel(W.VBox):
         """Cluster the chosen explainer's maps now, saying how far it got, then draw the result."""
         self.find.disabled, started = True, time.perf_counter()
         explainer = None if self.explainer.value == "(first)" else self.explainer.value
+        save = may_write(self.run)
         try:
-            result = analyze_run(self.run, explainer, progress=lambda line: setattr(
+            result = analyze_run(self.run, explainer, save=save, progress=lambda line: setattr(
                 self.progress, "value", f"{html.escape(line)} ({time.perf_counter() - started:.0f} s)"))
         except (OSError, ValueError) as exc:
             self.progress.value = f"<span style='color:#b00'>Find strategies failed: {html.escape(str(exc))}</span>"
@@ -242,8 +251,9 @@ class StrategiesPanel(W.VBox):
         finally:
             self.find.disabled = False
         self._show(StrategiesView(self.run, result))
+        where = "saved as strategies.npz" if save else "not saved: the run's folder is read-only or the package's own"
         self.progress.value = (f"found {result.n_clusters} strategies among {len(result.labels):,} maps in "
-                               f"{time.perf_counter() - started:.1f} s (saved as strategies.npz)")
+                               f"{time.perf_counter() - started:.1f} s ({where})")
         return result
 
     def _show(self, view: StrategiesView) -> None:

@@ -132,3 +132,17 @@ def test_the_results_dashboard_opens_the_strategies_on_demand(run):
     accordion.selected_index = 0
     assert panel.view is not None and panel.view.result.n_clusters == 3
     assert "strategies.npz" in panel.progress.value
+
+
+def test_finding_strategies_of_the_shipped_demo_writes_nothing_in_the_package(monkeypatch, tmp_path):
+    import widgets.strategies as view_module
+
+    demo = _write_run(tmp_path / "widgets" / "demo" / "run")
+    monkeypatch.setattr(view_module, "__file__", str(tmp_path / "widgets" / "strategies.py"))
+    panel = StrategiesPanel(demo)
+    result = panel.compute()
+    assert not (demo / strategies.RESULT_FILE).exists() and "not saved" in panel.progress.value
+    assert len(panel.view.gallery.children) == result.n_clusters
+    panel.view.cluster.value = 0  # members listed from the result in memory
+    assert len(re.findall(r"<td>\d+</td><td>([^<]+)</td>", panel.view.members.value)) == min(
+        MEMBER_PAGE, len(result.members(0)))
