@@ -29,6 +29,8 @@ from workbench.strategies import VIEW_FIELDS, Strategies, analyze_run, has_strat
 MEMBER_PAGE = 12     #: member images shown per page
 MAX_GROUPS = 20      #: above this many classes the scatter colours by a continuous scale and the table lists top ones
 TOP_CLASSES = 3      #: classes named on a gallery tile
+_TABLE_STYLE = ("<style>.wb-strategies td,.wb-strategies th{padding:1px 8px;text-align:right}"
+                ".wb-strategies-member-table td{text-align:left}</style>")
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -48,7 +50,7 @@ def mix_html(result: Strategies, names: dict[int, str]) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns[1:])
     rows = "".join(f"<tr><th>cluster {int(row[0])}</th>" + "".join(f"<td>{int(v)}</td>" for v in row[1:]) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return f"<table class='wb-strategies-mix-table'><tr><th></th>{head}</tr>{rows}</table>"
+    return f"{_TABLE_STYLE}<table class='wb-strategies-mix-table'><tr><th></th>{head}</tr>{rows}</table>"
 
 
 def embedding_figure(result: Strategies, by: str, names: dict[int, str]) -> go.Figure:
@@ -167,8 +169,8 @@ class StrategiesView(W.VBox):
         rows = "".join(f"<tr><td>{start + i + 1}</td><td>{html.escape(str(p))}</td>"
                        f"<td>{html.escape(c)}</td></tr>" for i, (p, c) in enumerate(zip(paths, classes, strict=True)))
         self.members.value = (f"<b>cluster {cluster}</b>: {len(members):,} maps, {start + 1}-{start + len(page)} "
-                              f"shown<table class='wb-strategies-member-table'><tr><th>#</th><th>image</th>"
-                              f"<th>class</th></tr>{rows}</table>")
+                              f"shown{_TABLE_STYLE}<table class='wb-strategies-member-table'><tr><th>#</th>"
+                              f"<th>image</th><th>class</th></tr>{rows}</table>")
         self.member_maps.children = tuple(self._member_tiles([str(p) for p in paths]))
 
     def _member_tiles(self, paths: list[str]) -> list[W.VBox]:
