@@ -20,6 +20,7 @@ import pandas as pd
 
 from widgets._common import png_bytes
 from widgets.export import safe_name, with_save_bar
+from widgets.strategies import with_strategies
 from workbench.batch import metric_higher_is_better, read_results
 
 PAGE_ROWS = 8
@@ -206,9 +207,10 @@ def demo_output() -> Path:
 
 
 def dashboard(out: str | Path | None = None) -> W.VBox:
-    """The results browser on ``out`` (default: the embedded demo output), with a Save bar for the page's maps."""
+    """The results browser on ``out`` (default: the embedded demo output), its strategies on demand
+    (:mod:`widgets.strategies`), and a Save bar for what the page shows."""
     browser = ResultsBrowser(out if out is not None else demo_output())
-    return with_save_bar(browser, "results", lambda: f"page{browser.page.value}")
+    return with_save_bar(with_strategies(browser, browser.out), "results", lambda: f"page{browser.page.value}")
 
 
 if __name__ == "__main__":

@@ -8,30 +8,46 @@ the result beside the run (``strategies.npz``) so that a view only draws it.
 """
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RESULT_FILE = "strategies.npz"
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0)
 
 
 @dataclass
 class Strategies:
     """The clustering of a set of maps: one row per map (``labels``, ``embedding``), one entry per cluster."""
 
-    labels: np.ndarray          # (n,) cluster of each map
-    embedding: np.ndarray       # (n, 2) first two non-trivial spectral coordinates, for a scatter
-    eigenvalues: np.ndarray     # smallest eigenvalues of the normalised Laplacian, ascending
-    mean_maps: np.ndarray       # (k, size, size) mean downsampled map of each cluster
-    classes: np.ndarray         # (n,) class (target) of each map
-    rows: np.ndarray            # (n,) row index in the run (or in the input array)
-    paths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    labels: np.ndarray                                        # (n,) cluster of each map
+    embedding: np.ndarray = field(default_factory=_empty)     # (n, 2) spectral coordinates 2-3, for a scatter
+    eigenvalues: np.ndarray = field(default_factory=_empty)   # smallest normalised-Laplacian eigenvalues, ascending
+    mean_maps: np.ndarray = field(default_factory=_empty)     # (k, size, size) mean downsampled map of each cluster
+    classes: np.ndarray = field(default_factory=_empty)       # (n,) class (target) of each map
+    rows: np.ndarray = field(default_factory=_empty)          # (n,) row index in the run (or in the input array)
+    paths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    explainer: str = ""                                       # the run's explainer whose maps were clustered
 
     @property
     def n_clusters(self) -> int:
         """Number of clusters chosen (by the eigengap unless fixed)."""
         return int(self.mean_maps.shape[0])
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """``(k,)`` number of maps in each cluster."""
+        return np.bincount(self.labels, minlength=self.n_clusters)
 
     def members(self, cluster: int) -> np.ndarray:
         """Row indices (into this result) of the maps in ``cluster``."""
@@ -42,19 +58,47 @@ class Strategies:
         values, counts = np.unique(self.classes[self.labels == cluster], return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
+    def class_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the classes present ``(m,)``, counts ``(k, m)`` of each class in each cluster), in one pass over the
+        maps: what a gallery or a report shows for every cluster at once."""
+        values, inverse = np.unique(self.classes, return_inverse=True)
+        counts = np.bincount(self.labels.astype(np.int64) * len(values) + inverse.ravel(),
+                             minlength=self.n_clusters * len(values))
+        return values, counts.reshape(self.n_clusters, len(values))
+
+    def class_mix_frame(self, names: dict[int, str] | None = None, max_classes: int = 20) -> pd.DataFrame:
+        """The class mix as a table: one row per cluster (``cluster``, ``maps``), one column per class (named by
+        ``names`` where given), the ``max_classes`` most frequent overall and the rest summed in ``other``."""
+        import pandas as pd
+
+        names = names or {}
+        values, counts = self.class_table()
+        shown = np.sort(np.argsort(-counts.sum(0), kind="stable")[:max_classes])
+        frame = pd.DataFrame({"cluster": np.arange(self.n_clusters), "maps": counts.sum(1)})
+        for j in shown:
+            frame[names.get(int(values[j]), str(values[j]))] = counts[:, j]
+        if len(shown) < len(values):
+            frame["other"] = counts.sum(1) - counts[:, shown].sum(1)
+        return frame
+
     def save(self, path: str | Path) -> Path:
         """Write the result as one ``.npz`` file (no pickle)."""
         path = Path(path)
         np.savez(path, labels=self.labels, embedding=self.embedding, eigenvalues=self.eigenvalues,
                  mean_maps=self.mean_maps, classes=self.classes, rows=self.rows,
-                 paths=np.asarray(self.paths, dtype=str))
+                 paths=np.asarray(self.paths, dtype=str), explainer=np.asarray(self.explainer, dtype=str))
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Strategies:
-        """Read a result written by :meth:`save`."""
+    def load(cls, path: str | Path, fields: tuple[str, ...] | None = None) -> Strategies:
+        """Read a result written by :meth:`save`; ``fields``: only these arrays (``labels`` always), the others
+        left empty, so a view of a 100,000-map run does not read its paths until it lists members."""
         with np.load(Path(path), allow_pickle=False) as data:
-            return cls(**{k: data[k] for k in data.files})
+            names = [k for k in data.files if fields is None or k in fields or k == "labels"]
+            values = {k: data[k] for k in names if k in cls.__dataclass_fields__}
+        if "explainer" in values:
+            values["explainer"] = str(values["explainer"])
+        return cls(**values)
 
 
 def downsample(maps: np.ndarray, size: int = 16) -> np.ndarray:
@@ -153,21 +197,21 @@ def _kmeans(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(k, random_state=seed, n_init=10).fit_predict(points)
 
 
-def read_run_maps(run: str | Path, explainer: str | None = None, size: int = 16,
-                  batch_rows: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_run_maps(run: str | Path, explainer: str | None = None, size: int = 16, batch_rows: int = 2048,
+                  progress: Callable[[str], None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stream a batch run's shards: (downsampled maps ``(n, size*size)``, targets, row numbers, paths) of the rows
-    that did not fail, for one ``explainer`` (the run's first if None). Only one batch of full maps is in memory."""
+    that did not fail, for one ``explainer`` (the run's first if None). Only one batch of full maps is in memory;
+    ``progress`` is told each shard read."""
     import pyarrow.parquet as pq
 
-    shards = sorted((Path(run) / "shards").glob("shard-*.parquet"))
-    if not shards:
-        raise FileNotFoundError(f"{run}: no batch-run output (expected {Path(run) / 'shards'}/shard-*.parquet)")
+    shards = _shards(run)
+    explainer = explainer or first_explainer(run)
     feats, targets, rows, paths, seen = [], [], [], [], 0
-    for shard in shards:
+    for number, shard in enumerate(shards, 1):
         for batch in pq.ParquetFile(shard).iter_batches(
                 batch_size=batch_rows, columns=["path", "target", "explainer", "map", "map_shape", "status"]):
             frame = batch.to_pandas()
-            explainer = explainer or str(frame["explainer"].iloc[0])
             keep = ((frame["explainer"] == explainer) & (frame["status"] != "failed")
                     & (frame["map"].map(len) > 0)).to_numpy()
             index = np.flatnonzero(keep)
@@ -179,30 +223,70 @@ def read_run_maps(run: str | Path, explainer: str | None = None, size: int = 16,
                 paths.append(frame["path"].astype(str).to_numpy()[index])
                 rows.append(seen + index)
             seen += len(frame)
+        if progress:
+            progress(f"read shard {number} of {len(shards)}: {sum(map(len, feats)):,} maps of {explainer}")
     if not feats:
         raise ValueError(f"{run}: no maps of explainer {explainer!r} to cluster")
     return np.concatenate(feats), np.concatenate(targets), np.concatenate(rows), np.concatenate(paths)
 
 
+def first_explainer(run: str | Path) -> str:
+    """The first explainer a run names (its ``run.json``; else the first row's), the one clustered by default."""
+    import json
+
+    manifest = Path(run) / "run.json"
+    if manifest.is_file():
+        asked = json.loads(manifest.read_text()).get("explainers") or []
+        if asked:
+            return str(asked[0])
+    import pyarrow.parquet as pq
+
+    return str(pq.read_table(_shards(run)[0], columns=["explainer"]).column(0)[0])
+
+
+def _shards(run: str | Path) -> list[Path]:
+    shards = sorted((Path(run) / "shards").glob("shard-*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"{run}: no batch-run output (expected {Path(run) / 'shards'}/shard-*.parquet)")
+    return shards
+
+
 def analyze_run(run: str | Path, explainer: str | None = None, *, size: int = 16, n_neighbors: int = 10,
-                max_clusters: int = 10, n_clusters: int | None = None, seed: int = 0,
-                save: bool = True) -> Strategies:
-    """SpRAy over a batch run, streamed from its shards; written to ``RUN/strategies.npz`` when ``save``."""
-    features, targets, rows, paths = read_run_maps(run, explainer, size)
+                max_clusters: int = 10, n_clusters: int | None = None, seed: int = 0, save: bool = True,
+                progress: Callable[[str], None] | None = None) -> Strategies:
+    """SpRAy over a batch run, streamed from its shards; written to ``RUN/strategies.npz`` when ``save``.
+    ``progress`` gets a line per shard read and one before clustering (a view shows them)."""
+    explainer = explainer or first_explainer(run)
+    features, targets, rows, paths = read_run_maps(run, explainer, size, progress=progress)
+    if progress:
+        progress(f"clustering {len(features):,} maps of {explainer} (k-NN graph, spectral embedding, k-means)")
     result = cluster_maps(features, targets, size=size, n_neighbors=n_neighbors, max_clusters=max_clusters,
                           n_clusters=n_clusters, seed=seed)
-    result.rows, result.paths = rows, paths
+    result.rows, result.paths, result.explainer = rows, paths, explainer
     if save:
         result.save(Path(run) / RESULT_FILE)
     return result
 
 
-def load_run_strategies(run: str | Path) -> Strategies:
-    """The clustering cached beside a run by :func:`analyze_run` (the view only reads this)."""
+#: what a view of the strategies reads to open (no row numbers, no paths: those come when members are listed)
+VIEW_FIELDS = ("labels", "embedding", "eigenvalues", "mean_maps", "classes", "explainer")
+
+
+def has_strategies(run: str | Path) -> bool:
+    """True when :func:`analyze_run` has written its result beside the run."""
+    return (Path(run) / RESULT_FILE).is_file()
+
+
+def load_run_strategies(run: str | Path, fields: tuple[str, ...] | None = None) -> Strategies:
+    """The clustering cached beside a run by :func:`analyze_run` (the view only reads this); ``fields``: only
+    those arrays (e.g. :data:`VIEW_FIELDS`), see :meth:`Strategies.load`."""
     path = Path(run) / RESULT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run}: no {RESULT_FILE}; run workbench.strategies.analyze_run({str(run)!r}) first")
-    return Strategies.load(path)
+    try:
+        return Strategies.load(path, fields)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: unreadable strategies file ({exc}); delete it and run analyze_run again") from None
 
 
 def purity(labels: np.ndarray, planted: np.ndarray) -> tuple[int, float, float]:

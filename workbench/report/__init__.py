@@ -7,6 +7,7 @@ run (``python -m workbench report RUN_DIR``). Headless: nothing here imports Jup
 
 from workbench.report.html import HtmlReport, encode_png, model_provenance, plotly_js, png_data_uri
 from workbench.report.run import RUN_SECTIONS, BatchRun, default_report_path, load_run, run_report, scorecard
+from workbench.report.strategies import section_strategies  # appends the strategies section to RUN_SECTIONS
 
 __all__ = ["RUN_SECTIONS", "BatchRun", "HtmlReport", "default_report_path", "encode_png", "load_run",
-           "model_provenance", "plotly_js", "png_data_uri", "run_report", "scorecard"]
+           "model_provenance", "plotly_js", "png_data_uri", "run_report", "scorecard", "section_strategies"]
