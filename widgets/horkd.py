@@ -301,8 +301,6 @@ class HorkdDashboard(W.VBox):
         self.redraw_errors()
         # the opening student at the other resolutions (~0.14 s each), after the page is up: drawing them before
         # took ~1 s of the first render (issue 29); a move that comes first waits for its draw only, not for all
-        import pandas  # noqa: F401 - imported here, not half-imported by the page while plotly's lazy import reads it
-
         self.precomputed = threading.Thread(target=self._precompute, args=(self.method.value,))
         self.precomputed.start()
 

@@ -6,11 +6,12 @@ See :mod:`workbench.data.faces` for what the embedded set holds and how pseudo-i
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import cv2
 import numpy as np
 from skimage import data as skdata
+
+from workbench.data.patch_bank import skimage_image
 
 IDENTITY_MERGE_CORRELATION = 0.8
 #: The astronaut's face box (x, y, w, h) as OpenCV 4.x's frontal-face Haar cascade finds it (``detect_face_box``),
@@ -74,19 +75,11 @@ def face_from_photo(image: np.ndarray, size: int = 32, box: tuple[int, int, int,
     return cv2.resize(grey.astype(np.float32) / 255.0, (size, size), interpolation=cv2.INTER_AREA).clip(0, 1)
 
 
-def astronaut() -> np.ndarray:
-    """scikit-image's astronaut photo, (512, 512, 3) uint8 RGB: the PNG it ships, read with OpenCV (what
-    ``skimage.data.astronaut()`` returns, without importing ``skimage.io``: ~0.5 s of a dashboard's first render)."""
-    path = Path(skdata.__file__).parent / "astronaut.png"
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-    return skdata.astronaut() if bgr is None else np.ascontiguousarray(bgr[..., ::-1])
-
-
 @functools.lru_cache(maxsize=4)
 def _real_faces_cached(size: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     lfw = skdata.lfw_subset()[:LFW_FACES].astype(np.float32)
     faces = [cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR).clip(0, 1) for f in lfw]
-    faces.append(face_from_photo(astronaut(), size, box=ASTRONAUT_FACE_BOX))
+    faces.append(face_from_photo(skimage_image("astronaut"), size, box=ASTRONAUT_FACE_BOX))
     sources = tuple(f"lfw_subset[{i}]" for i in range(LFW_FACES)) + ("astronaut",)
     stack = np.stack(faces).astype(np.float32)
     return stack, _pseudo_identities(stack[:LFW_FACES], extra=1), sources

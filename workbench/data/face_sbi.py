@@ -158,9 +158,9 @@ def embedded_colour_faces(size: int = 64) -> FaceFolder:
 
 
 def _astronaut() -> np.ndarray:
-    from workbench.data.face_crops import astronaut
+    from workbench.data.patch_bank import skimage_image
 
-    return astronaut()
+    return skimage_image("astronaut")
 
 
 def group_split(groups: np.ndarray, split: str, seed: int = 0) -> np.ndarray:

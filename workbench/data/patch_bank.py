@@ -53,9 +53,7 @@ def bank_source(name: str) -> np.ndarray:
     if name in SKLEARN_SOURCES:
         img = _sklearn_sample_image(name)
     elif name in SKIMAGE_SOURCES:
-        from skimage import data as skdata
-
-        img = getattr(skdata, name)()
+        img = skimage_image(name)
     else:
         raise ValueError(f"unknown patch-bank source {name!r}; choose from {BANK_SOURCES}")
     img = img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else max(float(img.max()), 1e-6))
@@ -63,6 +61,31 @@ def bank_source(name: str) -> np.ndarray:
         img = np.repeat(img[..., None], 3, axis=2)
     img = np.ascontiguousarray(img[..., :3])
     img.setflags(write=False)
+    return img
+
+
+#: the file of a scikit-image ``data`` function where it is not ``<name>.png``
+_SKIMAGE_FILES = {"shepp_logan_phantom": "phantom.png",
+                  "clock": "clock_motion.png", "colorwheel": "color.png", "immunohistochemistry": "ihc.png",
+                  "hubble_deep_field": "hubble_deep_field.jpg", "retina": "retina.jpg", "rocket": "rocket.jpg"}
+
+
+def skimage_image(name: str) -> np.ndarray:
+    """``skimage.data.<name>()`` read straight from the file scikit-image ships, with OpenCV (the same pixels, a
+    test checks every source), without importing ``skimage.io``: that import took ~0.5 s of a dashboard's first
+    render (issue 29). The phantom is converted to grey as ``skimage.color.rgb2gray`` does (float64 in [0, 1]).
+    Falls back to ``skimage.data`` where the file is not at its usual place."""
+    import cv2
+    from skimage import data as skdata
+
+    path = Path(skdata.__file__).parent / _SKIMAGE_FILES.get(name, f"{name}.png")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
+    if img is None:
+        return getattr(skdata, name)()
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    if name == "shepp_logan_phantom":  # skimage.data loads it with as_gray=True
+        img = (img[..., :3].astype(np.float64) / 255.0) @ np.array([0.2125, 0.7154, 0.0721])
     return img
 
 
