@@ -297,3 +297,25 @@ def test_bad_sampling_settings_get_a_clear_error(digits_models):
                             ({"regions": 2}, "regions must be None or a Regions")]:
         with pytest.raises(ValueError, match=message):
             RelabelDistillation(teacher, vae, **kwargs)
+
+
+def test_latent_explorer_decodes_the_nudged_latent_and_classifies_it():
+    """The dashboard's latent sliders: no nudge decodes the image's own latent mean; the probabilities are the
+    classifier's on that decode; a wrong-shaped nudge is refused with the expected shape."""
+    from workbench.data import load_digits
+    from workbench.models import pretrained
+    from workbench.relabel.latent import LatentExplorer
+
+    classifier, vae = pretrained.digits_classifier(progress=False), pretrained.digits_vae(progress=False)
+    image = load_digits(pretrained.DIGITS_SIZE, "test").images[0]
+    explorer = LatentExplorer(classifier, vae)
+    z0, probs = explorer.encode(image)
+    assert probs.shape == (10,) and torch.isclose(probs.sum(), torch.tensor(1.0))
+    decoded, p = explorer.decode(z0, torch.zeros_like(z0))
+    with torch.no_grad():
+        assert torch.allclose(decoded, vae.decode(vae.encode(image[None])[0]).clamp(0, 1), atol=1e-6)
+        assert torch.allclose(p, classifier(decoded).softmax(-1)[0], atol=1e-6)
+    nudged, _ = explorer.decode(z0, torch.full_like(z0, 2.0))
+    assert not torch.allclose(nudged, decoded)
+    with pytest.raises(ValueError, match="latent's shape"):
+        explorer.decode(z0, torch.zeros(z0.numel() + 1))
