@@ -100,7 +100,7 @@ class CompareView(W.VBox):
         self.model_row = PathRow("model B", "model.pt (TorchScript) or package.module:Class weights.pt",
                                  self._load_yours, ".pt,.pth,.ts", "wb-compare-yours", confine=False)
         for widget, part in ((self.model_pick, "model"), (self.explainer_pick, "explainer"), (self.button, "run"),
-                             (self.which, "which"),
+                             (self.which, "which"), (self.n_images, "images"),
                              (self.status, "status"), (self.maps_out, "difference-maps"),
                              (self.tests_out, "paired-tests")):
             widget.add_class(f"wb-compare-{part}")
