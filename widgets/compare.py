@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as W
+import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -58,6 +59,39 @@ def difference_figure(images: torch.Tensor, diff: MapDifference, explainer: str,
     return fig
 
 
+def signed_rgb(values: np.ndarray, bound: float) -> np.ndarray:
+    """(H, W) signed values -> (H, W, 3) uint8: blue (-bound) through white (0) to red (+bound), as the maps' RdBu."""
+    t = np.clip(np.asarray(values, np.float32) / bound, -1.0, 1.0)[..., None]
+    white, red, blue = np.float32([247, 247, 247]), np.float32([178, 24, 43]), np.float32([33, 102, 172])
+    rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    return rgb.round().astype(np.uint8)
+
+
+def difference_mosaic(images: torch.Tensor, diff: MapDifference, cell: int = 6, gap: int = 2) -> np.ndarray:
+    """RGB uint8 picture of :func:`difference_figure`'s panels for a report: rows image, A, B, A - B (maps on
+    [-1, 1], the difference on [-2, 2]), one column per image, each pixel ``cell`` x ``cell``, ``gap`` white apart."""
+    n, (h, w) = len(images), diff.difference.shape[-2:]
+    out = np.full((4 * (h * cell + gap) - gap, n * (w * cell + gap) - gap, 3), 255, np.uint8)
+    for i in range(n):
+        x = images[i].detach().cpu().float().clamp(0, 1).numpy()
+        shown = (x.transpose(1, 2, 0) if x.shape[0] == 3 else x.mean(0)[..., None].repeat(3, -1)) * 255
+        rows = (shown.round().astype(np.uint8), signed_rgb(diff.maps_a[i].numpy(), 1.0),
+                signed_rgb(diff.maps_b[i].numpy(), 1.0), signed_rgb(diff.difference[i].numpy(), 2.0))
+        for r, panel in enumerate(rows):
+            y0, x0 = r * (h * cell + gap), i * (w * cell + gap)
+            out[y0:y0 + h * cell, x0:x0 + w * cell] = panel.repeat(cell, 0).repeat(cell, 1)
+    return out
+
+
+def tests_table(tests: Any, name_b: str) -> Any:
+    """The paired tests as the page prints them (a pandas table of strings), for the HTML report."""
+    import pandas as pd
+
+    fig = tests_figure(tests, "A", name_b)
+    cells = fig.data[0]
+    return pd.DataFrame({h: list(v) for h, v in zip(cells.header.values, cells.cells.values, strict=True)})
+
+
 def tests_figure(tests: Any, name_a: str, name_b: str) -> go.Figure:
     """The paired tests as a plotly table: explainer, metric, n, means, mean difference, p-value, verdict."""
     cols = {"explainer": tests["explainer"], "metric": tests["metric"], "n": tests["n"],
@@ -85,6 +119,8 @@ class CompareView(W.VBox):
                  n_images: int = 8) -> None:
         self.scorecard, self.loaders, self.make_explainers = scorecard, dict(models), make_explainers
         self.result: ModelComparison | None = None
+        self.model_b: torch.nn.Module | None = None  # the Save bar's report names its provenance
+        self.name_b = ""
         self.indices: list[int] = []
         self.model_pick = W.Dropdown(options=list(self.loaders), description="Compare with",
                                      style={"description_width": "95px"}, layout=W.Layout(width="380px"))
@@ -100,7 +136,7 @@ class CompareView(W.VBox):
         self.model_row = PathRow("model B", "model.pt (TorchScript) or package.module:Class weights.pt",
                                  self._load_yours, ".pt,.pth,.ts", "wb-compare-yours", confine=False)
         for widget, part in ((self.model_pick, "model"), (self.explainer_pick, "explainer"), (self.button, "run"),
-                             (self.which, "which"),
+                             (self.which, "which"), (self.n_images, "images"),
                              (self.status, "status"), (self.maps_out, "difference-maps"),
                              (self.tests_out, "paired-tests")):
             widget.add_class(f"wb-compare-{part}")
@@ -128,6 +164,7 @@ class CompareView(W.VBox):
     def clear(self) -> None:
         """Forget the comparison (the chosen image changed): computes nothing."""
         self.result, self.maps_out.outputs, self.tests_out.outputs, self.status.value = None, (), (), ""
+        self.model_b = None
 
     def run(self) -> ModelComparison:
         """Compare model A with the picked model B on the chosen image and the next ones, then draw."""
@@ -145,6 +182,7 @@ class CompareView(W.VBox):
                 self.progress.value += 1
                 self.status.value = f"<i>Scoring model {model}: {html.escape(explainer)} × {html.escape(metric)}…</i>"
 
+            self.model_b, self.name_b = model_b, name_b
             with one_thread():
                 self.result = compare_models(model_a, model_b, card.images[self.indices], factories, card.metrics,
                                              on_step=step)
@@ -157,6 +195,21 @@ class CompareView(W.VBox):
                 self.explainer_pick.value = next(iter(self.result.maps))  # its observer draws the maps
             self.draw_maps()
             return self.result
+
+    def report_section(self, report: Any) -> None:
+        """The Save bar's report of this view (a hook :func:`widgets.export.page_report` calls): nothing before a
+        comparison; after one, the paired-test table (p-values as the page prints them) and, per explainer
+        compared, its difference maps as one inline image."""
+        if self.result is None:
+            return
+        report.add_heading("Two models side by side", 3)
+        report.add_html(self.status.value)
+        report.add_table(tests_table(self.result.tests, self.name_b))
+        images = self.scorecard.images[self.indices]
+        for name, diff in self.result.maps.items():
+            rho = ", ".join(f"#{i} ρ {float(r):.2f}" for i, r in zip(self.indices, diff.similarity, strict=True))
+            report.add_image(difference_mosaic(images, diff),
+                             f"{name}: rows image, A, B, A − B (each map scaled to its own maximum); {rho}")
 
     def draw_maps(self) -> None:
         """Re-draw the picked explainer's difference maps; no computation."""

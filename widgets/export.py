@@ -210,7 +210,9 @@ def _add_views(report: HtmlReport, widget: W.Widget, stem: str) -> None:
         view = css[0].split("-", 2)[-1] if css else ""
         if isinstance(child, SaveBar):
             continue
-        if isinstance(child, W.HTML) and css and child.value.strip():
+        if callable(getattr(child, "report_section", None)):  # a view that writes its own part of the report
+            child.report_section(report)
+        elif isinstance(child, W.HTML) and css and child.value.strip():
             report.add_html(child.value)
         elif isinstance(child, W.Image) and child.value and not is_placeholder(child.value) \
                 and bytes(child.value[:4]) == b"\x89PNG":

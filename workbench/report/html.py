@@ -109,13 +109,35 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def weights_record(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The record of a cached model's weights from its ``workbench_meta``: the shipped sidecar
+    (``workbench/weights/<name>-<hash>.json``: recipe, hash, reached metrics, where trained) when the package ships
+    the weights of that recipe, else what the cache stored with them (the recipe's hash, the scalar metrics)."""
+    from workbench.cache import config_key, shipped_path
+
+    record = dict(meta)
+    if "name" in meta and "config" in meta:
+        key = config_key(meta["config"])
+        shipped = shipped_path(str(meta["name"]), key)
+        if shipped is not None and shipped.with_suffix(".json").is_file():
+            return {**record, **json.loads(shipped.with_suffix(".json").read_text(encoding="utf-8"))}
+        record.setdefault("recipe_hash", key)
+        record.setdefault("source", "trained into the cache (no shipped weights of this recipe)")
+    scalars = {k: v for k, v in meta.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if scalars:
+        record.setdefault("metrics", scalars)
+    return record
+
+
 def model_provenance(model: Any) -> dict[str, Any]:
-    """What a report says of a cached or shipped model: the sidecar metadata of :func:`workbench.cache.cached_model`
-    (``model.workbench_meta``: name, recipe hash, reached metrics, where and when trained), its config left out."""
+    """What a report says of a cached or shipped model (``model.workbench_meta``, or the mapping itself): name,
+    recipe hash, reached metrics, where and when trained, read through :func:`weights_record`; its config left
+    out."""
     meta = getattr(model, "workbench_meta", None) if not isinstance(model, Mapping) else model
     if not meta:
         return {"model": type(model).__name__, "provenance": "not a workbench-trained model (no workbench_meta)"}
-    keys = ("name", "recipe_hash", "metrics", "trained_on", "date", "source", "torch", "recipe")
+    meta = weights_record(meta)
+    keys = ("name", "setting", "recipe_hash", "metrics", "trained_on", "date", "source", "torch", "recipe")
     return {k: meta[k] for k in keys if k in meta}
 
 
