@@ -35,6 +35,8 @@ from workbench.evaluation import (
     cheap_metrics,
     scorecard,
 )
+from workbench.runtime import model_device
+from workbench.train import predict
 
 if TYPE_CHECKING:  # pandas is needed once a scorecard has run, not to open a dashboard
     import pandas as pd
@@ -267,11 +269,12 @@ class ScorecardView(W.VBox):
         return self.images[indices], indices
 
     def _device(self) -> torch.device:
-        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        return model_device(self.model)
 
     def _targets(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's labels of ``x`` (the explained classes), on ``x``'s device."""
         with torch.no_grad():
-            return self.model(x).argmax(-1)
+            return predict(self.model, x).argmax(-1).to(x.device)
 
     # -------------------------------------------------------------------------------------------- work
     def run(self) -> pd.DataFrame:

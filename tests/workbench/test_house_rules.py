@@ -48,10 +48,42 @@ def test_no_long_functions(root):
     assert not long, "functions over 80 lines: " + "; ".join(long)
 
 
-def test_no_long_library_modules():
-    long = [f"{p.relative_to(REPO)} ({p.read_text().count(chr(10))} lines)" for p in _sources("workbench")
+@pytest.mark.parametrize("root", ["workbench", "widgets"])
+def test_no_long_modules(root):
+    long = [f"{p.relative_to(REPO)} ({p.read_text().count(chr(10))} lines)" for p in _sources(root)
             if p.read_text().count("\n") > 400]
     assert not long, "modules over 400 lines: " + "; ".join(long)
+
+
+#: attributes that hold a network in the views; a view that calls one (or its encoder / decoder) computes
+MODEL_ATTRS = {"model", "models", "classifier", "vae", "teacher", "student", "detector", "net", "tracker"}
+MODEL_METHODS = {"encode", "decode", "forward"}
+
+
+def model_calls(tree: ast.AST) -> list[str]:
+    """Calls of a network held by ``self``: ``self.model(x)``, ``self.vae.encode(x)``, ``self.model.forward(x)``
+    (what a view must leave to the library: ``workbench`` computes, ``widgets`` draws)."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        func = node.func
+        held = func.value if func.attr in MODEL_METHODS else func
+        if (isinstance(held, ast.Attribute) and held.attr in MODEL_ATTRS and isinstance(held.value, ast.Name)
+                and held.value.id == "self" and (held is not func or func.attr in MODEL_ATTRS)):
+            found.append(f"{node.lineno}: {ast.unparse(node.func)}(...)")
+    return found
+
+
+def test_no_view_calls_a_model():
+    calls = [f"{p.relative_to(REPO)}:{c}" for p in _sources("widgets") for c in model_calls(ast.parse(p.read_text()))]
+    assert not calls, "views that run a network themselves (move it to workbench): " + "; ".join(calls)
+
+
+def test_the_model_call_rule_sees_a_planted_call():
+    planted = ast.parse("class V:\n    def f(self, x):\n        self.vae.decode(x)\n        return self.model(x)\n"
+                        "    def g(self, s):\n        return s.encode('utf-8'), self.label.encode('utf-8')\n")
+    assert [c.split(": ")[1] for c in model_calls(planted)] == ["self.vae.decode(...)", "self.model(...)"]
 
 
 def _module_name(path: Path) -> str:
