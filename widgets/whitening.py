@@ -19,7 +19,6 @@ functions, usable in notebooks; faces may be grey or colour (self-blended images
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -209,17 +208,15 @@ TRAINING_DATA = {
 
 
 def weights_record(model: torch.nn.Module) -> dict[str, Any]:
-    """The record of a cached model's weights: the shipped sidecar (``workbench/weights/<name>-<hash>.json``) when
-    the package ships them, else what the cache stored with the weights (``model.workbench_meta``)."""
-    from workbench.cache import config_key, shipped_path
+    """The record of a cached model's weights (:func:`workbench.report.weights_record` of ``model.workbench_meta``:
+    the shipped sidecar ``workbench/weights/<name>-<hash>.json`` when the package ships them, else what the cache
+    stored), with the recipe under ``"recipe"`` in both cases."""
+    from workbench.report import weights_record as record_of
 
     meta = dict(getattr(model, "workbench_meta", None) or {})
-    if "name" in meta and "config" in meta:
-        shipped = shipped_path(meta["name"], config_key(meta["config"]))
-        if shipped is not None and shipped.with_suffix(".json").is_file():
-            return json.loads(shipped.with_suffix(".json").read_text())
-    return {"name": meta.get("name"), "recipe": meta.get("config", {}), "source": "trained into the cache",
-            "metrics": {k: v for k, v in meta.items() if isinstance(v, float)}}
+    record = record_of(meta)
+    record.setdefault("recipe", meta.get("config", {}))
+    return record
 
 
 def reader_note(models: Mapping[str, torch.nn.Module]) -> str:

@@ -42,12 +42,22 @@ def reports(browser_available, workbench_cache, tmp_path_factory) -> dict[str, t
         bar = next(c for c in board.children if isinstance(c, SaveBar))
         report = page_report(board, bar.method, bar.image())
         found[name] = (report.write(folder / f"{name}.html"), report.n_figures)
+        if name == "relabel":  # and the state a user saves: after Explain (maps and deletion/insertion curves)
+            from widgets.relabel import RelabelDashboard
+
+            explorer = next(c for c in board.children if isinstance(c, RelabelDashboard))
+            with one_thread():
+                explorer.explain()
+            report = page_report(board, bar.method, bar.image())
+            found["relabel-explained"] = (report.write(folder / "relabel-explained.html"), report.n_figures)
     return found
 
 
-@pytest.mark.parametrize("name", DASHBOARDS)
+@pytest.mark.parametrize("name", [*DASHBOARDS, "relabel-explained"])
 def test_the_report_opens_from_disk_and_draws_every_figure(reports, driver, outside_requests, console_errors, name):
     path, figures = reports[name]
+    if name == "relabel-explained":
+        assert figures >= 2, "the explained page's maps and curves are not in its report"
     assert path.stat().st_size < 10 * 2**20
     driver.get(path.as_uri())
     WebDriverWait(driver, 30).until(
