@@ -45,7 +45,8 @@ def reports(browser_available, workbench_cache, tmp_path_factory) -> dict[str, t
         if name == "relabel":  # and the state a user saves: after Explain (maps and deletion/insertion curves)
             from widgets.relabel import RelabelDashboard
 
-            explorer = next(c for c in board.children if isinstance(c, RelabelDashboard))
+            explorer = board if isinstance(board, RelabelDashboard) else next(
+                c for c in board.children if isinstance(c, RelabelDashboard))
             with one_thread():
                 explorer.explain()
             report = page_report(board, bar.method, bar.image())
