@@ -109,6 +109,17 @@ def tests_figure(tests: Any, name_a: str, name_b: str) -> go.Figure:
     return fig
 
 
+def small_sample_note(n: int) -> str:
+    """Why no cell can differ with few images: the exact two-sided Wilcoxon test of ``n`` pairs cannot give a p below
+    ``2 / 2**n`` (every sign the same), which is 0.0625 at 5 images; empty from 6 images on."""
+    floor = 2.0 / 2**n
+    if floor < 0.05:
+        return ""
+    return (f"<br><span class='wb-compare-small-n' style='color:#b35900'>With {n} images the two-sided Wilcoxon test "
+            f"cannot go below p = {floor:.3g} (all {n} differences of one sign), so no cell can differ at p < 0.05: "
+            "compare 6 images or more.</span>")
+
+
 class CompareView(W.VBox):
     """Model A (``scorecard.model``) vs a model B from ``models`` (name -> loader) or the user's model row.
 
@@ -190,7 +201,8 @@ class CompareView(W.VBox):
             self.tests_out.outputs = figure_outputs(tests_figure(tests, "A", name_b))
             self.status.value = (f"model B: {html.escape(name_b)} · {len(self.indices)} images "
                                  f"({', '.join(f'#{i}' for i in self.indices)}) · "
-                                 f"{int(tests['significant'].sum())} of {len(tests)} cells differ at p < 0.05")
+                                 f"{int(tests['significant'].sum())} of {len(tests)} cells differ at p < 0.05"
+                                 + small_sample_note(len(self.indices)))
             if self.explainer_pick.value not in self.result.maps:
                 self.explainer_pick.value = next(iter(self.result.maps))  # its observer draws the maps
             self.draw_maps()

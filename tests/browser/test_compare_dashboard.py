@@ -76,6 +76,8 @@ def test_compare_view_shows_the_librarys_paired_tests_and_difference_maps(compar
     assert found, status
     indices = [int(v) for v in re.findall(r"#(\d+)", found.group(2))]
     assert indices[0] == 0 and len(indices) == int(found.group(1)) <= 3, f"not the fewest images: {status}"
+    n = int(found.group(1))
+    assert ("cannot go below p = " in status) == (n <= 5), f"the small-sample note is wrong for {n} images: {status}"
 
     expected = _library_comparison(indices)
     table = driver.execute_script(TABLE_JS)

@@ -8,6 +8,7 @@ import re
 
 import ipywidgets as W
 import numpy as np
+import pytest
 import torch
 
 from widgets.compare import attach_compare, format_p, signed_rgb
@@ -107,3 +108,17 @@ def test_the_save_bar_report_holds_the_comparison_table_and_difference_maps_once
             assert np.abs(shown.astype(int) - signed_rgb(diff.difference[i].numpy(), 2.0)).max() <= 1, (name, i)
     card.set_image(4)
     assert "Two models side by side" not in page_report(board, "rld", "#4").to_html()
+
+
+def test_the_page_says_when_too_few_images_can_never_differ():
+    """The smallest exact two-sided Wilcoxon p of n pairs is 2 / 2**n: the page says so up to 5 images, and that
+    floor is what scipy gives when every difference has one sign."""
+    from scipy.stats import wilcoxon
+
+    from widgets.compare import small_sample_note
+
+    for n in range(2, 8):
+        floor = wilcoxon(list(range(1, n + 1)), alternative="two-sided").pvalue
+        assert floor == pytest.approx(2 / 2**n)
+        assert (small_sample_note(n) != "") == (floor >= 0.05), n
+    assert "cannot go below p = 0.5" in small_sample_note(2)
