@@ -4,7 +4,8 @@ Used by ``python -m workbench`` (:mod:`workbench.__main__`), ``python -m workben
 ``benchmarks/``. A *user error* is what the project's validation raises at its public boundary (see
 :mod:`workbench.validation`, :mod:`workbench.inputs`, :mod:`workbench.batch`): a ``ValueError`` (a bad value, an
 unknown name, an unreadable file) or an ``OSError`` (``FileNotFoundError``, ``FileExistsError``,
-``NotADirectoryError``, ``PermissionError``, a refused connection: a path or a service that is not as expected).
+``NotADirectoryError``, ``PermissionError``, a refused connection: a path or a service that is not as expected)
+or a :class:`~workbench.cache.CorruptCheckpointError` (a weights file that cannot be read: a file, not a bug).
 It is reported as one line, ``PROG: error: MESSAGE``, on stderr with exit status 2, as argparse reports a bad
 option (whose usage errors are one line too here). Anything else is taken for a bug and keeps Python's traceback
 and exit status 1. ``--debug`` shows the traceback of a user error too (exit status 1).
@@ -17,8 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from workbench.cache import CorruptCheckpointError
+
 #: the exception types reported as a user's error (one line, exit status 2) rather than as a bug
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, CorruptCheckpointError)
 #: exit status of a user error (argparse's for a bad option)
 USER_ERROR_STATUS = 2
 

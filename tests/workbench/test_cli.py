@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.cache import SHIPPED_DIR
 from workbench.cli import run_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +42,10 @@ CASES = {
     "weights: missing folder": ([*WEIGHTS, "install", "{tmp}/nowhere"], "nowhere: no such folder"),
     "weights: folder without exports": ([*WEIGHTS, "install", "{tmp}/other"], "holds no exported .pt file"),
     "weights: export into a file": ([*WEIGHTS, "export", "{tmp}/file", "--only", "tracking"], "file is a file"),
+    "weights: a corrupt export": ([*WEIGHTS, "install", "{tmp}/corrupt"], "digits_classifier-abc.pt is corrupt"),
+    "weights: a sidecar of another file": ([*WEIGHTS, "install", "{tmp}/mismatch"], "names 'other-abc', not"),
+    "a model file that is not TorchScript": ([*WB, "explain", "--data", "digits", "--out", "{tmp}/o8", "--model",
+                                              "{tmp}/file", "--input-shape", "1", "16", "16"], "not a TorchScript"),
 }
 
 
@@ -58,11 +63,16 @@ def outcomes(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     (tmp / "file").write_text("a user's file")
     (tmp / "other").mkdir()
     (tmp / "other" / "notes.txt").write_text("a user's notes")
+    for folder, sidecar_name in (("corrupt", "digits_classifier"), ("mismatch", "other")):  # exports gone wrong
+        (tmp / folder).mkdir()
+        (tmp / folder / "digits_classifier-abc.pt").write_bytes(b"not a checkpoint")
+        (tmp / folder / "digits_classifier-abc.json").write_text(f'{{"name": "{sidecar_name}", "recipe_hash": "abc"}}')
     cases = {**CASES, "--debug": ([*WB, "explain", "--data", "{tmp}/nowhere", "--out", "{tmp}/o7", "--debug"], "")}
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(_run, args, tmp) for name, (args, _) in cases.items()}
         done = {name: future.result() for name, future in futures.items()}
     assert (tmp / "file").read_text() == "a user's file" and (tmp / "other" / "notes.txt").exists()  # untouched
+    assert not list(SHIPPED_DIR.glob("digits_classifier-abc.*"))  # a refused install copied nothing
     return done
 
 

@@ -6,6 +6,7 @@ A :class:`ModelSpec` is a small picklable description; each worker calls :meth:`
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,9 @@ class ModelSpec:
             raise FileNotFoundError(f"{what} {name!r}: neither an embedded model ({', '.join(EMBEDDED_MODELS)}), an "
                                     "existing TorchScript file, nor module:Class")
         try:
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            with warnings.catch_warnings():  # torch 2.x deprecates TorchScript loading in a FutureWarning
+                warnings.filterwarnings("ignore", message=".*torch.jit.load", category=FutureWarning)
+                return torch.jit.load(str(path), map_location="cpu").eval()
         except Exception as exc:
             raise ValueError(f"{what} {path}: not a TorchScript file ({exc})") from exc
 

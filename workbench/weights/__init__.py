@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from workbench.cache import (
     SHIPPED_DIR,
     SHIPPED_ENV,
     NotShippedError,
+    load_state,
     record_models,
     shipped_only,
     shipping_enabled,
@@ -173,10 +175,32 @@ def manifest() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(SHIPPED_DIR.glob("*.json"))]
 
 
-def install(files_dir: str | Path) -> list[Path]:
-    """Copy exported ``.pt`` + ``.json`` pairs from ``files_dir`` into the package folder (never over a different
-    file of the same name without saying so: an existing file is replaced only by the same recipe hash). A folder
-    that is missing or holds no ``.pt`` file is refused (FileNotFoundError), so that nothing passes for installed."""
+def _checked_pair(pt: Path) -> Path:
+    """``pt``'s sidecar, after checking that the pair is what ``export`` writes: ``<name>-<hash>.pt`` whose
+    sidecar names the same name and hash and whose file holds a readable ``state_dict``; else a ValueError (or
+    :class:`CorruptCheckpointError`) naming the file."""
+    sidecar = pt.with_suffix(".json")
+    if not sidecar.is_file():
+        raise FileNotFoundError(f"{pt} has no sidecar {sidecar.name}: export writes both")
+    try:
+        record = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{sidecar}: not a sidecar written by export (not JSON: {exc})") from exc
+    expected = f"{record.get('name')}-{record.get('recipe_hash')}" if isinstance(record, dict) else None
+    if expected != pt.stem:
+        raise ValueError(f"{sidecar}: names {expected!r}, not the file's {pt.stem!r} (expected the name and "
+                         "recipe_hash of the .pt beside it, as export writes them)")
+    blob = load_state(pt)
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+        raise ValueError(f"{pt}: holds no state_dict (expected a file written by python -m workbench.weights export)")
+    return sidecar
+
+
+def install(files_dir: str | Path, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Copy exported ``.pt`` + ``.json`` pairs from ``files_dir`` into the package folder. Every pair is checked
+    first (sidecar present, naming the file's name and hash, weights readable): one bad pair and nothing is copied.
+    A shipped file of the same name is the same recipe hash, so it is replaced (``log`` says so). A folder that is
+    missing or holds no ``.pt`` file is refused (FileNotFoundError), so that nothing passes for installed."""
     folder = Path(files_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder (expected the OUT_DIR of an export: <name>-<hash>.pt and "
@@ -185,11 +209,11 @@ def install(files_dir: str | Path) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"{folder} holds no exported .pt file (expected <name>-<hash>.pt and .json pairs, "
                                 "as python -m workbench.weights export writes them)")
+    pairs = [(pt, _checked_pair(pt)) for pt in files]
     copied = []
-    for pt in files:
-        sidecar = pt.with_suffix(".json")
-        if not sidecar.is_file():
-            raise FileNotFoundError(f"{pt} has no sidecar {sidecar.name}: export writes both")
+    for pt, sidecar in pairs:
+        if log and (SHIPPED_DIR / pt.name).exists():
+            log(f"{pt.name}: replaces the shipped file of the same recipe hash")
         for src in (pt, sidecar):
             shutil.copy2(src, SHIPPED_DIR / src.name)
         copied.append(SHIPPED_DIR / pt.name)
@@ -223,7 +247,7 @@ def _run(args: Any) -> None:
         for path in export(args.out_dir, args.only, cache=args.cache, smoke=args.smoke):
             print(path, flush=True)
     elif args.command == "install":
-        for path in install(args.files_dir):
+        for path in install(args.files_dir, log=lambda line: print(line, file=sys.stderr)):
             print(path)
     else:
         for entry in manifest():
