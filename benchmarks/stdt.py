@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 
 from workbench.data.clips import ClipSet, load_forgery_clips
+from workbench.data.corruptions import CONDITIONS, blur, corrupt, jpeg, noise
 from workbench.stdt import StdtRecipe, build_stdt, predict_video_proba, stdt_config, step, train_stdt
 from workbench.train import binary_auc, fit, one_thread, resolve_device, smoke_mode, training_throughput
 from workbench.whitening import build_detector, detector_config, make_step, predict_fake_proba
@@ -33,30 +33,6 @@ from workbench.whitening import build_detector, detector_config, make_step, pred
 RESULTS = Path(__file__).resolve().parent / "results"
 UNSEEN_KIND = "warp"
 TRAIN_KINDS_UNSEEN = ["self_blend", "swap", "color"]
-
-
-def _per_frame(clips: torch.Tensor, fn) -> torch.Tensor:
-    out = clips.clone()
-    for i in range(clips.shape[0]):
-        for t in range(clips.shape[1]):
-            out[i, t, 0] = torch.from_numpy(fn(clips[i, t, 0].numpy()))
-    return out
-
-
-def jpeg(clips: torch.Tensor, quality: int = 40) -> torch.Tensor:
-    def one(img: np.ndarray) -> np.ndarray:
-        ok, buf = cv2.imencode(".jpg", (img * 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
-    return _per_frame(clips, one)
-
-
-def blur(clips: torch.Tensor, sigma: float = 0.8) -> torch.Tensor:
-    return _per_frame(clips, lambda img: cv2.GaussianBlur(img, (0, 0), sigma))
-
-
-def noise(clips: torch.Tensor, sigma: float = 0.05, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return (clips + sigma * torch.randn(clips.shape, generator=gen)).clamp(0, 1)
 
 
 def drop_frames(clips: torch.Tensor, n_drop: int = 3, seed: int = 0) -> torch.Tensor:
@@ -193,20 +169,9 @@ def write(df: pd.DataFrame, setting: str, seconds: float, device_name: str, conf
 
 
 # ------------------------------------------------------------------ self-blended colour clips (real resolution)
-def _colour_per_frame(clips: torch.Tensor, fn) -> torch.Tensor:
-    frames = clips.permute(0, 1, 3, 4, 2).numpy()
-    out = np.stack([[fn(f) for f in clip] for clip in frames])
-    return torch.from_numpy(out.astype(np.float32)).permute(0, 1, 4, 2, 3).contiguous()
-
-
 def sbi_conditions(test: ClipSet) -> dict[str, torch.Tensor]:
     """Clean, JPEG 40, blur 0.8 px (at 64 px) and noise 0.05 versions of colour clips."""
-    from workbench.data.face_sbi import jpeg_colour
-
-    scale = test.clips.shape[-1] / 64
-    return {"clean": test.clips, "jpeg40": _colour_per_frame(test.clips, lambda f: jpeg_colour(f, 40)),
-            "blur0.8": _colour_per_frame(test.clips, lambda f: cv2.GaussianBlur(f, (0, 0), 0.8 * scale)),
-            "noise0.05": noise(test.clips)}
+    return {name: corrupt(test.clips, name, reference_size=64) for name in CONDITIONS}
 
 
 @functools.lru_cache(maxsize=2)

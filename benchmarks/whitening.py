@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.data.corruptions import blur, jpeg, noise
 from workbench.data.face_sbi import UNSEEN_KIND as SBI_UNSEEN_KIND
 from workbench.data.face_sbi import jpeg_colour, load_sbi_faces
 from workbench.data.faces import ForgerySet, load_forgery_faces
@@ -45,23 +46,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 UNSEEN_KIND = "swap"
 TRAIN_KINDS_UNSEEN = ("self_blend", "color", "warp")
 MASK_THRESHOLD = 0.3
-
-
-def jpeg(images: torch.Tensor, quality: int = 40) -> torch.Tensor:
-    out = []
-    for img in images[:, 0].numpy():
-        ok, buf = cv2.imencode(".jpg", (img * 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out.append(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255)
-    return torch.from_numpy(np.stack(out))[:, None]
-
-
-def blur(images: torch.Tensor, sigma: float = 0.8) -> torch.Tensor:
-    return torch.from_numpy(np.stack([cv2.GaussianBlur(i, (0, 0), sigma) for i in images[:, 0].numpy()]))[:, None]
-
-
-def noise(images: torch.Tensor, sigma: float = 0.05) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0)
-    return (images + sigma * torch.randn(images.shape, generator=gen)).clamp(0, 1)
 
 
 def _mean_std(row: dict, metric: str) -> str:

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 import torch
 
+from workbench.data.corruptions import jpeg_image as jpeg_colour  # noqa: F401 (colour images: its old name)
 from workbench.data.face_crops import ASTRONAUT_FACE_BOX, real_faces
 from workbench.data.face_front import (
     INSTALL_HINT,
@@ -213,13 +214,6 @@ def augment(img: np.ndarray, rng: np.random.Generator, blur_p: float = 0.35, col
     if rng.random() < 0.3:
         out = out + rng.normal(0, rng.uniform(0.01, 0.06), out.shape)
     return np.ascontiguousarray(np.clip(out, 0, 1), dtype=np.float32)
-
-
-def jpeg_colour(img: np.ndarray, quality: int) -> np.ndarray:
-    """An (H, W, 3) RGB image in [0, 1] JPEG-compressed at ``quality`` and decoded."""
-    bgr = cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
 # ------------------------------------------------------------------------------------------------------ the set
