@@ -1,4 +1,4 @@
-"""The runtime floor of the workbench: device, threads, ``synchronize``, seeding and the smoke switch.
+"""The runtime floor of the workbench: device, threads, ``synchronize``, seeding, the smoke switch and ``predict``.
 
 Every other module stands on this one, and it stands on nothing of the workbench (stdlib, numpy and torch only;
 OpenCV and threadpoolctl inside :func:`single_threaded`), so importing it can never close an import circle.
@@ -83,6 +83,34 @@ def model_device(model: nn.Module | Callable[..., Any]) -> torch.device:
         for tensor in itertools.chain(model.parameters(), model.buffers()):
             return tensor.device
     return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, batch_size: int = 256,
+            transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *, softmax: bool = False,
+            where: str = "model") -> torch.Tensor:
+    """``model(transform(inputs))`` in batches of ``batch_size``, without gradients, as float32 (``softmax``:
+    probabilities over the last dimension, as Quantus's ``softmax=True``).
+
+    ``where="model"`` (tensor sets): an ``nn.Module`` is put in eval mode, each batch moves to the model's device
+    and the outputs come back on the CPU. ``where="inputs"`` (the metrics, whose model and inputs already share a
+    device): the model is called on the inputs where they are, in the mode it is in, and the outputs stay there.
+    """
+    if where not in ("model", "inputs"):
+        raise ValueError(f"where must be 'model' or 'inputs', got {where!r}")
+    on_model = where == "model"
+    dev = model_device(model) if on_model else inputs.device
+    if on_model and isinstance(model, nn.Module):
+        model.eval()
+    out = []
+    for i in range(0, len(inputs), max(1, batch_size)):
+        x = inputs[i:i + batch_size].to(dev)
+        y = model(transform(x) if transform is not None else x).float()
+        out.append(y.cpu() if on_model else y)
+    if not out:
+        return torch.empty(0)
+    result = torch.cat(out)
+    return result.softmax(-1) if softmax else result
 
 
 def synchronize(device: str | torch.device | None = None) -> None:

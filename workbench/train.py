@@ -33,6 +33,7 @@ from workbench.runtime import (  # noqa: F401  (re-exported: the tutorials impor
     SMOKE_ENV,
     model_device,
     one_thread,
+    predict,
     resolve_device,
     seed_everything,
     single_threaded,
@@ -223,20 +224,6 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[tor
 def classification_step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
     """The ``fit`` step of every classifier here: ``batch[0]`` inputs, ``batch[1]`` integer labels."""
     return classification_loss(model(batch[0].to(device)), batch[1].to(device))
-
-
-@torch.no_grad()
-def predict(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, batch_size: int = 256,
-            transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """``model(transform(inputs))`` in batches, in eval mode on the model's device; float32 outputs on the CPU."""
-    dev = model_device(model)
-    if isinstance(model, nn.Module):
-        model.eval()
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        x = inputs[i:i + batch_size].to(dev)
-        out.append(model(transform(x) if transform is not None else x).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256,

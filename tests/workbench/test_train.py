@@ -119,3 +119,21 @@ def test_cached_model_keys_dataclass_recipes_and_moves_a_corrupt_file_aside(tmp_
     assert len(calls) == 3 and path.with_suffix(".pt.corrupt").read_bytes() == b"not a checkpoint"
     with pytest.raises(TypeError, match="dataclass instance or a mapping"):
         cached_model("toy", lambda: nn.Linear(3, 1), train, ["not", "a", "recipe"])
+
+
+def test_one_predict_for_tensor_sets_and_for_metrics():
+    """``predict`` batches without gradients; for tensor sets it evaluates in eval mode and returns CPU floats, for
+    the metrics (``where="inputs"``) it leaves the model's mode alone; ``softmax`` gives probabilities."""
+    from workbench.runtime import predict
+
+    x, _ = _toy(50)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.9)).train()
+    metric_view = predict(model, x, 7, where="inputs")  # dropout still on: the model's own mode
+    assert model.training and metric_view.shape == (50, 3) and not metric_view.requires_grad
+    out = predict(model, x, batch_size=7)
+    assert not model.training and out.dtype == torch.float32 and out.device.type == "cpu"
+    assert torch.allclose(out, model(x).detach(), atol=1e-6)  # batches of 7 give what one pass gives
+    assert torch.allclose(predict(model, x, 16, softmax=True, where="inputs").sum(-1), torch.ones(50))
+    assert torch.equal(predict(model, x, 50, transform=lambda t: t * 0), predict(model, x * 0, 50))
+    with pytest.raises(ValueError, match="where must be 'model' or 'inputs'"):
+        predict(model, x, where="gpu")

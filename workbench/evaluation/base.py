@@ -227,15 +227,6 @@ def explain_in_chunks(explain: ExplainFn, model: nn.Module, inputs: torch.Tensor
 # ---------------------------------------------------------------------------------------------- model and statistics
 
 
-@torch.no_grad()
-def predict(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, chunk: int,
-            softmax: bool = True) -> torch.Tensor:
-    """Model outputs (softmax probabilities by default, as Quantus's ``softmax=True``) in chunks."""
-    outs = [model(inputs[i:i + chunk]).float() for i in range(0, inputs.shape[0], chunk)]
-    out = torch.cat(outs)
-    return out.softmax(-1) if softmax else out
-
-
 def chunks(n: int, size: int) -> Iterator[slice]:
     for i in range(0, n, max(1, size)):
         yield slice(i, min(n, i + max(1, size)))

@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from workbench.evaluation.base import Batch, Metric, chunks, image_minimum, pearson, predict, trapezoid
+from workbench.evaluation.base import Batch, Metric, chunks, image_minimum, pearson, trapezoid
 from workbench.metrics import deletion_auc, insertion_auc
+from workbench.runtime import predict
 
 
 def _replacement_curve(batch: Batch, rank: torch.Tensor, counts: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -32,7 +33,7 @@ def _replacement_curve(batch: Batch, rank: torch.Tensor, counts: torch.Tensor, c
     for s in chunks(b, per_chunk):
         replaced = (rank[s, None, :] < counts[None, :, None]).view(-1, steps, c, h, w)
         frames = torch.where(replaced, base[s, None], x[s, None]).reshape(-1, c, h, w)
-        probs = predict(batch.model, frames, chunk)
+        probs = predict(batch.model, frames, chunk, softmax=True, where="inputs")
         probs = probs.view(-1, steps, probs.shape[-1])
         out[s] = probs.gather(-1, t[s, None, None].expand(-1, steps, 1)).squeeze(-1)
     return out
@@ -124,7 +125,7 @@ class RegionPerturbation(Metric):
         rank = region_rank[:, region].repeat(1, c)  # (B, C*H*W): channel-major like the flattened input
         n_eval = min(self.regions_evaluation, n_rows * n_cols)
         counts = torch.arange(1, n_eval + 1, device=x.device)
-        original = predict(batch.model, x, batch.chunk).gather(1, batch.targets[:, None])
+        original = predict(batch.model, x, batch.chunk, softmax=True, where="inputs").gather(1, batch.targets[:, None])
         return original - _replacement_curve(batch, rank, counts, batch.chunk)
 
 
@@ -228,7 +229,7 @@ class ROAD(Metric):
             frames = linear_imputation(x[s, None].expand(-1, steps, c, h, w).reshape(-1, c, h, w), removed)
             noise = torch.randn(frames.shape, generator=batch.generator, device=x.device, dtype=frames.dtype)
             frames = torch.where(removed, frames + self.noise * noise, frames)
-            pred = predict(batch.model, frames, batch.chunk, softmax=False).argmax(-1).view(-1, steps)
+            pred = predict(batch.model, frames, batch.chunk, where="inputs").argmax(-1).view(-1, steps)
             out[s] = pred == t[s, None]
         return out
 
@@ -265,13 +266,14 @@ class FaithfulnessCorrelation(Metric):
         subsets = self.draw_subsets(b, n, batch.generator).to(x.device)
         a = batch.maps.expand_as(x).reshape(b, -1)
         attribution = a.gather(1, subsets.flatten(1)).view(b, self.nr_runs, -1).sum(-1)
-        original = predict(batch.model, x, batch.chunk, self.softmax).gather(1, t[:, None])
+        original = predict(batch.model, x, batch.chunk, softmax=self.softmax, where="inputs").gather(1, t[:, None])
         drops = torch.empty(b, self.nr_runs, device=x.device)
         base = image_minimum(x).flatten(1)
         for s in chunks(b, max(1, batch.chunk // self.nr_runs)):
             flat = x[s].reshape(-1, 1, n).repeat(1, self.nr_runs, 1)
             flat.scatter_(2, subsets[s], base[s, :, None].expand(-1, self.nr_runs, self.subset_size))
-            probs = predict(batch.model, flat.view(-1, *x.shape[1:]), batch.chunk, self.softmax)
+            probs = predict(batch.model, flat.view(-1, *x.shape[1:]), batch.chunk, softmax=self.softmax,
+                            where="inputs")
             drops[s] = original[s] - probs.view(-1, self.nr_runs, probs.shape[-1]).gather(
                 -1, t[s, None, None].expand(-1, self.nr_runs, 1)).squeeze(-1)
         return pearson(attribution, drops)

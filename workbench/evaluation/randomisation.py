@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workbench.evaluation.base import Batch, Metric, predict, spearman, ssim_1d
+from workbench.evaluation.base import Batch, Metric, spearman, ssim_1d
+from workbench.runtime import predict
 
 
 @dataclass
@@ -127,7 +128,7 @@ class RandomLogit(Metric):
         return (targets + shift.to(targets.device)) % num_classes
 
     def score(self, batch: Batch) -> torch.Tensor:
-        k = self.num_classes or predict(batch.model, batch.inputs[:1], 1, softmax=False).shape[-1]
+        k = self.num_classes or predict(batch.model, batch.inputs[:1], 1, where="inputs").shape[-1]
         if k < 2:
             raise ValueError("RandomLogit needs a model with at least two classes")
         off = self.draw_off_targets(batch.targets, k, batch.generator)
