@@ -90,7 +90,7 @@ def cache_dir() -> Path:
 
 def recipe_dict(config: Any) -> dict[str, Any]:
     """A recipe as a plain dict: :func:`workbench.recipes.recipe_fields` of a dataclass instance, ``dict(...)`` of
-    a mapping (the key a ``cached_model`` call with a hand-built dict used; deprecated there)."""
+    a mapping (``config_key`` of a plain dict; ``cached_model`` takes only the dataclass)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return recipe_fields(config)
     if isinstance(config, Mapping):
@@ -166,15 +166,16 @@ def cached_model(
     The file is ``<cache>/<name>-<hash(config)>.pt``; a shipped ``workbench/weights/<name>-<hash>.pt`` of the same
     recipe is loaded first (never when ``retrain``). A corrupt file is reported with a warning, moved aside
     (``.corrupt`` suffix, never deleted) and retrained. ``recipe`` is the whole frozen recipe dataclass (a
-    :class:`workbench.recipes.Recipe`); a hand-built mapping still works but is deprecated. The returned model is in
+    :class:`workbench.recipes.Recipe`; a hand-built mapping is refused with a TypeError). The returned model is in
     eval mode on the CPU, with the training metadata in ``model.workbench_meta``.
     """
     from workbench.distributed import barrier, is_main_process
     from workbench.runtime import seed_everything
 
-    if isinstance(recipe, Mapping):
-        warnings.warn(f"cached_model({name!r}, ...) was given a dict: pass the frozen recipe dataclass itself (its "
-                      "asdict() is the key)", DeprecationWarning, stacklevel=2)
+    if not dataclasses.is_dataclass(recipe) or isinstance(recipe, type):
+        raise TypeError(f"cached_model({name!r}, ...) needs the frozen recipe dataclass itself (a "
+                        f"workbench.recipes.Recipe instance; its fields are the cache key), got "
+                        f"{type(recipe).__name__}: a hand-built dict is no longer accepted")
     config = recipe_dict(recipe)
     key = config_key(config)
     path = cache_dir() / f"{name}-{key}.pt"

@@ -117,8 +117,10 @@ def test_cached_model_keys_dataclass_recipes_and_moves_a_corrupt_file_aside(tmp_
         cached_model("toy", lambda: nn.Linear(3, 1), train, _Recipe())
     assert any("corrupt" in str(w.message) for w in caught)
     assert len(calls) == 3 and path.with_suffix(".pt.corrupt").read_bytes() == b"not a checkpoint"
-    with pytest.raises(TypeError, match="dataclass instance or a mapping"):
-        cached_model("toy", lambda: nn.Linear(3, 1), train, ["not", "a", "recipe"])
+    for not_a_recipe in (["not", "a", "recipe"], {"width": 3, "seed": 0}, _Recipe):
+        with pytest.raises(TypeError, match="needs the frozen recipe dataclass itself"):
+            cached_model("toy", lambda: nn.Linear(3, 1), train, not_a_recipe)
+    assert len(calls) == 3  # refused before anything trained
 
 
 def test_one_predict_for_tensor_sets_and_for_metrics():

@@ -21,6 +21,11 @@ class ToyRecipe:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class BigRecipe:
+    recipe: str = "big"
+
+
 def _build(width: int = 4) -> nn.Module:
     return nn.Linear(3, width)
 
@@ -87,13 +92,13 @@ def test_a_broken_shipped_file_is_reported_kept_and_the_model_trained(dirs):
 def test_export_writes_weights_and_a_sidecar_with_the_metrics(dirs, tmp_path, monkeypatch):
     def toy_dashboard(smoke):
         cached_model("toy", _build, lambda m: {"test_acc": 0.75, "history": [1, 2]}, ToyRecipe())
-        cached_model("big", lambda: nn.Linear(800, 800), lambda m: {"test_mse": 0.01}, {"recipe": "big"})
+        cached_model("big", lambda: nn.Linear(800, 800), lambda m: {"test_mse": 0.01}, BigRecipe())
 
     monkeypatch.setattr(weights, "DASHBOARD_MODELS", {"toy": toy_dashboard})
     out = tmp_path / "export"
     written = weights.export(out)
     assert sorted(p.name for p in written) == sorted([f"toy-{config_key(ToyRecipe())}.pt",
-                                                      f"big-{config_key({'recipe': 'big'})}.pt"])
+                                                      f"big-{config_key(BigRecipe())}.pt"])
     toy = json.loads((out / f"toy-{config_key(ToyRecipe())}.json").read_text())
     assert toy["metrics"] == {"test_acc": 0.75} and toy["recipe_hash"] == config_key(ToyRecipe())
     assert toy["recipe"] == {"width": 4, "seed": 0} and toy["dashboard"] == "toy"
