@@ -107,9 +107,11 @@ def relabel_panel(board: Any) -> W.VBox:
         from workbench.inputs import load_classifier
 
         name, _, weights = path.partition(" ")
+        from workbench.relabel.latent import LatentExplorer
+
         model = load_classifier(name, shape, n_classes, weights or None)
-        board.classifier = model
-        board.scorecard.model = model
+        board.classifier, board.latent = model, LatentExplorer(model, board.vae)  # every view reads the new teacher
+        board.scorecard.set_model(model, board._scorecard_explainers(model))
         board._select(int(board.image_picker.value))
         return f"teacher is now {name} (checked on {shape[1]}x{shape[2]} inputs, {n_classes or 'any'} classes)"
 

@@ -263,6 +263,15 @@ class ScorecardView(W.VBox):
         if self.compare is not None:
             self.compare.clear()
 
+    def set_model(self, model: torch.nn.Module, explainers: Mapping[str, Any]) -> None:
+        """Score another model (the dashboard's "Your model"): its explainers, built around it, replace the old
+        ones, and the results of the old model are cleared (as :meth:`set_image` does)."""
+        self.model, self.explainers = model, dict(explainers)
+        names = list(self.explainers)
+        self.explainer_pick.options = names
+        self.explainer_pick.value = names[0]
+        self.set_image(self.image)
+
     def _batch(self) -> tuple[torch.Tensor, list[int]]:
         rest = [i for i in range(len(self.images)) if i != self.image]
         indices = [self.image] + rest[:self.batch_size - 1]

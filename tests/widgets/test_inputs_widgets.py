@@ -59,6 +59,14 @@ def test_torchscript_teacher_is_swapped_in(board, tmp_path):
     torch.jit.trace(board.classifier, board.images[:1]).save(str(path))
     assert rows["model"].load(str(path)), rows["model"].message.value
     assert board.classifier is not None and "teacher is now" in rows["model"].message.value
+    new = board.classifier
+    assert isinstance(new, torch.jit.ScriptModule)
+    # every view reads the new teacher: the latent explorer and the scorecard with its explainers (none left bound
+    # to the old model, whose maps the table would otherwise show beside the new model's scores)
+    assert board.latent.classifier is new and board.scorecard.model is new
+    assert set(board.scorecard.explainers) == {"RLD", "saliency"}
+    assert all(e.forward_func is new for e in board.scorecard.explainers.values())
+    assert board.scorecard.table is None and list(board.scorecard.explainer_pick.options) == ["RLD", "saliency"]
 
 
 def test_colour_image_for_the_grey_model_is_reported_and_a_grey_one_added(board, tmp_path):
