@@ -59,6 +59,15 @@ class Recipe:
         except NotImplementedError:
             return False
 
+    def is_smoke_but(self, *fields: str) -> bool:
+        """True when this recipe is its class's ``smoke()`` preset in every field but ``fields`` (the switches a
+        factory sets itself, such as a detector's ``whiten``): the smoke models' cache names say so."""
+        try:
+            preset = type(self).smoke()
+        except NotImplementedError:
+            return False
+        return self == dataclasses.replace(preset, **{f: getattr(self, f) for f in fields})
+
     def with_(self: R, **changes: Any) -> R:
         """A copy with some fields changed; the cache key follows the fields."""
         return dataclasses.replace(self, **changes)

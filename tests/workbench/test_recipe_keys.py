@@ -131,3 +131,26 @@ def test_every_shipped_file_is_pinned():
     shipped = {p.stem for p in cache.SHIPPED_DIR.glob("*.pt")}
     pinned = {f"{name}-{key}" for name, key in PINNED.values()}
     assert shipped <= pinned, f"shipped but not pinned: {sorted(shipped - pinned)}"
+
+
+def test_a_recipe_passed_whole_is_the_same_model_as_its_flags(asked):
+    """``recipe=`` (the one idiom: the frozen recipe, whole) names and keys the same model as the flags that make
+    it, for the presets and for a changed field; mixing it with field overrides is refused."""
+    from workbench.stdt import SbiStdtRecipe, StdtRecipe, stdt_config, stdt_detector
+    from workbench.whitening import SbiWhiteningRecipe, WhiteningRecipe, detector_config, whitening_detector
+
+    pairs = [
+        (lambda: whitening_detector(False, smoke=True), lambda: whitening_detector(
+            recipe=WhiteningRecipe.smoke().with_(whiten=False))),
+        (lambda: whitening_detector(True, data="sbi"), lambda: whitening_detector(recipe=SbiWhiteningRecipe.full())),
+        (lambda: whitening_detector(True, epochs=3), lambda: whitening_detector(recipe=detector_config(epochs=3))),
+        (lambda: stdt_detector(True, smoke=True), lambda: stdt_detector(recipe=StdtRecipe.smoke())),
+        (lambda: stdt_detector(False), lambda: stdt_detector(recipe=stdt_config(False))),
+        (lambda: stdt_detector(True, data="sbi"), lambda: stdt_detector(recipe=SbiStdtRecipe.full())),
+    ]
+    for flags, whole in pairs:
+        assert asked(flags) == asked(whole)
+    with pytest.raises(ValueError, match="either recipe= or"):
+        whitening_detector(recipe=WhiteningRecipe.full(), epochs=3)
+    with pytest.raises(ValueError, match="either recipe= or"):
+        stdt_detector(recipe=StdtRecipe.full(), epochs=3)

@@ -204,9 +204,17 @@ def train_stdt(model: BagOfPatchesViT, config: StdtRecipe, device: str = "auto",
 
 
 def stdt_detector(std: bool = True, smoke: bool = False, device: str = "auto", retrain: bool = False,
-                  progress: bool = True, seed: int = 0, **overrides: Any) -> BagOfPatchesViT:
-    """The cached bag-of-patches ViT trained on the embedded clips, with STD (``std=True``) or without."""
-    config = stdt_config(std, smoke, seed, **overrides)
+                  progress: bool = True, seed: int = 0, recipe: StdtRecipe | None = None, **overrides: Any
+                  ) -> BagOfPatchesViT:
+    """The cached bag-of-patches ViT trained on the embedded clips, with STD (``std=True``) or without.
+    ``recipe``: any other ``StdtRecipe`` / ``SbiStdtRecipe``, passed whole (``std``, ``smoke``, ``seed`` and the
+    overrides then come from it: STD is on when either dropout ratio is)."""
+    if recipe is not None and overrides:
+        raise ValueError("give either recipe= or field overrides, not both (change the recipe with recipe.with_(...))")
+    config = recipe if recipe is not None else stdt_config(std, smoke, seed, **overrides)
+    if recipe is not None:
+        std = bool(recipe.spatial_ratio or recipe.temporal_ratio)
+        smoke = recipe.is_smoke_but("spatial_ratio", "temporal_ratio", "seed")
     kind = "sbi_" if isinstance(config, SbiStdtRecipe) else ""
     name = f"stdt_{kind}{'std' if std else 'nostd'}{'_smoke' if smoke else ''}"
     return cached_model(name, lambda: build_stdt(config), lambda m: train_stdt(m, config, device, progress),

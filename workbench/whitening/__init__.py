@@ -68,6 +68,7 @@ from workbench.whitening.recipe import (
     WHITENING_SBI,
     WHITENING_SBI_SMOKE,
     WHITENING_SMOKE,
+    SbiWhiteningRecipe,
     WhiteningRecipe,
     build_detector,
     calibrate_detector,
@@ -87,7 +88,8 @@ __all__ = [
     "mean_offdiag_correlation", "pointing_game", "pointing_per_channel", "predict_fake_proba",
     "FaceReading", "read_face",
     "CLASS_CONCEPTS", "DEFAULT_CONCEPTS", "DetectorInternals", "WhiteningDetector", "concept_weights",
-    "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "WhiteningRecipe", "build_detector",
+    "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "SbiWhiteningRecipe",
+    "WhiteningRecipe", "build_detector",
     "calibrate_detector", "detector_config", "make_step",
     "train_detector", "training_data", "whitening_detector",
 ]

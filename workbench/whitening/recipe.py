@@ -237,11 +237,17 @@ def calibrate_detector(model: WhiteningDetector, config: WhiteningRecipe, train:
 
 def whitening_detector(whiten: bool = True, smoke: bool = False, device: str = "auto", retrain: bool = False,
                        progress: bool = True, train_kinds: Sequence[str] | None = None, data: str = "embedded",
-                       **overrides: Any) -> WhiteningDetector:
+                       recipe: WhiteningRecipe | None = None, **overrides: Any) -> WhiteningDetector:
     """The cached detector (whitened or the plain BatchNorm baseline) trained on the embedded forgery faces, or with
-    ``data="sbi"`` on self-blended colour faces (``size`` 64-128, ``face_source`` a folder of real face photos)."""
-    config = detector_config(whiten, smoke, train_kinds, data, **overrides)
-    name = f"whitening_detector_{'sbi_' if data == 'sbi' else ''}{'white' if whiten else 'plain'}" \
-           f"{'_smoke' if smoke else ''}"
+    ``data="sbi"`` on self-blended colour faces (``size`` 64-128, ``face_source`` a folder of real face photos).
+    ``recipe``: any other ``WhiteningRecipe`` / ``SbiWhiteningRecipe``, passed whole (``whiten``, ``smoke``,
+    ``train_kinds``, ``data`` and the overrides then come from it)."""
+    if recipe is not None and (overrides or train_kinds):
+        raise ValueError("give either recipe= or train_kinds / field overrides, not both (change the recipe with "
+                         "recipe.with_(...))")
+    config = recipe if recipe is not None else detector_config(whiten, smoke, train_kinds, data, **overrides)
+    sbi, smoke = isinstance(config, SbiWhiteningRecipe), smoke if recipe is None else recipe.is_smoke_but("whiten")
+    kind = f"{'sbi_' if sbi else ''}{'white' if config.whiten else 'plain'}"
+    name = f"whitening_detector_{kind}{'_smoke' if smoke else ''}"
     return cached_model(name, lambda: build_detector(config),
                         lambda m: train_detector(m, config, device, progress), config, retrain=retrain)
