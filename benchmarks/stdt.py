@@ -27,7 +27,15 @@ import torch
 from workbench.data.clips import ClipSet, load_forgery_clips
 from workbench.data.corruptions import CONDITIONS, blur, corrupt, jpeg, noise
 from workbench.stdt import StdtRecipe, build_stdt, predict_video_proba, stdt_config, step, train_stdt
-from workbench.train import binary_auc, fit, one_thread, resolve_device, smoke_mode, training_throughput
+from workbench.train import (
+    binary_auc,
+    budgeted_throughput,
+    fit,
+    one_thread,
+    resolve_device,
+    smoke_mode,
+    training_throughput,
+)
 from workbench.whitening import build_detector, detector_config, make_step, predict_fake_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -249,16 +257,14 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: in
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    rows = []
-    for std in (True, False):
-        if time.perf_counter() - start > budget_s:
-            break
+
+    def cell(std: bool) -> tuple:
         config = stdt_config(std, False, data="sbi", size=size, patch_size=16, n_per_identity=1)
         train = load_sbi_clips("train", size, config.frames, config.n_per_identity, None, config.data_seed)
-        result = training_throughput(build_stdt(config), train.loader(config.batch_size), step,
-                                     max_steps=max_steps, lr=config.lr, device=device)
-        rows.append({"check": f"stdt SBI {'STD' if std else 'no STD'} {size}px", "device": str(device),
-                     "steps": max_steps, **result, "loss_fell": result["loss_last"] < result["loss_first"]})
+        return build_stdt(config), train.loader(config.batch_size), step, config.lr
+
+    rows = budgeted_throughput([(f"stdt SBI {'STD' if std else 'no STD'} {size}px", lambda std=std: cell(std))
+                                for std in (True, False)], max_steps=max_steps, budget_s=budget_s, device=device)
     frame = pd.DataFrame(rows)
     frame.to_csv(out_dir / "stdt_sbi_gpu.csv", index=False)
     (out_dir / "stdt_sbi_gpu.md").write_text(frame.to_string(index=False) + "\n")

@@ -230,23 +230,20 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, size: in
     box): ``max_steps`` steps each (the whitened one with its concept alignment), first / last loss, images per
     second; stops starting a detector once ``budget_s`` is spent. Writes ``whitening_sbi_gpu.csv`` / ``.md`` into
     ``out_dir``; imports only torch / numpy / opencv / pandas / scikit-learn."""
-    from workbench.train import training_throughput
+    from workbench.train import budgeted_throughput
     from workbench.whitening import make_step
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    rows = []
-    for whiten in (True, False):
-        if time.perf_counter() - start > budget_s:
-            break
+
+    def cell(whiten: bool) -> tuple:
         config = detector_config(whiten, False, data="sbi", size=size, batch_size=64)
         train = load_sbi_faces("train", size, config.n_per_identity, None, 0, blur_p=config.blur_p)
-        result = training_throughput(build_detector(config), train.loader(config.batch_size),
-                                     make_step(config.align_every, train if whiten else None),
-                                     max_steps=max_steps, lr=config.lr, device=device)
-        rows.append({"check": f"whitening SBI {'whitened' if whiten else 'plain'} {size}px", "device": str(device),
-                     "steps": max_steps, **result, "loss_fell": result["loss_last"] < result["loss_first"]})
+        return (build_detector(config), train.loader(config.batch_size),
+                make_step(config.align_every, train if whiten else None), config.lr)
+
+    rows = budgeted_throughput([(f"whitening SBI {'whitened' if w else 'plain'} {size}px", lambda w=w: cell(w))
+                                for w in (True, False)], max_steps=max_steps, budget_s=budget_s, device=device)
     frame = pd.DataFrame(rows)
     frame.to_csv(out_dir / "whitening_sbi_gpu.csv", index=False)
     (out_dir / "whitening_sbi_gpu.md").write_text(frame.to_string(index=False) + "\n")

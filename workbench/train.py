@@ -215,6 +215,22 @@ def training_throughput(model: nn.Module, loader: Iterable, step: StepFn, *, max
             "items_per_s": items / max(seconds, 1e-9)}
 
 
+def budgeted_throughput(cells: Iterable[tuple[str, Callable[[], tuple[nn.Module, Iterable, StepFn, float]]]], *,
+                        max_steps: int, budget_s: float, device: str | torch.device = "auto") -> list[dict[str, Any]]:
+    """The GPU sections' training-cell table: for each ``(check, make)``, ``make() -> (model, loader, step, lr)``
+    trained for ``max_steps`` by :func:`training_throughput`, one row ``{check, device, steps, loss_first,
+    loss_last, items_per_s, loss_fell}``; no cell is started once ``budget_s`` seconds are spent."""
+    start, rows = time.perf_counter(), []
+    for check, make in cells:
+        if time.perf_counter() - start > budget_s:
+            break
+        model, loader, step, lr = make()
+        result = training_throughput(model, loader, step, max_steps=max_steps, lr=lr, device=device)
+        rows.append({"check": check, "device": str(device), "steps": max_steps, **result,
+                     "loss_fell": result["loss_last"] < result["loss_first"]})
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------- training kit
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy (computed in float32, also under autocast) and the batch's top-1 accuracy."""
