@@ -54,6 +54,25 @@ from workbench.relabel import GridRegions, RelabelWarning, train_folder_vae  # n
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
 EXPLAINERS = ("relabel", "lime", "captum_lime", "kernel_shap", "occlusion")
+#: the anchors every ``--variants`` run measures beside the RLD strategies
+ANCHORS = ("lime", "kernel_shap")
+#: RLD strategies for ``--variants`` (issue 26): name -> RelabelDistillation settings on top of the default
+STRATEGIES: dict[str, dict] = {
+    "default": {},
+    "no residual": {"residual": False},
+    "times input": {"map_mode": "times_input"},
+    "fill prior": {"fill": "prior"},
+    "fill blur": {"fill": "blur"},
+    "fill mean": {"fill": "mean"},
+    "change": {"features": "change"},
+    "fill prior + change": {"fill": "prior", "features": "change"},
+    "fill blur + change": {"fill": "blur", "features": "change"},
+    "fill mean + change": {"fill": "mean", "features": "change"},
+    "fill prior + mask": {"fill": "prior", "features": "mask"},
+    "fill mean + mask": {"fill": "mean", "features": "mask"},
+}
+#: ``--half``: the people whose held-out faces are explained (tune on the first five, report on the other five)
+HALVES = {"all": slice(None), "tune": slice(0, 5), "report": slice(5, None)}
 GRADIENT_EXPLAINERS = ("saliency", "integrated_gradients", "gradcam")
 
 
@@ -63,15 +82,16 @@ def realdata_folder(name: str) -> Path | None:
                 None)
 
 
-def split(faces: FaceSet, n_faces: int) -> tuple[list[int], list[int]]:
+def split(faces: FaceSet, n_faces: int, half: str = "all") -> tuple[list[int], list[int]]:
     """Enrolment indices (the first half of each person's photos, at least one) and ``n_faces`` held-out ones,
-    taken round-robin over the people."""
+    taken round-robin over the people of ``half`` (:data:`HALVES`; every person is enrolled whatever the half)."""
     enrol, held = [], []
     for k in range(len(faces.names)):
         idx = (faces.people == k).nonzero().flatten().tolist()
         n = max(1, len(idx) // 2)
         enrol += idx[:n]
         held.append(idx[n:])
+    held = held[HALVES[half]]
     order = [h[i] for i in range(max(map(len, held))) for h in held if i < len(h)]
     return enrol, order[:n_faces]
 
@@ -88,9 +108,11 @@ def face_vae(crops: torch.Tensor, steps: int) -> torch.nn.Module:
 
 
 def build(name: str, box: FaceIdentifier, vae: torch.nn.Module, args: argparse.Namespace):
-    if name == "relabel":
-        return make_explainer(name, box, vae=vae, n_samples=args.n_samples, probe_samples=args.probe_samples,
-                              search_steps=args.search_steps, regions=GridRegions(args.cell))
+    """The explainer of row ``name``: ``relabel``, ``relabel[<strategy>]`` (:data:`STRATEGIES`) or a baseline."""
+    if name.startswith("relabel"):
+        strategy = STRATEGIES[name[len("relabel["):-1]] if name != "relabel" else {}
+        return make_explainer("relabel", box, vae=vae, n_samples=args.n_samples, probe_samples=args.probe_samples,
+                              search_steps=args.search_steps, regions=GridRegions(args.cell), **strategy)
     if name == "occlusion":
         return make_explainer(name, box, window=16, stride=8)
     return make_explainer(name, box, n_samples=args.n_samples, cell=args.cell)
@@ -100,7 +122,7 @@ def explain_all(box: FaceIdentifier, vae: torch.nn.Module, x: torch.Tensor, t: t
                 args: argparse.Namespace) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, float]]]:
     """Maps of every explainer, one face at a time, with seconds and black-box queries per explanation."""
     maps, cost = {}, {}
-    for name in EXPLAINERS:
+    for name in args.explainers:
         explainer = build(name, box, vae, args)
         box.n_queries, parts, statuses = 0, [], []
         start = time.perf_counter()
@@ -139,7 +161,7 @@ def table(cards: pd.DataFrame, cost: dict[str, dict[str, float]]) -> pd.DataFram
     ok = cards[cards.status == "ok"]
     stats = ok.groupby(["explainer", "metric"]).score.agg(["mean", "std"]).unstack("metric")
     rows = []
-    for name in EXPLAINERS:
+    for name in cost:
         c = cost[name]
         rows.append({"explainer": name, "deletion_mean": stats.loc[name, ("mean", "Deletion")],
                      "deletion_std": stats.loc[name, ("std", "Deletion")],
@@ -152,7 +174,8 @@ def table(cards: pd.DataFrame, cost: dict[str, dict[str, float]]) -> pd.DataFram
 
 
 def report(df: pd.DataFrame, args: argparse.Namespace, context: dict[str, str], refused: list[str]) -> str:
-    rld, lime, shap = (df.set_index("explainer").loc[n, "deletion_mean"] for n in ("relabel", "lime", "kernel_shap"))
+    deletion = df.set_index("explainer").deletion_mean
+    lime, shap = deletion["lime"], deletion["kernel_shap"]
     verdict = lambda ok: "met" if ok else "**not met**"  # noqa: E731
     lines = [
         "# Explaining a real black box: dlib's face recognition as an identity classifier",
@@ -171,11 +194,11 @@ def report(df: pd.DataFrame, args: argparse.Namespace, context: dict[str, str], 
         lines.append(f"| {r.explainer} | {r.deletion_mean:.3f} ± {r.deletion_std:.3f} | {r.insertion_mean:.3f} ± "
                      f"{r.insertion_std:.3f} | {r.seconds:.1f} | {r.vs_lime:.2f} | {r.queries:.0f} | "
                      f"{r.degenerate} |")
+    lines.append("")
+    for name, rld in deletion[deletion.index.str.startswith("relabel")].items():
+        lines += [f"Target (issue 26), {name}: deletion AUC ≤ lime's ({rld:.3f} vs {lime:.3f}): "
+                  f"{verdict(rld <= lime)}; ≤ KernelShap's ({rld:.3f} vs {shap:.3f}): {verdict(rld <= shap)}.", ""]
     lines += [
-        "",
-        f"Target (issue 26): RLD's deletion AUC ≤ lime's ({rld:.3f} vs {lime:.3f}): {verdict(rld <= lime)}; "
-        f"≤ KernelShap's ({rld:.3f} vs {shap:.3f}): {verdict(rld <= shap)}.",
-        "",
         f"Settings: N = {args.n_samples} samples for RLD, lime, captum_lime and kernel_shap; RLD's sigma search "
         f"{args.search_steps} probes of {args.probe_samples} samples on top (counted in its queries); all on a "
         f"{args.cell}-pixel grid ({(SIZE // args.cell) ** 2} superpixels / regions); occlusion 16 px windows, "
@@ -201,15 +224,25 @@ def main() -> None:
     parser.add_argument("--cell", type=int, default=16)
     parser.add_argument("--metric-step", type=int, default=512)
     parser.add_argument("--vae-steps", type=int, default=150)
+    parser.add_argument("--variants", default="",
+                        help=f"comma-separated RLD strategies, measured beside {', '.join(ANCHORS)} instead of the "
+                             f"full table: {', '.join(STRATEGIES)}")
+    parser.add_argument("--half", choices=tuple(HALVES), default="all",
+                        help="whose held-out faces: all people, the first five (tune) or the other five (report)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "blackbox"))
     args = parser.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(STRATEGIES))
+    if unknown:
+        parser.error(f"unknown --variants {unknown}; choose from {list(STRATEGIES)}")
+    args.explainers = [f"relabel[{v}]" for v in variants] + list(ANCHORS) if variants else list(EXPLAINERS)
     folder = realdata_folder("faces_identity")
     if folder is None:
         print("skipped: ../shared/realdata/faces_identity is absent (the development faces); nothing written")
         return
     torch.manual_seed(0)
     faces = load_identity_folder(folder, SIZE)
-    enrol, held = split(faces, args.n_faces)
+    enrol, held = split(faces, args.n_faces, args.half)
     box = FaceIdentifier.enrol(faces.crops[enrol], faces.people[enrol], faces.names)
     x, truth = faces.crops[held], faces.people[held]
     t = box(x).argmax(1)
@@ -219,11 +252,14 @@ def main() -> None:
     cards = scorecard(box, x, t, {name: precomputed(m) for name, m in maps.items()},
                       metrics=[Deletion(args.metric_step), Insertion(args.metric_step)], progress=False)
     df = table(cards, cost)
+    who = {"all": "all 10 people", "tune": "the first 5 people (the tuning half)",
+           "report": "the other 5 people (the report half, not tuned on)"}[args.half]
     context = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, "
                f"{torch.get_num_threads()} torch threads",
                "data": f"{len(faces.names)} people, {len(faces.files)} photos ({len(faces.skipped)} without a face "
-                       f"found); {len(enrol)} enrolled, {len(x)} held-out 64 px face crops explained (the identifier "
-                       f"names {accuracy:.0%} of them correctly; each is explained for the identity it predicts). "
+                       f"found); {len(enrol)} enrolled, {len(x)} held-out 64 px face crops of {who} explained "
+                       f"(the identifier names {accuracy:.0%} of them correctly; each is explained for the identity it "
+                       f"predicts). "
                        f"RLD's VAE: {len(enrol)} enrolment crops and their mirror images, {args.vae_steps} steps."}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
