@@ -54,7 +54,7 @@ from workbench.relabel import GridRegions, RelabelWarning, train_folder_vae  # n
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
 EXPLAINERS = ("relabel", "lime", "captum_lime", "kernel_shap", "occlusion")
-#: the anchors every ``--variants`` run measures beside the RLD strategies
+#: the anchors every run measures (the issue's target compares RLD with them); ``--baselines`` adds the others
 ANCHORS = ("lime", "kernel_shap")
 #: RLD strategies for ``--variants`` (issue 26): name -> RelabelDistillation settings on top of the default
 STRATEGIES: dict[str, dict] = {
@@ -70,6 +70,8 @@ STRATEGIES: dict[str, dict] = {
     "fill mean + change": {"fill": "mean", "features": "change"},
     "fill prior + mask": {"fill": "prior", "features": "mask"},
     "fill mean + mask": {"fill": "mean", "features": "mask"},
+    "fill mean + change + alpha 0.01": {"fill": "mean", "features": "change", "ridge_alpha": 0.01},
+    "fill mean + mask + alpha 0.01": {"fill": "mean", "features": "mask", "ridge_alpha": 0.01},
 }
 #: ``--half``: the people whose held-out faces are explained (tune on the first five, report on the other five)
 HALVES = {"all": slice(None), "tune": slice(0, 5), "report": slice(5, None)}
@@ -252,8 +254,10 @@ def main() -> None:
     parser.add_argument("--metric-step", type=int, default=512)
     parser.add_argument("--vae-steps", type=int, default=150)
     parser.add_argument("--variants", default="",
-                        help=f"comma-separated RLD strategies, measured beside {', '.join(ANCHORS)} instead of the "
-                             f"full table: {', '.join(STRATEGIES)}")
+                        help=f"comma-separated RLD strategies, rows instead of the default RLD's: "
+                             f"{', '.join(STRATEGIES)}")
+    parser.add_argument("--baselines", default=",".join(EXPLAINERS[1:]),
+                        help=f"comma-separated baselines (at least {', '.join(ANCHORS)}; default all)")
     parser.add_argument("--half", choices=tuple(HALVES), default="all",
                         help="whose held-out faces: all people, the first five (tune) or the other five (report)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "blackbox"))
@@ -262,7 +266,11 @@ def main() -> None:
     unknown = sorted(set(variants) - set(STRATEGIES))
     if unknown:
         parser.error(f"unknown --variants {unknown}; choose from {list(STRATEGIES)}")
-    args.explainers = [f"relabel[{v}]" for v in variants] + list(ANCHORS) if variants else list(EXPLAINERS)
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if set(ANCHORS) - set(baselines) or set(baselines) - set(EXPLAINERS[1:]):
+        parser.error(f"--baselines must include {list(ANCHORS)} and name only {list(EXPLAINERS[1:])}")
+    rld = [f"relabel[{v}]" for v in variants] if variants else ["relabel"]
+    args.explainers = rld + [b for b in EXPLAINERS[1:] if b in baselines]
     folder = realdata_folder("faces_identity")
     if folder is None:
         print("skipped: ../shared/realdata/faces_identity is absent (the development faces); nothing written")
