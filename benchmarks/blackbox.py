@@ -23,6 +23,13 @@ face 200 times, hours of dlib queries on a CPU.
 
     WORKBENCH_CACHE=/tmp/wbcache python benchmarks/blackbox.py              # 20 faces, N = 48 (~28 min, 2 busy cores)
     python benchmarks/blackbox.py --n-faces 4 --n-samples 32 --out /tmp/bb  # a quick look
+    python benchmarks/blackbox.py --half tune --n-faces 10 --baselines lime,kernel_shap \
+        --variants "default,fill mean,fill mean + mask + alpha 0.01" --out /tmp/tune  # compare RLD strategies
+
+``--variants`` (issue 26) replaces the RLD row by one row per named strategy (:data:`STRATEGIES`: a fill, a
+student's features, its ridge alpha); ``--half tune`` / ``report`` explains only the held-out faces of the first /
+the other five people (every person is still enrolled), so a strategy can be chosen on one half and reported on the
+other; a run over all people adds a table by half.
 
 Writes ``<out>.md`` and ``<out>.csv`` (default ``benchmarks/results/blackbox``). Development numbers: the photos are
 the project's development faces, not a test set.
@@ -72,6 +79,8 @@ STRATEGIES: dict[str, dict] = {
     "fill mean + mask": {"fill": "mean", "features": "mask"},
     "fill mean + change + alpha 0.01": {"fill": "mean", "features": "change", "ridge_alpha": 0.01},
     "fill mean + mask + alpha 0.01": {"fill": "mean", "features": "mask", "ridge_alpha": 0.01},
+    "fill mean + mask + alpha 0.01 + sigma 1": {"fill": "mean", "features": "mask", "ridge_alpha": 0.01,
+                                                "sigma": 1.0},
 }
 #: ``--half``: the people whose held-out faces are explained (tune on the first five, report on the other five)
 HALVES = {"all": slice(None), "tune": slice(0, 5), "report": slice(5, None)}
@@ -198,6 +207,16 @@ def by_half(cards: pd.DataFrame, people: torch.Tensor) -> list[str]:
     return lines
 
 
+def strategy_lines(df: pd.DataFrame) -> list[str]:
+    """What each ``relabel[<strategy>]`` row changes from RLD's default (:data:`STRATEGIES`); empty without them."""
+    names = [n[len("relabel["):-1] for n in df.explainer if n.startswith("relabel[")]
+    if not names:
+        return []
+    said = [f"`{n}`: " + (", ".join(f"{k}={v!r}" for k, v in STRATEGIES[n].items()) or "RLD's default") for n in names]
+    return ["RLD strategies (settings changed from `RelabelConfig()`, issue 26; `fill` is what a region not kept "
+            "from the image shows, `features` what the student sees): " + "; ".join(said) + ".", ""]
+
+
 def report(df: pd.DataFrame, args: argparse.Namespace, context: dict[str, str], refused: list[str],
            halves: list[str]) -> str:
     deletion = df.set_index("explainer").deletion_mean
@@ -233,6 +252,7 @@ def report(df: pd.DataFrame, args: argparse.Namespace, context: dict[str, str], 
         "shared with other jobs; the × lime ratio is the comparable number. Degenerate: RLD explanations where no "
         "(or every) sample changed the identity (zero map, scored as such).",
         "",
+        *strategy_lines(df),
         *([f"Split by person (issue 26: a strategy is chosen on the tuning half, {TUNE_PEOPLE}, and reported on the "
            f"other five, {REPORT_PEOPLE}, whose faces were not looked at while choosing):", "", *halves, ""]
           if halves else []),
