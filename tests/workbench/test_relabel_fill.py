@@ -27,6 +27,11 @@ def test_the_default_and_the_paper_keep_the_decode_fill():
     assert RelabelConfig().sampling.fill == "decode" and RelabelConfig.paper().sampling.fill == "decode"
 
 
+def test_the_black_box_preset_is_the_measured_strategy():
+    preset = RelabelConfig.black_box()
+    assert RelabelConfig().with_(fill="mean", features="mask", ridge_alpha=0.01, sigma=1.0) == preset
+
+
 def test_blur_fill_is_the_decode_fill_blurred_by_a_sixteenth_of_the_side(digits_models, digits_test):
     x = digits_test.images[0]
     decode = _samples(digits_models, x, **WHOLE)

@@ -189,6 +189,14 @@ class RelabelConfig:
         return cls(residual=False, student=StudentConfig(ridge_alpha=1e-2, soft_weight=0.5),
                    sampling=SamplingConfig.paper())
 
+    @classmethod
+    def black_box(cls) -> RelabelConfig:
+        """Ours (issue 26), for a black box that reads what the regions show (dlib's face recognition): regions not
+        kept are the decode's mean colour, a ridge student (alpha 0.01) on the kept-region indicators, one fixed
+        sigma (no search: the fill hardly depends on it). See ``benchmarks/results/blackbox.md``."""
+        return cls(sigma=SigmaConfig(search=1.0), student=StudentConfig(ridge_alpha=1e-2),
+                   sampling=SamplingConfig(fill="mean", features="mask"))
+
     def with_(self, **changes: Any) -> RelabelConfig:
         """A copy with settings changed, each by its flat name (``n_samples=``, ``sigma=0.8``, ``student="sgd"``,
         ``sgd_steps=``, ``keep_share=``, ``features=`` ...) or a nested config (``sampling=SamplingConfig(...)``)."""
