@@ -18,6 +18,10 @@ from workbench.relabel.sigma import FixedSigma, FlipBandBisection, SigmaSearch
 from workbench.relabel.students import RidgeStudent, SGDStudent, Student
 
 MIN_SAMPLES = 10
+#: what the student can see (``SamplingConfig.features``)
+FEATURES = ("pixels", "regions", "mask", "change")
+#: what the regions not kept from the image show (``SamplingConfig.fill``, issue 26)
+FILLS = ("decode", "prior", "blur", "mean")
 
 
 def check_n_samples(n_samples: object) -> int:
@@ -90,20 +94,28 @@ class SamplingConfig:
     painted back as pixel weights) or ``"mask"`` (the kept-region indicators; needs ``keep_share``).
     ``sigma_scales``: the samples cycle through ``sigma * scale`` (``(1.0,)``: the paper's one sigma).
     ``region_source``: ``"own"`` (a sample's regions from its own decode) or ``"pool"`` (each region from a decode
-    drawn at random among all the samples', so regions vary independently of each other)."""
+    drawn at random among all the samples', so regions vary independently of each other).
+    ``fill`` (ours, issue 26): what the regions not kept from the image show, the sample's "off" state (see
+    :data:`FILLS`): ``"decode"`` (the decodes of ``z0 + sigma * eps`` plus the residual, as before), ``"prior"``
+    (decodes of ``sigma * eps``: faces of the VAE's prior, not the image's neighbourhood; no residual), ``"blur"``
+    (the decodes blurred by a Gaussian of a sixteenth of the image side: the image's detail gone) or ``"mean"``
+    (each decode's per-channel mean colour: a flat fill, like lime's, in the decode's colour).
+    ``features="change"`` (ours, issue 26): the student sees how much each region changed (the region mean of
+    ``|sample - image|``), painted back as minus its weight (a region whose change lowers the class is positive)."""
 
     keep_share: float | None = 0.5
     regions: Regions | None = None
-    features: Literal["pixels", "regions", "mask"] = "regions"
+    features: Literal["pixels", "regions", "mask", "change"] = "regions"
     sigma_scales: tuple[float, ...] = (1.0,)
     region_source: Literal["own", "pool"] = "pool"
+    fill: Literal["decode", "prior", "blur", "mean"] = "decode"
 
     def __post_init__(self) -> None:
         keep = self.keep_share
         if keep is not None and not (isinstance(keep, float | int) and 0.0 < keep < 1.0):
             raise ValueError(f"keep_share must be None or lie in (0, 1); got {keep!r}")
-        if self.features not in ("pixels", "regions", "mask"):
-            raise ValueError(f"features must be 'pixels', 'regions' or 'mask'; got {self.features!r}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}; got {self.features!r}")
         if self.features == "mask" and keep is None:
             raise ValueError("features='mask' needs keep_share (the kept-region indicators are its features)")
         if self.regions is not None and not isinstance(self.regions, Regions):
@@ -114,6 +126,8 @@ class SamplingConfig:
         object.__setattr__(self, "sigma_scales", scales)
         if self.region_source not in ("own", "pool"):
             raise ValueError(f"region_source must be 'own' or 'pool'; got {self.region_source!r}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {FILLS}; got {self.fill!r}")
 
     @classmethod
     def paper(cls) -> SamplingConfig:
@@ -174,6 +188,14 @@ class RelabelConfig:
         on pixels (alpha 0.01, half hard / half soft labels), one sigma per image, no residual."""
         return cls(residual=False, student=StudentConfig(ridge_alpha=1e-2, soft_weight=0.5),
                    sampling=SamplingConfig.paper())
+
+    @classmethod
+    def black_box(cls) -> RelabelConfig:
+        """Ours (issue 26), for a black box that reads what the regions show (dlib's face recognition): regions not
+        kept are the decode's mean colour, a ridge student (alpha 0.01) on the kept-region indicators, one fixed
+        sigma (no search: the fill hardly depends on it). See ``benchmarks/results/blackbox.md``."""
+        return cls(sigma=SigmaConfig(search=1.0), student=StudentConfig(ridge_alpha=1e-2),
+                   sampling=SamplingConfig(fill="mean", features="mask"))
 
     def with_(self, **changes: Any) -> RelabelConfig:
         """A copy with settings changed, each by its flat name (``n_samples=``, ``sigma=0.8``, ``student="sgd"``,

@@ -211,7 +211,7 @@ class RelabelDistillation(RegionSampling, Explainer):
         def flip_rate(active: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
             res = residual[active] if residual is not None else None
             m = eps.shape[1]
-            decoded = self._decode(z0[active, None] + sigma[:, None, None] * self._scaled(eps), res)
+            decoded = self._pool(z0[active], sigma[:, None, None] * self._scaled(eps), res)[1]
             keep = self._keep(m, labels, self.seed + 3, x.device)
             keep = None if keep is None else keep.expand(len(active), -1, -1)
             probes = self._compose(decoded, x[active], self._source(m, labels, self.seed + 5, x.device), keep,
@@ -264,8 +264,8 @@ class RelabelDistillation(RegionSampling, Explainer):
         with _timed(timings, "decode", device):
             # one draw shared by every image of the batch: an image's explanation does not depend on its batch-mates
             eps = torch.randn(1, n, z0.shape[1], generator=torch.Generator().manual_seed(self.seed))
-            latents = z0[:, None] + sigma[:, None, None] * self._scaled(eps.to(device).expand(bsz, -1, -1))
-            decoded = self._decode(latents, residual)
+            latents, decoded = self._pool(z0, sigma[:, None, None] * self._scaled(eps.to(device).expand(bsz, -1, -1)),
+                                          residual)
             source = self._source(n, labels, self.seed + 4, device)
             keep = self._keep(n, labels, self.seed + 2, device)
             keep = None if keep is None else keep.expand(bsz, -1, -1)
@@ -277,7 +277,7 @@ class RelabelDistillation(RegionSampling, Explainer):
             with _timed(timings, "teacher_forward", device):
                 probs.append(self._teacher(part))
             with _timed(timings, "student_fit", device):
-                feats.append(self._features(part, None if keep is None else keep[:, start:start + step], labels))
+                feats.append(self._features(part, x, None if keep is None else keep[:, start:start + step], labels))
             if keep_samples:
                 kept.append(part)
         del decoded

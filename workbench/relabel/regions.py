@@ -63,12 +63,22 @@ def region_means(samples: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (samples.flatten(3) @ avg).flatten(2)
 
 
+def region_change(samples: torch.Tensor, image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How much each region of each sample changed from the image: the region mean of ``|sample - image|`` over
+    its pixels and channels, (B, M, R) for samples (B, M, C, H, W) of images (B, C, H, W)."""
+    change = (samples - image[:, None]).abs().mean(2, keepdim=True)
+    return region_means(change, labels)
+
+
 def paint(weight: torch.Tensor, labels: torch.Tensor, channels: int, features: str) -> torch.Tensor:
     """Pixel map (B, C, H, W) of region weights: ``features="regions"``: weight (B, C * R) of region means, painted
     as the equivalent pixel-linear student (weight / region size); ``"mask"``: weight (B, R) of kept-region
-    indicators, painted as weight / C on every channel (so the channel-summed map is the region weight)."""
+    indicators, painted as weight / C on every channel (so the channel-summed map is the region weight);
+    ``"change"``: weight (B, R) of region changes, painted as -weight / C (a region whose change lowers the class is
+    positive, as a kept region that raises it is for ``"mask"``)."""
     counts = torch.bincount(labels.flatten()).to(weight)
-    if features == "mask":
-        return (weight[:, labels] / channels)[:, None].expand(-1, channels, -1, -1).contiguous()
+    if features in ("mask", "change"):
+        sign = -1.0 if features == "change" else 1.0
+        return (sign * weight[:, labels] / channels)[:, None].expand(-1, channels, -1, -1).contiguous()
     per_channel = weight.reshape(weight.shape[0], channels, -1) / counts
     return per_channel[:, :, labels]

@@ -14,8 +14,9 @@ import math
 
 import torch
 
+from workbench.metrics import gaussian_blur
 from workbench.relabel.config import SamplingConfig
-from workbench.relabel.regions import GridRegions, mix_regions, pool_regions, region_means
+from workbench.relabel.regions import GridRegions, mix_regions, pool_regions, region_change, region_means
 from workbench.validation import check_logits
 
 #: with ``batch_size="auto"``: about this many input values go through the VAE decoder / the teacher in one call,
@@ -40,6 +41,7 @@ class RegionSampling:
         """Store the sampling choices that are ours (validated by :class:`SamplingConfig`)."""
         self.keep_share, self.features = sampling.keep_share, sampling.features
         self.sigma_scales, self.region_source = sampling.sigma_scales, sampling.region_source
+        self.fill = sampling.fill
         self.regions = sampling.regions if sampling.regions is not None else GridRegions()
 
     def _scaled(self, eps: torch.Tensor) -> torch.Tensor:
@@ -97,6 +99,19 @@ class RegionSampling:
             out.clamp_(*self.clip)
         return out
 
+    def _pool(self, z0: torch.Tensor, offsets: torch.Tensor, residual: torch.Tensor | None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents (B, M, L) and the decodes (B, M, C, H, W) the samples' regions come from, with ``fill``
+        applied: decodes of ``z0 + offsets`` plus the residual (``"decode"``), of ``offsets`` alone (``"prior"``),
+        blurred (``"blur"``) or their per-channel mean colour (``"mean"``)."""
+        latents = offsets if self.fill == "prior" else z0[:, None] + offsets
+        decoded = self._decode(latents, None if self.fill == "prior" else residual)
+        if self.fill == "blur":
+            decoded = gaussian_blur(decoded.flatten(0, 1), decoded.shape[-1] / 16).reshape(decoded.shape)
+        elif self.fill == "mean":
+            decoded = decoded.mean((-2, -1), keepdim=True).expand(decoded.shape)
+        return latents, decoded
+
     def _teacher(self, samples: torch.Tensor) -> torch.Tensor:
         """Teacher probabilities (B, M, K) for (B, M, C, H, W) samples, ``_step`` at a time; NaN/Inf logits are an
         error."""
@@ -115,10 +130,14 @@ class RegionSampling:
         draw = torch.rand(1, m, n_regions, generator=torch.Generator().manual_seed(seed))
         return (draw < self.keep_share).float().to(device)
 
-    def _features(self, samples: torch.Tensor, keep: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
-        """What the student sees, (B, N, D): pixels (the paper), region means or kept-region indicators."""
+    def _features(self, samples: torch.Tensor, image: torch.Tensor, keep: torch.Tensor | None,
+                  labels: torch.Tensor) -> torch.Tensor:
+        """What the student sees, (B, N, D): pixels (the paper), region means, kept-region indicators or how much
+        each region changed from ``image`` (B, C, H, W)."""
         if self.features == "mask":
             return keep
+        if self.features == "change":
+            return region_change(samples.float(), image.float(), labels)
         if self.features == "regions":
             return region_means(samples.float(), labels)
         return samples.flatten(2).float()
