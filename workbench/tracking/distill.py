@@ -53,7 +53,7 @@ class QualityCheck:
     x its median over the last ``window`` distilled frames (checked once ``window // 2`` frames, at least 3, are
     there), then track with all channels for ``hold`` frames before selecting afresh."""
 
-    drop: float = 0.6
+    drop: float = 0.7
     window: int = 20
     hold: int = 20
 
