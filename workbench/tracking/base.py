@@ -108,7 +108,9 @@ class FrameTelemetry:
     on that frame plus its stored model, in bytes (0 where it does not say); ``confidence`` how sure it is that the
     target is where it says: for a correlation filter the response's peak-to-sidelobe ratio (:func:`peak_to_sidelobe`,
     MOSSE's, Bolme et al., CVPR 2010), which falls when the target is lost or hidden; None at initialisation or for a
-    tracker without a response map (OpenCV's)."""
+    tracker without a response map (OpenCV's); ``quality_fired`` whether channel distillation's quality check
+    (:class:`~workbench.tracking.distill.QualityCheck`) fired on that frame, ``fallback`` whether the tracker leaves
+    that frame tracking with its fallback channels (all) instead of the distilled ones (both False without a check)."""
 
     response: np.ndarray | None
     channel_weights: np.ndarray
@@ -118,6 +120,8 @@ class FrameTelemetry:
     correlations: int = 0
     feature_bytes: int = 0
     confidence: float | None = None
+    quality_fired: bool = False
+    fallback: bool = False
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from workbench.tracking.base import (
     sample_patch,
     subpixel_peak,
 )
-from workbench.tracking.distill import ChannelDistillation, select_channels, spectrum_weights
+from workbench.tracking.distill import ChannelDistillation, QualityMonitor, select_channels, spectrum_weights
 from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
 from workbench.tracking.params import CorrelationParams, DCFCDParams, DCFParams, resolve_params
 
@@ -105,11 +105,15 @@ class CorrelationTracker:
         self.frame_index = 0
         self.response, self.confidence, self.correlations = None, None, 0
         self._selected_at, self._peak_reference, self._peaks = 0, None, []
+        quality = self.distillation.quality if self.distillation is not None else None
+        self._monitor = QualityMonitor(quality) if quality is not None else None
+        self._held_back: np.ndarray | None = None
+        self.quality_fired = False
         with self.clock("solve"):
             self._init_model(frame)
         if self.distillation is not None:
             self._distill(frame)
-        self.feature_bytes = self._model_bytes()
+        self.feature_bytes = self._model_bytes() + self._held_back_bytes()
 
     def track(self, frame: np.ndarray) -> np.ndarray:
         """Locate the target in ``frame``; returns its box (x, y, w, h)."""
@@ -121,6 +125,27 @@ class CorrelationTracker:
         frame = self._to_pixels(frame)
         self.clock.reset()
         self.frame_index += 1
+        before = (self.pos, self.scale)
+        extracted, peak = self._locate(frame)
+        action = self._monitor.observe(self.confidence) if self._monitor is not None else ""
+        self.quality_fired = action == "fire"
+        if action == "fire":  # the distilled response failed: fall back and look at this frame again
+            self._fall_back()
+            self.pos, self.scale = before
+            correlations = self.correlations
+            again, peak = self._locate(frame)
+            extracted, self.correlations = extracted + again, correlations + self.correlations
+        elif action == "restore" or (not self.in_fallback and self._rescore_due(peak)):
+            extracted += self._distill(frame, fresh=action == "restore")
+        else:
+            with self.clock("solve"):
+                extracted += self._update_model(frame)
+        self.feature_bytes = extracted + self._model_bytes() + self._held_back_bytes()
+        return self.box
+
+    def _locate(self, frame: np.ndarray) -> tuple[int, float]:
+        """The scale search: move ``pos``/``scale`` to the best response's peak, set ``response``, ``confidence``
+        and ``correlations``; returns the bytes extracted and the peak's value."""
         with self.clock("scale search"):
             samples = np.stack([self._features(frame, s) for s in self.scale_factors])
             spectra = self._response_spectra(self._detection_spectra(samples))
@@ -136,14 +161,12 @@ class CorrelationTracker:
         self.response = np.fft.fftshift(responses[best])
         self.confidence = peak_to_sidelobe(responses[best])
         self.correlations = len(self.scale_factors) * self._correlated_channels()
-        extracted = samples.nbytes
-        if self._rescore_due(peak):
-            extracted += self._distill(frame)
-        else:
-            with self.clock("solve"):
-                extracted += self._update_model(frame)
-        self.feature_bytes = extracted + self._model_bytes()
-        return self.box
+        return samples.nbytes, peak
+
+    @property
+    def in_fallback(self) -> bool:
+        """Whether the quality check has the tracker on all channels for now (False without a check)."""
+        return self._monitor is not None and self._monitor.in_fallback
 
     def telemetry(self, frame: np.ndarray | None = None) -> FrameTelemetry:
         """The last ``initialize``/``track`` call's record: response map, channel weights and kept channels (copies),
@@ -157,6 +180,7 @@ class CorrelationTracker:
             self.response.astype(np.float32) if tracked else None, self.channel_weights.copy(),
             self.kept_channels.copy(), maps, dict(self.stage_seconds), correlations=self.correlations if tracked else 0,
             feature_bytes=int(self.feature_bytes), confidence=self.confidence if tracked else None,
+            quality_fired=bool(self.quality_fired and tracked), fallback=bool(self.in_fallback and tracked),
         )
 
     @property
@@ -224,8 +248,9 @@ class CorrelationTracker:
             return False
         return True
 
-    def _distill(self, frame: np.ndarray) -> int:
-        """Run the w-step on all channels and rebuild the model on the kept ones; returns bytes extracted."""
+    def _distill(self, frame: np.ndarray, fresh: bool = False) -> int:
+        """Run the w-step on all channels and rebuild the model on the kept ones; returns bytes extracted. ``fresh``
+        (after a fallback): the channels kept so far are not preferred."""
         assert self.distillation is not None
         with self.clock("channel scoring"):
             all_channels = np.arange(self.features.channels)
@@ -234,7 +259,7 @@ class CorrelationTracker:
                 [self._spectra(self._features(frame, v, all_channels)) for v in self.distillation.views]
             )
             filters = self._per_channel_filters(train)
-            previous = self.kept_channels if self.frame_index > 0 else None
+            previous = self.kept_channels if self.frame_index > 0 and not fresh else None
             weights = select_channels(
                 views * filters, self.label_spectrum, self.column_weights, self._energy(train), self.distillation,
                 previous, getattr(self.features, "channel_blocks", None),
@@ -243,9 +268,25 @@ class CorrelationTracker:
         self.channel_weights = weights
         self.kept_channels = np.flatnonzero(weights)
         self._selected_at, self._peak_reference, self._peaks = self.frame_index, None, []
+        if self._monitor is not None:
+            self._held_back = train
         with self.clock("solve"):
             self._rebuild_model(train, previous_kept, previous_weights)
         return (1 + len(self.distillation.views)) * train.size * 4
+
+    def _held_back_bytes(self) -> int:
+        return int(self._held_back.nbytes) if self._held_back is not None else 0
+
+    def _fall_back(self) -> None:
+        """The quality check fired: track with all channels (this frame too, located again); those not kept so far
+        start from the held-back sample (all channels' spectra at the last selection), not from the frame whose
+        response failed, which is not learnt."""
+        assert self._held_back is not None
+        previous_kept, previous_weights = self.kept_channels, self.channel_weights
+        self.channel_weights = np.ones(self.features.channels)
+        self.kept_channels = np.arange(self.features.channels)
+        with self.clock("solve"):
+            self._rebuild_model(self._held_back, previous_kept, previous_weights)
 
     # ------------------------------------------------------------------------------------------------ model hooks
 

@@ -26,13 +26,76 @@ energy on the held-out views (hysteresis against flip-flopping); weights are res
 channels carry the energy all channels had, keeping ``lambda`` meaningful; ``eta`` defaults to 0 (the trackers'
 own model update, a learning rate or a sample space, carries the history; a positive ``eta`` did not help on our
 development sequences). Channels with ``w_d = 0`` are neither extracted nor correlated until the next selection.
+
+Ours, not the paper's: a quality check (:class:`QualityCheck`, off unless given) so that the selection checks itself
+on the frames it has. The distilled response's peak-to-sidelobe ratio (PSR, MOSSE's confidence) is compared with its
+running median over the last ``window`` distilled frames; when it falls below ``drop`` x that median, the kept
+channels have stopped explaining the target, and the tracker falls back to all channels (the full-channel tracker)
+for ``hold`` frames, locating the failed frame again with them; the channels it adds start from the held-back
+sample of the last selection (a frame the tracker was sure of), not from the frame that failed. Then the unified
+energy selects afresh (the all-channel set is not offered as the previous set: it would always fit best).
+:class:`QualityMonitor` is that state machine, apart from any tracker.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from workbench.recipes import optional_field
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """Settings of CD's quality check (module docstring): fire when the distilled response's PSR falls below ``drop``
+    x its median over the last ``window`` distilled frames (checked once ``window // 2`` frames, at least 3, are
+    there), then track with all channels for ``hold`` frames before selecting afresh."""
+
+    drop: float = 0.7
+    window: int = 20
+    hold: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.drop < 1.0:
+            raise ValueError(f"drop must lie in (0, 1), got {self.drop}")
+        if self.window < 2 or self.hold < 1:
+            raise ValueError(f"window must be >= 2 and hold >= 1, got {self.window}, {self.hold}")
+
+
+class QualityMonitor:
+    """The quality check's state: the distilled frames' PSR history and the frames of fallback left.
+
+    :meth:`observe` takes each tracked frame's PSR and says what the tracker does next: ``"fire"`` (fall back now),
+    ``"restore"`` (the fallback is over: select afresh) or ``""`` (carry on)."""
+
+    def __init__(self, check: QualityCheck) -> None:
+        self.check = check
+        self.history: deque[float] = deque(maxlen=check.window)
+        self.fallback_left = 0
+
+    @property
+    def in_fallback(self) -> bool:
+        """Whether the tracker is tracking with the fallback channels."""
+        return self.fallback_left > 0
+
+    def observe(self, psr: float | None) -> str:
+        """Record ``psr`` (the frame's peak-to-sidelobe ratio; None or NaN are not evidence) and decide."""
+        if self.fallback_left > 0:
+            self.fallback_left -= 1
+            if self.fallback_left == 0:
+                self.history.clear()  # the new selection's PSR level is its own
+                return "restore"
+            return ""
+        if psr is None or not np.isfinite(psr):
+            return ""
+        enough = len(self.history) >= max(3, self.check.window // 2)
+        if enough and psr < self.check.drop * float(np.median(self.history)):
+            self.fallback_left = self.check.hold
+            return "fire"
+        self.history.append(float(psr))
+        return ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +111,8 @@ class ChannelDistillation:
     most ``max_skips`` times in a row. ``cost_tolerance``: with an extractor that names its channel blocks and
     their cost (``channel_blocks``), the cheapest blocks whose best channels reach at least ``1 - cost_tolerance``
     of the best energy reduction are chosen (0, the default: cost-blind; 0.1 is the benchmark's "fast" variant).
+    ``quality``: the :class:`QualityCheck` that falls back to more channels when the kept ones stop working (None:
+    no check, as the paper).
     """
 
     keep_ratio: float = 0.25
@@ -60,6 +125,7 @@ class ChannelDistillation:
     stable: float = 0.9
     max_skips: int = 3
     cost_tolerance: float = 0.0
+    quality: QualityCheck | None = optional_field()
 
     def __post_init__(self) -> None:
         if self.keep is None and not 0.0 < self.keep_ratio <= 1.0:

@@ -44,7 +44,9 @@ class TrackingResult:
     :class:`~workbench.tracking.base.FrameTelemetry` per frame when the run recorded it (else None);
     ``stage_seconds`` per frame what each stage cost (empty dicts for trackers that do not say), see :attr:`profile`;
     ``confidence`` per frame the tracker's confidence (NaN at initialisation and where it reports none), which
-    drops when it loses the target.
+    drops when it loses the target; ``quality_fired`` per frame whether channel distillation's quality check fired
+    and ``fallback`` whether the tracker left that frame on its fallback channels (all False without a check; the
+    channel counts are ``channels_used``).
     """
 
     tracker: str
@@ -58,6 +60,8 @@ class TrackingResult:
     telemetry: list[FrameTelemetry] | None = field(default=None, repr=False)
     stage_seconds: list[dict[str, float]] = field(default_factory=list, repr=False)
     confidence: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    quality_fired: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    fallback: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
 
     @property
     def profile(self) -> dict[str, float]:
@@ -125,6 +129,7 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
     tracker = check_tracker(tracker)
     n = len(sequence)
     boxes, times, confidence = np.zeros((n, 4)), np.zeros(n), np.full(n, np.nan)
+    fired, fallback = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     channels, correlations = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
     telemetry: list[FrameTelemetry] | None = [] if record else None
     stages: list[dict[str, float]] = []
@@ -140,6 +145,7 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
         times[index] = time.perf_counter() - start
         report = read_telemetry(tracker, frame if channel_maps else None)
         channels[index], correlations[index] = len(report.kept_channels), report.correlations
+        fired[index], fallback[index] = report.quality_fired, report.fallback
         memory = max(memory, int(report.feature_bytes))
         stages.append(dict(report.stage_seconds))
         if report.confidence is not None:
@@ -152,5 +158,5 @@ def run_sequence(tracker: Tracker, sequence: Sequence, on_frame: FrameCallback |
         tracker=tracker.name, sequence=sequence.name, boxes=boxes, times=times, channels_used=channels,
         correlations=correlations, feature_memory_bytes=memory,
         ground_truth=np.asarray(sequence.ground_truth, dtype=float), telemetry=telemetry, stage_seconds=stages,
-        confidence=confidence,
+        confidence=confidence, quality_fired=fired, fallback=fallback,
     )
