@@ -309,9 +309,14 @@ def main(argv: list[str] | None = None) -> None:
                   + ", ".join(f"{r['tracker']} {r['success_auc']:.3f}" for r in rows[-len(factories):]))
     summary = summarise(rows, list(factories))
     text = report(rows, summary, args, time.perf_counter() - start, load)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    with args.out.with_suffix(".csv").open("w", newline="") as handle:
+    write_results(args.out, text, rows)
+
+
+def write_results(out: Path, text: str, rows: list[dict]) -> None:
+    """The Markdown table ``text`` into ``out``, ``rows`` into the CSV beside it; the table printed too."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    with out.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

@@ -19,7 +19,6 @@ developed on.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import sys
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from tracking import make_features  # noqa: E402  (benchmarks/tracking.py)
+from tracking import make_features, write_results  # noqa: E402  (benchmarks/tracking.py)
 
 from workbench.tracking import (  # noqa: E402
     ChannelDistillation,
@@ -284,13 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = measure(folders, make_features(args.features), args.repeats, args.max_frames)
     rows = table_rows(measured)
     text = report(measured, rows, args, time.perf_counter() - start, load)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    with args.out.with_suffix(".csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(text)
+    write_results(args.out, text, rows)
     return 0
 
 
