@@ -18,10 +18,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from workbench.cache import CorruptCheckpointError
-
-#: the exception types reported as a user's error (one line, exit status 2) rather than as a bug
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, CorruptCheckpointError)
+#: the exception types reported as a user's error (one line, exit status 2) rather than as a bug; see
+#: :func:`is_user_error` for the one more that is looked up only once it can have been raised
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
 #: exit status of a user error (argparse's for a bad option)
 USER_ERROR_STATUS = 2
 
@@ -55,13 +54,21 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def is_user_error(error: BaseException) -> bool:
+    """A :data:`USER_ERRORS` instance or a :class:`~workbench.cache.CorruptCheckpointError`. The cache module (and
+    torch with it) is not imported for this: an error of it can only come once it has been imported, so ``--help``
+    and usage errors stay free of torch's start-up."""
+    cache = sys.modules.get("workbench.cache")
+    return isinstance(error, USER_ERRORS) or (cache is not None and isinstance(error, cache.CorruptCheckpointError))
+
+
 def run_command(prog: str, command: Callable[[], int | None], debug: bool = False) -> int:
-    """``command()``'s exit status (None: 0); a user error (:data:`USER_ERRORS`) becomes one line on stderr and exit
+    """``command()``'s exit status (None: 0); a user error (:func:`is_user_error`) becomes one line on stderr and exit
     status 2 unless ``debug``, which lets it propagate with its traceback."""
     try:
         return int(command() or 0)
-    except USER_ERRORS as error:
-        if debug:
+    except Exception as error:
+        if debug or not is_user_error(error):
             raise
         print(f"{prog}: error: {one_line(error)}", file=sys.stderr, flush=True)
         return USER_ERROR_STATUS
