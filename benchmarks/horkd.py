@@ -280,7 +280,8 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, config: 
 
 def _development_note(config: HorkdConfig) -> str:
     train, test = load_horkd_data(config)
-    return (f"**Development numbers**: one small folder (`{config.face_root}`: {len(train.classes) + len(test.classes)} "
+    people = len(train.classes) + len(test.classes)
+    return (f"**Development numbers**: one small folder (`{config.face_root}`: {people} "
             f"people, {len(train) // 2 + len(test)} photos, {len(test.classes)} of the people unseen) used while "
             "building this setting; the spread over seeds and the paired tests below are all it supports, and the "
             "unseen-identity split is one fixed split (seed 0), so its luck is in every row.")
