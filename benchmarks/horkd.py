@@ -11,7 +11,10 @@ Run: ``python benchmarks/horkd.py`` (``HorkdConfig.full()``, seeds 0-4: meant fo
 H200) or ``python benchmarks/horkd.py --smoke`` (the smoke setting on a CPU in seconds; numbers meaningless).
 ``--faces ROOT`` runs the paper's own setting on your faces (``ROOT/<identity>/<image>``, split by identity): the
 same tables, with rank-1 identification and verification AUC on the unseen identities in place of top-1
-(``horkd_faces.md``; ``horkd_faces_quick.md`` with ``--smoke``).
+(``horkd_faces.md``; ``horkd_faces_quick.md`` with ``--smoke``). ``--teacher dlib|project|both`` (default both)
+picks who teaches there: dlib's frozen face-recognition network (``HorkdConfig.faces(ROOT, teacher="dlib")``) or
+the project's CNN trained on the training identities, both on the same dlib-aligned faces; ``both`` puts them side
+by side in one report (development numbers: a folder of a few people says little beyond its own spread).
 ``gpu_benchmark(device, out_dir, budget_s)`` is the same run for the lead's GPU session (imports only torch, numpy,
 scipy, scikit-learn, scikit-image, pandas); ``gpu_check(device, max_steps)`` is HORKD's row of
 ``benchmarks/gpu_check.py`` (student training throughput). On a CPU torch runs single-threaded: on a shared
@@ -53,8 +56,9 @@ from workbench.horkd import (  # noqa: E402
     student_step,
     teacher_model,
 )
-from workbench.horkd.comparison import paired_comparisons, seed_summary  # noqa: E402
+from workbench.horkd.comparison import paired_comparison, paired_comparisons, seed_summary  # noqa: E402
 from workbench.horkd.identification import METRIC_LABELS  # noqa: E402
+from workbench.models.face_id import face_descriptors, model_file  # noqa: E402
 from workbench.train import classification_step, cosine_schedule, fit, resolve_device, synchronize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -108,10 +112,14 @@ def _mark(pair: dict[str, Any]) -> str:
 def _setting_line(config: HorkdConfig, setting: str, seeds: list[int], wall: float, device: str) -> str:
     train, test = load_horkd_data(config)
     if config.task == "faces":
-        data = (f"Task `faces`: low-resolution face recognition on the folder `{config.face_root}`, identity-disjoint "
-                f"split: the streams are trained as classifiers of {len(train.classes)} identities ({len(train) // 2} "
-                f"faces + flips) and tested by their embeddings on {len(test)} faces of {len(test.classes)} unseen "
-                f"identities")
+        front = "dlib-aligned face chips" if config.face_front == "dlib" else "whole photos, centre square"
+        teacher = ("dlib's frozen face-recognition network on the HR chip, linear head fitted on the training "
+                   "identities; assistant = the same network on the up-sampled LR face" if config.teacher == "dlib"
+                   else "the project's CNN trained on the HR faces; assistant = its copy fine-tuned on up-sampled LR")
+        data = (f"Task `faces`: low-resolution face recognition on the folder `{config.face_root}` ({front}), "
+                f"identity-disjoint split: the streams are trained as classifiers of {len(train.classes)} identities "
+                f"({len(train) // 2} faces + flips) and tested by their embeddings on {len(test)} faces of "
+                f"{len(test.classes)} unseen identities. Teacher: {teacher}")
         per_class = ""
     else:
         data = (f"Task `{config.task}` ({len(config.classes)} classes: every photograph/texture scikit-image and "
@@ -162,12 +170,20 @@ def report(rows: list[dict[str, Any]], config: HorkdConfig, setting: str, wall: 
         lines.append(f"| {p['resolution']}x{p['resolution']} | {METHOD_LABELS[p['method']]} − "
                      f"{METHOD_LABELS[p['reference']]} | {p['mean_diff']:+.3f} | {p['std_diff']:.3f} | "
                      f"{p['wins']}/{p['losses']} | {p['t_p']:.3g} | {p['sign_p']:.3g} | {_mark(p)} |")
-    lines += ["", f"Teacher {sizes['p_teacher']:,} parameters, student {sizes['p_student']:,} "
-              f"({sizes['p_teacher'] / sizes['p_student']:.1f}x smaller); CPU inference on {sizes['n']} "
-              f"{'faces' if faces else 'patches'} at {sizes['low']}x{sizes['low']}: teacher "
-              f"{sizes['t_teacher'] * 1e3:.1f} ms, student {sizes['t_student'] * 1e3:.1f} ms.", "",
-              *targets(pairs, min(config.resolutions))]
+    lines += ["", _sizes_line(sizes, "faces" if faces else "patches"), "", *targets(pairs, min(config.resolutions))]
     return lines
+
+
+def _sizes_line(sizes: dict[str, Any], items: str) -> str:
+    if sizes.get("teacher_file_mb"):  # dlib's network: its weights are a C++ model file, not parameters we count
+        teacher = f"Teacher: dlib's ResNet ({sizes['teacher_file_mb']:.1f} MB weights file), student"
+        ratio = ""
+    else:
+        teacher, ratio = f"Teacher {sizes['p_teacher']:,} parameters, student", (
+            f" ({sizes['p_teacher'] / sizes['p_student']:.1f}x smaller)")
+    return (f"{teacher} {sizes['p_student']:,} parameters{ratio}; CPU inference on {sizes['n']} {items} at "
+            f"{sizes['low']}x{sizes['low']}: teacher {sizes['t_teacher'] * 1e3:.1f} ms (on the up-sampled view), "
+            f"student {sizes['t_student'] * 1e3:.1f} ms.")
 
 
 def targets(pairs: list[dict[str, Any]], low: int) -> list[str]:
@@ -207,11 +223,18 @@ def _sizes(config: HorkdConfig, seed: int, device: str | torch.device) -> dict[s
     batch = test.images[:256]
     student = student_model(config, "horkd", low, seed=seed, device=device, progress=False)
     with torch.inference_mode():
-        t_teacher = inference_seconds(teacher, low_res_input(batch, low, for_teacher_size=True))
         t_student = inference_seconds(student, low_res_input(batch, low))
+        if config.teacher == "dlib":  # the network itself, not the descriptor cache the teacher module reads
+            t0 = time.perf_counter()
+            face_descriptors(low_res_input(batch, low, for_teacher_size=True))
+            t_teacher, extra = time.perf_counter() - t0, {"teacher_file_mb": model_file("recognition").stat().st_size
+                                                          / 2**20, "p_teacher": None}
+        else:
+            t_teacher = inference_seconds(teacher, low_res_input(batch, low, for_teacher_size=True))
+            extra = {"p_teacher": count_parameters(build_teacher(config))}
     name = torch.cuda.get_device_name(device) if resolve_device(device).type == "cuda" else "CPU"
-    return {"p_teacher": count_parameters(build_teacher(config)), "p_student": count_parameters(build_student(config)),
-            "low": low, "n": len(batch), "t_teacher": t_teacher, "t_student": t_student, "device": name}
+    return {"p_student": count_parameters(build_student(config)), "low": low, "n": len(batch), "t_teacher": t_teacher,
+            "t_student": t_student, "device": name, **extra}
 
 
 def write_results(out_dir: Path, name: str, rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
@@ -255,33 +278,123 @@ def gpu_benchmark(device: torch.device, out_dir: Path, budget_s: float, config: 
             for r in config.resolutions for m in ORDER]
 
 
-def main() -> None:
+def _development_note(config: HorkdConfig) -> str:
+    train, test = load_horkd_data(config)
+    people = len(train.classes) + len(test.classes)
+    return (f"**Development numbers**: one small folder (`{config.face_root}`: {people} "
+            f"people, {len(train) // 2 + len(test)} photos, {len(test.classes)} of the people unseen) used while "
+            "building this setting; the spread over seeds and the paired tests below are all it supports, and the "
+            "unseen-identity split is one fixed split (seed 0), so its luck is in every row.")
+
+
+def faces_benchmark(runs: dict[str, HorkdConfig], seeds: dict[str, list[int]], device: str | torch.device,
+                    smoke: bool) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The faces benchmark for each teacher of ``runs`` (``{"dlib": config, "project": config}``): the report's
+    lines (side by side when there are two, then each teacher's full section) and the rows and pairs with a
+    ``teacher`` column; the pairs also hold, per student method, dlib's teacher against the project's."""
+    sections, rows, pairs = {}, [], []
+    for teacher, config in runs.items():
+        t_rows, t_pairs, wall = run(config, seeds[teacher], device)
+        setting = f'HorkdConfig.faces(ROOT, smoke={smoke}, teacher="{teacher}", aligned=True)'
+        section = report(t_rows, config, setting, wall, t_pairs, _sizes(config, seeds[teacher][0], device))
+        sections[teacher] = [f"## Teacher: {teacher}", *section[1:]]
+        rows += [{"teacher": teacher, **r} for r in t_rows]
+        pairs += [{"teacher": teacher, **p} for p in t_pairs]
+    lines = ["# Hybrid-order relational KD (HORKD): low-resolution face recognition on unseen identities, "
+             + " and ".join(f"{t} teacher" for t in runs), "", _development_note(next(iter(runs.values()))), ""]
+    if len(runs) > 1:
+        across = _across_teachers(rows, runs)
+        pairs += across
+        lines += _side_by_side(rows, runs) + _across_lines(across)
+    for section in sections.values():
+        lines += section + [""]
+    return lines, rows, pairs
+
+
+def _side_by_side(rows: list[dict[str, Any]], runs: dict[str, HorkdConfig]) -> list[str]:
+    cols = [(t, r) for t, config in runs.items() for r in sorted(config.resolutions, reverse=True)]
+    lines = []
+    for metric in ("rank1", "auc"):
+        lines += [f"{METRIC_LABELS[metric][0].upper() + METRIC_LABELS[metric][1:]}, mean ± std over seeds, by "
+                  "teacher:", "", "| model | " + " | ".join(f"{t} teacher, {r}x{r}" for t, r in cols) + " |",
+                  "| --- | " + " | ".join("---" for _ in cols) + " |"]
+        for method in ORDER:
+            cells = [_cell(seed_summary([x for x in rows if x["teacher"] == t], method, r, metric)) for t, r in cols]
+            lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(cells) + " |")
+        hr = [(t, runs[t].hr_size, seed_summary([x for x in rows if x["teacher"] == t], "teacher_upsampled",
+                                                runs[t].hr_size, metric)["mean"]) for t in runs]
+        hr = [f"{t} {size}x{size}: {value:.3f}" for t, size, value in hr]
+        lines += ["", f"HR teacher on its own HR input ({metric}): " + ", ".join(hr) + ".", ""]
+    return lines
+
+
+def _across_teachers(rows: list[dict[str, Any]], runs: dict[str, HorkdConfig]) -> list[dict[str, Any]]:
+    """Each student method under dlib's teacher minus the same method and seed under the project's (rank-1)."""
+    tagged = [{**r, "method": f"{r['teacher']}:{r['method']}"} for r in rows]
+    resolutions = sorted(set.intersection(*(set(c.resolutions) for c in runs.values())), reverse=True)
+    out = []
+    for r in resolutions:
+        for method in METHODS:
+            try:
+                pair = paired_comparison(tagged, f"dlib:{method}", f"project:{method}", r, "rank1")
+            except ValueError:  # fewer than 2 shared seeds
+                continue
+            out.append({**pair, "teacher": "dlib - project", "method": method, "reference": method})
+    return out
+
+
+def _across_lines(across: list[dict[str, Any]]) -> list[str]:
+    if not across:
+        return ["Dlib vs project teacher: not compared (need at least 2 seeds trained under both).", ""]
+    lines = ["The same student method and seed taught by dlib's network minus taught by the project's CNN "
+             "(rank-1; the students see the same aligned faces, down-sampled from 150 px for dlib's setting and "
+             "from 32 px for the project's):", "",
+             "| resolution | student | mean Δ | std Δ | wins/losses | paired t p | sign test p | > spread |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in across:
+        lines.append(f"| {p['resolution']}x{p['resolution']} | {METHOD_LABELS[p['method']]} | {p['mean_diff']:+.3f} | "
+                     f"{p['std_diff']:.3f} | {p['wins']}/{p['losses']} | {p['t_p']:.3g} | {p['sign_p']:.3g} | "
+                     f"{_mark(p)} |")
+    return lines + [""]
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true",
                         help="the smoke setting on a CPU, 3 seeds (seconds); numbers meaningless")
     parser.add_argument("--quick", dest="smoke", action="store_true", help=argparse.SUPPRESS)  # README, tests
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0-4 (0-2 with --smoke)")
+    parser.add_argument("--project-seeds", type=int, nargs="+", default=None,
+                        help="with --faces --teacher both: the project teacher's seeds (default: --seeds)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--faces", type=Path, default=None, metavar="ROOT",
                         help="your own faces, ROOT/<identity>/<image>: train on some identities, report rank-1 "
                              "identification and verification AUC on the unseen others (writes horkd_faces*.md)")
-    args = parser.parse_args()
-    if args.faces is not None:
-        config = HorkdConfig.faces(args.faces, smoke=args.smoke)
-        setting = f"HorkdConfig.faces(ROOT, smoke={args.smoke})"
-        name = "horkd_faces_quick" if args.smoke else "horkd_faces"
-        load_horkd_data(config)  # a bad folder stops here, with the layout in the message
-    else:
-        config = HorkdConfig.preset(args.smoke)
-        setting = "HorkdConfig.smoke()" if args.smoke else "HorkdConfig.full()"
-        name = "horkd_quick" if args.smoke else "horkd"
+    parser.add_argument("--teacher", choices=("dlib", "project", "both"), default="both",
+                        help="with --faces: dlib's frozen network, the project's CNN, or both side by side")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     seeds = args.seeds or ([0, 1, 2] if args.smoke else [0, 1, 2, 3, 4])
     if resolve_device(args.device).type == "cpu":
         torch.set_num_threads(1)
+    if args.faces is not None:
+        teachers = ("dlib", "project") if args.teacher == "both" else (args.teacher,)
+        runs = {t: HorkdConfig.faces(args.faces, smoke=args.smoke, teacher=t, aligned=True) for t in teachers}
+        load_horkd_data(next(iter(runs.values())))  # a bad folder stops here, with the folder or file named
+        per_teacher = {t: args.project_seeds or seeds if t == "project" else seeds for t in teachers}
+        lines, rows, pairs = faces_benchmark(runs, per_teacher, args.device, args.smoke)
+        write_results(args.out, "horkd_faces_quick" if args.smoke else "horkd_faces", rows, pairs, lines)
+        print("\n".join(lines))
+        return
+    config = HorkdConfig.preset(args.smoke)
+    setting = "HorkdConfig.smoke()" if args.smoke else "HorkdConfig.full()"
     rows, pairs, wall = run(config, seeds, args.device)
     lines = report(rows, config, setting, wall, pairs, _sizes(config, seeds[0], args.device))
-    write_results(args.out, name, rows, pairs, lines)
+    write_results(args.out, "horkd_quick" if args.smoke else "horkd", rows, pairs, lines)
     print("\n".join(lines))
 
 

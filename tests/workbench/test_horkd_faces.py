@@ -124,8 +124,9 @@ def test_faces_config_needs_a_good_folder_and_keeps_the_bank_cache_keys(tmp_path
     for bank in (HorkdConfig.full(), HorkdConfig.smoke(), HorkdConfig(task="patches")):
         fields = dataclasses.asdict(bank)
         assert fields.pop("face_root") is None  # hashes as before the field existed
-        if fields["angle_triplets"] is None:  # likewise the exact angle term (the smoke weights ship under that hash)
-            del fields["angle_triplets"]
+        for optional in ("angle_triplets", "face_front", "teacher"):  # likewise the exact angle term and the
+            if fields[optional] is None:  # whole-photo, project-teacher faces (the smoke weights ship under that hash)
+                del fields[optional]
         assert bank.recipe() == fields
     root = tmp_path / "people"
     write_identities(root, identities=4, per_identity=2, size=8)

@@ -158,11 +158,19 @@ FACE_LAYOUT = "root/<identity>/<image>.png|jpg|... (the datasets/ layout: one su
 
 def load_face_identities(root: str | Path, size: int = 32, test_fraction: float = 0.3, min_identities: int = 4,
                          min_images: int = 2, seed: int = 0) -> tuple[ImageSet, ImageSet]:
-    """(train, test) face sets from ``root/<identity>/<image>`` with **disjoint identities**, resized to ``size``.
+    """(train, test) face sets from ``root/<identity>/<image>`` with **disjoint identities**, resized to ``size``
+    (the split and its errors: :func:`split_face_identities`); each split's labels index its own ``classes``."""
+    files, train_names, test_names = split_face_identities(root, test_fraction, min_identities, min_images, seed)
+    return _face_set(files, train_names, size), _face_set(files, test_names, size)
 
-    Identities with fewer than ``min_images`` readable images are an error (a person seen once cannot be
-    re-identified); so is a folder with fewer than ``min_identities`` identities. A seeded random ``test_fraction``
-    of the identities (at least 2) forms the test split; each split's labels index its own ``classes``.
+
+def split_face_identities(root: str | Path, test_fraction: float = 0.3, min_identities: int = 4, min_images: int = 2,
+                          seed: int = 0) -> tuple[dict[str, list[Path]], list[str], list[str]]:
+    """The image files of each identity of ``root/<identity>/<image>`` and an identity-disjoint (train, test) split
+    of their names: a seeded random ``test_fraction`` of the identities (at least 2) is the test split.
+
+    Identities with fewer than ``min_images`` images are an error naming their folders (a person seen once cannot
+    be re-identified); so is a folder with fewer than ``min_identities`` identities.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -172,7 +180,7 @@ def load_face_identities(root: str | Path, size: int = 32, test_fraction: float 
         raise ValueError(f"face folder {root} has {len(people)} identity sub-folder(s); at least {min_identities} "
                          f"are needed for an identity-disjoint split; expected layout {FACE_LAYOUT}")
     files = {p.name: sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) for p in people}
-    few = [f"{name} ({len(f)})" for name, f in files.items() if len(f) < min_images]
+    few = [f"{root / name} ({len(f)})" for name, f in files.items() if len(f) < min_images]
     if few:
         raise ValueError(f"in face folder {root}, identities with fewer than {min_images} images: {', '.join(few)}; "
                          f"expected layout {FACE_LAYOUT}")
@@ -182,8 +190,7 @@ def load_face_identities(root: str | Path, size: int = 32, test_fraction: float 
     order = np.random.default_rng(seed).permutation(len(names))
     n_test = min(len(names) - 2, max(2, round(test_fraction * len(names))))
     test_names = sorted(names[i] for i in order[:n_test])
-    train_names = [n for n in names if n not in test_names]
-    return _face_set(files, train_names, size), _face_set(files, test_names, size)
+    return files, [n for n in names if n not in test_names], test_names
 
 
 def face_folder_digest(root: str | Path) -> str:

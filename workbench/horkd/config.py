@@ -17,6 +17,14 @@ from workbench.horkd.data import load_horkd_data
 from workbench.recipes import Recipe, optional_field, recipe_fields
 
 TASKS: tuple[str, ...] = ("bank", "patches", "faces")
+#: who teaches the faces task: the project's CNN trained on the training identities, or dlib's frozen network
+TEACHERS: tuple[str, ...] = ("project", "dlib")
+#: the faces front ends: None (the whole photo, centre square, resized) or "dlib" (dlib-aligned face chips)
+FACE_FRONTS: tuple[str, ...] = ("dlib",)
+#: the schedule of an aligned-faces setting: a face folder holds tens of faces, so small batches and many epochs
+#: (the whole-photo preset's 30 one-step epochs leave a teacher or student barely trained)
+ALIGNED_SCHEDULE: dict[str, int] = {"batch_size": 32, "teacher_epochs": 150, "assistant_epochs": 50,
+                                    "student_epochs": 150}
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,11 @@ class HorkdConfig(Recipe):
     (the paper's own setting: low-resolution faces from ``face_root``, laid out ``root/<identity>/<image>``; the
     streams classify the training identities and are judged by rank-1 identification and verification AUC on
     unseen ones, see ``workbench.horkd.identification``; ``bands`` and ``*_per_class`` do not apply).
+    ``face_front``: None (each photo's centre square resized) or ``"dlib"`` (the face aligned by dlib's landmarks,
+    ``workbench.models.face_id.align_face``, as dlib's network is fed). ``teacher``: None or ``"project"`` (our
+    ``SmallCNN`` trained on the HR faces; stored as None so the keys from before the field hold) or ``"dlib"``
+    (dlib's frozen face-recognition network with a fitted linear head, ``workbench.horkd.dlib_teacher``; needs
+    ``face_front="dlib"``).
     ``angle_triplets``: None for RKD's exact angle term over all B^3 triplets of a batch, or the number of triplets
     of our sampled, unbiased estimate of it (``RKDAngle(triplets)``; the full setting's, which makes it fit a CPU).
     ``full()``: the benchmark and dashboard setting (the whole 5-seed benchmark in about three minutes on one
@@ -55,6 +68,8 @@ class HorkdConfig(Recipe):
     temperature: float = 4.0
     face_root: str | None = optional_field()  # both left out of the key while None: the keys from before they
     angle_triplets: int | None = optional_field()  # existed (the shipped smoke weights) hold
+    face_front: str | None = optional_field()
+    teacher: str | None = optional_field()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -69,6 +84,19 @@ class HorkdConfig(Recipe):
             raise ValueError(f"resolutions must lie in [4, hr_size={self.hr_size}]; got {self.resolutions}")
         if self.angle_triplets is not None and self.angle_triplets < 1:
             raise ValueError(f"angle_triplets must be None (every triplet) or >= 1; got {self.angle_triplets}")
+        self._check_faces_fields()
+
+    def _check_faces_fields(self) -> None:
+        if self.teacher == "project":
+            object.__setattr__(self, "teacher", None)  # the default: keys as before the field existed
+        if self.teacher is not None and self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}; got {self.teacher!r}")
+        if self.face_front is not None and self.face_front not in FACE_FRONTS:
+            raise ValueError(f"face_front must be None (whole photo) or one of {FACE_FRONTS}; got {self.face_front!r}")
+        if (self.teacher or self.face_front) and self.task != "faces":
+            raise ValueError(f"teacher and face_front are only read by task='faces'; got task={self.task!r}")
+        if self.teacher == "dlib" and self.face_front != "dlib":
+            raise ValueError("teacher='dlib' needs face_front='dlib': dlib's network is fed dlib-aligned faces")
 
     @classmethod
     def full(cls) -> HorkdConfig:
@@ -85,11 +113,30 @@ class HorkdConfig(Recipe):
                    teacher_epochs=6, assistant_epochs=2, student_epochs=12, batch_size=64)
 
     @classmethod
-    def faces(cls, root: str | Path, smoke: bool = False) -> HorkdConfig:
+    def faces(cls, root: str | Path, smoke: bool = False, teacher: str = "project",
+              aligned: bool | None = None) -> HorkdConfig:
         """``preset(smoke)`` on the faces of ``root`` (``root/<identity>/<image>``), batches of at most 64 faces:
-        a face folder is far smaller than the bank, and big batches would leave a few steps an epoch."""
+        a face folder is far smaller than the bank, and big batches would leave a few steps an epoch.
+
+        ``teacher="dlib"``: dlib's frozen network teaches (HR = its own 150x150 aligned chip); ``aligned`` (default:
+        whether the teacher is dlib's) feeds every stream dlib-aligned faces and, outside smoke, the
+        ``ALIGNED_SCHEDULE``. ``faces(root)`` is the setting from before these options (same cache keys)."""
+        if teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}; got {teacher!r}")
+        aligned = teacher == "dlib" if aligned is None else aligned
         base = cls.preset(smoke)
-        return base.with_(task="faces", face_root=str(root), batch_size=min(base.batch_size, 64))
+        config = base.with_(task="faces", face_root=str(root), batch_size=min(base.batch_size, 64))
+        if not aligned:
+            if teacher == "dlib":
+                raise ValueError("teacher='dlib' needs aligned faces (aligned=True)")
+            return config
+        schedule = {} if smoke else ALIGNED_SCHEDULE
+        config = config.with_(face_front="dlib", **schedule)
+        if teacher == "dlib":
+            from workbench.models.face_id import CHIP_SIZE
+
+            config = config.with_(teacher="dlib", hr_size=CHIP_SIZE)
+        return config
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -157,6 +204,8 @@ class _TeacherFields(Recipe):
     lr: float = 3e-3
     face_root: str | None = optional_field()
     face_data: str | None = optional_field()
+    face_front: str | None = optional_field()
+    teacher: str | None = optional_field()
 
 
 @dataclass(frozen=True)

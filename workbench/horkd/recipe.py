@@ -24,6 +24,7 @@ from workbench.horkd.config import (  # HorkdConfig is imported from here too
     HorkdTeacherRecipe,
 )
 from workbench.horkd.data import load_horkd_data
+from workbench.horkd.dlib_teacher import dlib_teacher
 from workbench.horkd.identification import identification_metric
 from workbench.horkd.losses import HybridOrderLoss, SoftLogitKD, StreamOutput
 from workbench.models.classifier import SmallCNN
@@ -125,7 +126,10 @@ def _summary(history: History) -> dict[str, Any]:
 def teacher_model(config: HorkdConfig, device: str = "auto", retrain: bool = False,
                   progress: bool = True) -> SmallCNN:
     """The HR teacher (cross-entropy on HR patches), trained on first use and cached; frozen afterwards.
-    The data are loaded only to train (a cached or shipped teacher needs none)."""
+    The data are loaded only to train (a cached or shipped teacher needs none). ``config.teacher == "dlib"``:
+    dlib's frozen network with a fitted head instead (``workbench.horkd.dlib_teacher``; nothing to train)."""
+    if config.teacher == "dlib":
+        return dlib_teacher(config)
 
     def fit_teacher(model: SmallCNN) -> dict[str, Any]:
         train, test = load_horkd_data(config)
@@ -145,7 +149,11 @@ def assistant_model(config: HorkdConfig, resolution: int, device: str = "auto", 
 
     Loss (our reconstruction): cross-entropy + ``alpha * tau**2 * KL`` to the frozen teacher's logits on the HR
     version of the same patch, so it keeps the teacher's output structure while adapting to low resolution.
+    With ``config.teacher == "dlib"`` the assistant is the frozen dlib teacher itself, fed the up-sampled view
+    (see ``workbench.horkd.dlib_teacher``).
     """
+    if config.teacher == "dlib":
+        return dlib_teacher(config)
     teacher = teacher_model(config, device=device, progress=progress)
     kd = SoftLogitKD(config.temperature)
 
