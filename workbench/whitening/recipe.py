@@ -16,7 +16,8 @@ import torch
 from workbench.data.face_sbi import load_sbi_faces
 from workbench.data.faces import ForgerySet, load_forgery_faces
 from workbench.data.forgery_sets import FreshDraws
-from workbench.recipes import Recipe
+from workbench.data.sbi_masks import MASKS
+from workbench.recipes import Recipe, optional_field
 from workbench.train import cached_model, classification_loss, fit, model_device
 from workbench.whitening.metrics import evaluate_detector
 from workbench.whitening.model import DEFAULT_CONCEPTS, WhiteningDetector
@@ -96,6 +97,10 @@ class SbiWhiteningRecipe(WhiteningRecipe):
       for 20 epochs: 0.752 / 0.724, clean 0.789 / 0.792 (``benchmarks/results/whitening_sbi.md``).
       ``calibrate_max_images`` bounds the draws the calibration holds (images at 64 px, scaled by (64 / size)^2;
       the un-augmented copies come on top): a large face folder calibrates on fewer draws, at least one.
+    * ``mask``: the blend mask of the self-blends (``load_sbi_faces``): None / "box" (the landmark-free face
+      region, the shipped weights' data; left out of the cache key) or "hull" (SBI's landmark convex hull, dlib's 68
+      landmarks predicted on each crop). Issue 24 compares the two (``benchmarks/whitening.py --sbi --mask
+      box,hull``, ``results/whitening_sbi_masks.md``).
     """
 
     face_source: str = ""
@@ -105,7 +110,15 @@ class SbiWhiteningRecipe(WhiteningRecipe):
     realign_steps: int = 0
     fresh_draws: bool = False
     calibrate_max_images: int = 12_000
+    mask: str | None = optional_field()
     recipe: str = "whitening_detector_sbi"
+
+    def __post_init__(self) -> None:  # "box" is the default mask: the same recipe, the same key as None
+        super().__post_init__()
+        if self.mask not in (None, *MASKS):
+            raise ValueError(f"mask must be one of {MASKS} (or None: 'box'); got {self.mask!r}")
+        if self.mask == "box":
+            object.__setattr__(self, "mask", None)
 
     @classmethod
     def full(cls) -> SbiWhiteningRecipe:
@@ -174,7 +187,8 @@ def sbi_training_draw(config: SbiWhiteningRecipe, draw: int = 0, augmented: bool
     """The training split of an SBI recipe's faces, augmented unless told otherwise (``draw``: which fresh draw,
     see ``fresh_draws``)."""
     return load_sbi_faces("train", config.size, config.n_per_identity, config.face_source or None, config.seed,
-                          augmented=augmented, blur_p=config.blur_p, colour_p=config.colour_p, draw=draw)
+                          augmented=augmented, blur_p=config.blur_p, colour_p=config.colour_p, draw=draw,
+                          mask=config.mask or "box")
 
 
 def training_data(config: WhiteningRecipe) -> tuple[ForgerySet, ForgerySet]:
@@ -182,7 +196,8 @@ def training_data(config: WhiteningRecipe) -> tuple[ForgerySet, ForgerySet]:
     self-blended images of ``config.face_source`` (augmented train split; epoch 0's draw with ``fresh_draws``)."""
     if isinstance(config, SbiWhiteningRecipe):
         return (sbi_training_draw(config),
-                load_sbi_faces("val", config.size, config.n_per_identity, config.face_source or None, config.seed))
+                load_sbi_faces("val", config.size, config.n_per_identity, config.face_source or None, config.seed,
+                               mask=config.mask or "box"))
     train = load_forgery_faces("train", config.size, config.n_per_identity, seed=config.seed)
     val = load_forgery_faces("val", config.size, config.n_per_identity, seed=config.seed)
     return train.with_kinds(config.train_kinds), val
