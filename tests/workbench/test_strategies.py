@@ -149,3 +149,16 @@ def test_the_run_report_shows_the_strategies_when_the_run_has_them(tmp_path):
                           section).groups()  # class mix table: cluster, maps, cat, dog, fox
         assert [int(v) for v in cells] == [sum(mix.values()), mix.get(0, 0), mix.get(1, 0), mix.get(2, 0)]
     assert "<th>cat</th>" in section and "spectral embedding of 40 maps" in section
+
+
+def test_more_groups_than_max_clusters_uses_max_clusters_and_says_so():
+    # 15 far-apart groups of 4 maps with 3 neighbours each: the k-NN graph falls apart into 15 pieces, every
+    # computed eigenvalue is 0 and the eigengap alone answered 2 clusters (two groups of 7-8 unrelated groups)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(15, 256)) * 10
+    feats = np.concatenate([c + 0.01 * rng.normal(size=(4, 256)) for c in centres]).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="more than 10 disconnected groups"):
+        result = strategies.cluster_maps(feats, n_neighbors=3, max_clusters=10)
+    assert result.n_clusters == 10
+    groups = result.labels.reshape(15, 4)
+    assert all(len(np.unique(g)) == 1 for g in groups)  # no group is split: each piece lands in one cluster
