@@ -347,8 +347,8 @@ def timeline_at(strip: np.ndarray, index: int, n: int) -> np.ndarray:
     x = int(_frame_x(index, n, strip.shape[1]))
     cv2.line(out, (x, _TOP - 4), (x, strip.shape[0] - _BOTTOM + 2), (0, 0, 0), 2)
     label = f"frame {index} of {n}"
-    cv2.putText(out, label, (min(max(x - 30, 2), strip.shape[1] - 100), strip.shape[0] - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.36,
-                (0, 0, 0), 1, cv2.LINE_AA)
+    where = (min(max(x - 30, 2), strip.shape[1] - 100), strip.shape[0] - 4)
+    cv2.putText(out, label, where, cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
     return out
 
 
