@@ -180,7 +180,7 @@ class TrackingDashboard(W.VBox):
         self.channels = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "channels")
         self.telemetry = _tagged(W.HTML(), "telemetry")
         self.quality = _tagged(W.HTML(), "quality")
-        self.timeline = _tagged(W.Image(format="png", layout=W.Layout(width="auto", height="auto")), "timeline")
+        self.timeline = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "timeline")
         self.confidence_out = _tagged(W.Output(), "confidence")
         self.weights_out = _tagged(W.Output(), "weights")
         self.curves_out = _tagged(W.Output(), "curves")
