@@ -1,6 +1,7 @@
 """Views of channel-distillation tracking (:mod:`workbench.tracking`): a sequence player with the boxes, the response
-maps, which channels the distilled tracker keeps over time and what they look like, and OTB success / precision plots
-of the distilled (CD) tracker against the same tracker with all channels.
+maps, which channels the distilled tracker keeps over time and what they look like, what its quality check read on
+each frame (the PSR it compared, the threshold, fired, fallback; a timeline over all frames), and OTB success /
+precision plots of the distilled (CD) tracker against the same tracker with all channels.
 
 ``dashboard()`` picks a sequence (a generated one by attribute, the real development OTB sequence when it is there,
 or a user's OTB folder), runs the full-channel and the CD tracker once behind **Run trackers** (with a progress bar)
