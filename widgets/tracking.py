@@ -1,6 +1,7 @@
 """Views of channel-distillation tracking (:mod:`workbench.tracking`): a sequence player with the boxes, the response
-maps, which channels the distilled tracker keeps over time and what they look like, and OTB success / precision plots
-of the distilled (CD) tracker against the same tracker with all channels.
+maps, which channels the distilled tracker keeps over time and what they look like, what its quality check read on
+each frame (the PSR it compared, the threshold, fired, fallback; a timeline over all frames), and OTB success /
+precision plots of the distilled (CD) tracker against the same tracker with all channels.
 
 ``dashboard()`` picks a sequence (a generated one by attribute, the real development OTB sequence when it is there,
 or a user's OTB folder), runs the full-channel and the CD tracker once behind **Run trackers** (with a progress bar)
@@ -28,16 +29,23 @@ from widgets.tracking_draw import (
     CD_RGB,
     CONFIDENCE_NOTE,
     FULL_RGB,
+    TIMELINE_LEGEND,
+    TIMELINE_SIZE,
     TRUTH_RGB,
     channel_label,
     channel_mosaic,
     confidence_figure,
+    confidence_text,
     curves_figure,
     draw_frame,
     heat_image,
+    quality_html,
+    quality_timeline,
     responses_image,
     side_by_side,
+    stats_html,
     telemetry_html,
+    timeline_at,
     view_scale,
     weights_figure,
 )
@@ -57,6 +65,7 @@ from workbench.tracking import (
     make_sequence,
     run_sequence,
 )
+from workbench.tracking.distill import QualityCheck
 
 __all__ = [
     "FEATURES",
@@ -92,6 +101,8 @@ FEATURES: dict[str, Callable[[], FeatureExtractor]] = {
     "HOG + colour (40 channels)": HOGColorFeatures,
     "project CNN (64 channels, trained on first use)": _project_cnn,
 }
+#: the CD tracker's quality check when "quality check" is ticked: the real-sequence bench's "+ check" variants' own
+QUALITY = QualityCheck()
 _FOLDER_CHOICE = "your OTB folder…"
 _REAL_CHOICE = "real OTB: otb_crossing"
 
@@ -115,6 +126,9 @@ class TrackingDashboard(W.VBox):
         self._response_png: list[bytes] = []
         self._maps_png: list[bytes] = []
         self._telemetry_html: list[str] = []
+        self._quality_html: list[str] = []
+        self._timeline_png: list[bytes] = []
+        self._check_used: QualityCheck | None = None
         self._features: dict[str, FeatureExtractor] = {}
         self._build_sequence_controls()
         self._build_tracking_controls()
@@ -147,6 +161,8 @@ class TrackingDashboard(W.VBox):
                                                  description="features", layout=W.Layout(width="380px")), "features")
         self.keep = _tagged(W.IntSlider(value=25, min=5, max=100, step=5, description="keep ≤ %",
                                         continuous_update=False, layout=W.Layout(width="260px")), "keep")
+        self.check = _tagged(W.Checkbox(value=True, indent=False, description=f"quality check ({QUALITY})",
+                                        layout=W.Layout(width="auto")), "check")
         self.run_button = _tagged(W.Button(description="Run trackers", button_style="primary", icon="play"), "run")
         self.progress = _tagged(W.IntProgress(value=0, min=0, max=1,
                                               layout=W.Layout(width="220px", visibility="hidden")), "progress")
@@ -164,6 +180,8 @@ class TrackingDashboard(W.VBox):
         self.response = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "response")
         self.channels = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "channels")
         self.telemetry = _tagged(W.HTML(), "telemetry")
+        self.quality = _tagged(W.HTML(), "quality")
+        self.timeline = _tagged(W.Image(format="png", layout=W.Layout(**natural)), "timeline")
         self.confidence_out = _tagged(W.Output(), "confidence")
         self.weights_out = _tagged(W.Output(), "weights")
         self.curves_out = _tagged(W.Output(), "curves")
@@ -177,10 +195,11 @@ class TrackingDashboard(W.VBox):
         return [
             W.HBox([self.source, self.folder, self.load_button], layout=row),
             self.message,
-            W.HBox([self.family, self.feature_choice, self.keep], layout=row),
+            W.HBox([self.family, self.feature_choice, self.keep, self.check], layout=row),
             W.HBox([self.run_button, self.progress], layout=W.Layout(align_items="center", gap="8px")),
             self.stats,
             W.HBox([self.play, self.frame], layout=W.Layout(align_items="center")),
+            W.HTML(TIMELINE_LEGEND), self.timeline, self.quality,
             W.HBox([
                 W.VBox([W.HTML(legend), self.view, self.info]),
                 W.VBox([W.HTML("<b>response maps</b> (all channels | CD; one colour scale, bar at the right)"),
@@ -214,7 +233,10 @@ class TrackingDashboard(W.VBox):
         self.sequence = sequence
         self.records = {}
         self._frames_png, self._response_png, self._maps_png, self._telemetry_html = [], [], [], []
-        self.telemetry.value = ""
+        self._quality_html, self._timeline_png = [], []
+        self.telemetry.value = self.quality.value = ""
+        self.timeline.value = placeholder_png(*TIMELINE_SIZE, "the CD run's channels and quality check per frame "
+                                                              "appear after Run trackers")
         description = sequence.metadata.get("description", "")
         self.message.value = (f"<b>{html.escape(sequence.name)}</b>: {len(sequence)} frames"
                               + (f" — {html.escape(str(description))}" if description else ""))
@@ -269,7 +291,8 @@ class TrackingDashboard(W.VBox):
         sequence, family = self.sequence, self.family.value
         assert sequence is not None
         n = len(sequence)
-        distill = ChannelDistillation(keep_ratio=self.keep.value / 100.0)
+        self._check_used = QUALITY if self.check.value else None
+        distill = ChannelDistillation(keep_ratio=self.keep.value / 100.0, quality=self._check_used)
         records = {}
         for offset, (label, cd) in enumerate(((family, None), (f"{family}-CD", distill))):
             self.stats.value = f"<i>Tracking with {html.escape(label)} ({n} frames)…</i>"
@@ -292,6 +315,9 @@ class TrackingDashboard(W.VBox):
         assert sequence is not None and full.telemetry is not None and cd.telemetry is not None
         scale = view_scale(sequence.frame(0).shape[1])
         self._frames_png, self._response_png, self._maps_png, self._telemetry_html = [], [], [], []
+        strip, n, check = quality_timeline(cd, features.channels), len(sequence), self._check_used
+        self._quality_html = [quality_html(i, seen, features.channels, check) for i, seen in enumerate(cd.telemetry)]
+        self._timeline_png = [png_bytes(timeline_at(strip, i, n)) for i in range(n)]
         for i, (seen_full, seen_cd) in enumerate(zip(full.telemetry, cd.telemetry, strict=True)):
             kept = [features.channel_names[c] for c in seen_cd.kept_channels]
             stages = {full.tracker: seen_full.stage_seconds, cd.tracker: seen_cd.stage_seconds}
@@ -309,18 +335,8 @@ class TrackingDashboard(W.VBox):
             self._maps_png.append(png_bytes(mosaic))
 
     def _show_results(self, features: FeatureExtractor) -> None:
-        rows = []
-        for name, r in self.records.items():
-            rows.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{r.score.success_auc:.3f}</td>"
-                        f"<td>{r.score.precision_at_20:.3f}</td><td>{r.fps:.1f}</td>"
-                        f"<td>{r.channels_per_frame:.1f} / {features.channels}</td></tr>")
-        full, cd = self.records.values()
-        ratio = cd.fps / max(full.fps, 1e-9)
-        self.stats.value = (
-            "<table style='border-collapse:collapse' cellpadding='3'><tr><th>tracker</th><th>success AUC</th>"
-            "<th>P@20</th><th>FPS</th><th>channels / frame</th></tr>" + "".join(rows) + "</table>"
-            f"CD runs at <b>{ratio:.2f}x</b> the FPS of all channels (tracker time only; this machine's load "
-            "varies)")
+        self.stats.value = stats_html(self.records, features.channels)
+        cd = list(self.records.values())[1]
         self.confidence_out.outputs = figure_outputs(confidence_figure(self.records))
         self.weights_out.outputs = figure_outputs(weights_figure(cd, features.channel_names))
         self.curves_out.outputs = figure_outputs(curves_figure(self.records))
@@ -338,12 +354,13 @@ class TrackingDashboard(W.VBox):
             self.response.value = self._response_png[index]
             self.channels.value = self._maps_png[index]
             self.telemetry.value = self._telemetry_html[index]
+            self.quality.value, self.timeline.value = self._quality_html[index], self._timeline_png[index]
             full, cd = self.records.values()
             self.info.value = (
                 f"frame {index}: IoU {full.tracker} <b>{full.score.overlaps[index]:.2f}</b>, "
                 f"{cd.tracker} <b>{cd.score.overlaps[index]:.2f}</b> · CD keeps {cd.channels_used[index]} channels"
-                f"<br>confidence {full.tracker} <b>{_confidence(full, index)}</b>, {cd.tracker} "
-                f"<b>{_confidence(cd, index)}</b><br><small>{html.escape(CONFIDENCE_NOTE)}</small>")
+                f"<br>confidence {full.tracker} <b>{confidence_text(full, index)}</b>, {cd.tracker} "
+                f"<b>{confidence_text(cd, index)}</b><br><small>{html.escape(CONFIDENCE_NOTE)}</small>")
         else:
             frame = sequence.frame(index)
             boxes = {"truth": (sequence.ground_truth[index], TRUTH_RGB)}
@@ -364,12 +381,6 @@ class TrackingDashboard(W.VBox):
 
     def _on_frame(self, change: dict) -> None:
         self.redraw(int(change["new"]))
-
-
-def _confidence(result: TrackingResult, index: int) -> str:
-    """The run's confidence at frame ``index`` as shown ("n/a" at initialisation or where the tracker gives none)."""
-    value = float(result.confidence[index]) if index < len(result.confidence) else float("nan")
-    return f"{value:.2f}" if np.isfinite(value) else "n/a (initialisation)" if index == 0 else "n/a"
 
 
 def _tagged(widget: W.Widget, name: str) -> W.Widget:

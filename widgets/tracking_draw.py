@@ -1,5 +1,6 @@
 """Drawing helpers of the tracking views (:mod:`widgets.tracking`): frames with boxes, response heat maps, the kept
-channels' mosaic, channel weights over time and OTB success / precision plots. Plain functions on the library's
+channels' mosaic, channel weights over time, the CD run's quality check per frame and over all frames, and OTB
+success / precision plots. Plain functions on the library's
 :class:`~workbench.tracking.TrackingResult`, reused by the tutorial notebook."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from plotly.subplots import make_subplots
 
 from widgets._layout import LINE_PX, title_band
 from workbench.tracking import TrackingResult
+from workbench.tracking.base import FrameTelemetry
+from workbench.tracking.distill import QualityCheck
 from workbench.tracking.evaluation import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
 
 TRUTH_RGB, FULL_RGB, CD_RGB = (40, 200, 60), (40, 120, 255), (255, 70, 30)
@@ -205,6 +208,28 @@ def curves_figure(results: Mapping[str, TrackingResult], height: int = 300) -> g
     return title_band(fig, extra=LINE_PX)
 
 
+def confidence_text(result: TrackingResult, index: int) -> str:
+    """The run's confidence at frame ``index`` as shown ("n/a" at initialisation or where the tracker gives none)."""
+    value = float(result.confidence[index]) if index < len(result.confidence) else float("nan")
+    return f"{value:.2f}" if np.isfinite(value) else "n/a (initialisation)" if index == 0 else "n/a"
+
+
+def stats_html(records: Mapping[str, TrackingResult], channels: int) -> str:
+    """The runs' table (success AUC, P@20, FPS, channels per frame of ``channels``) and the CD run's FPS ratio to
+    the full-channel run (the first two of ``records``)."""
+    rows = []
+    for name, r in records.items():
+        rows.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{r.score.success_auc:.3f}</td>"
+                    f"<td>{r.score.precision_at_20:.3f}</td><td>{r.fps:.1f}</td>"
+                    f"<td>{r.channels_per_frame:.1f} / {channels}</td></tr>")
+    full, cd = list(records.values())[:2]
+    ratio = cd.fps / max(full.fps, 1e-9)
+    return ("<table style='border-collapse:collapse' cellpadding='3'><tr><th>tracker</th><th>success AUC</th>"
+            "<th>P@20</th><th>FPS</th><th>channels / frame</th></tr>" + "".join(rows) + "</table>"
+            f"CD runs at <b>{ratio:.2f}x</b> the FPS of all channels (tracker time only; this machine's load "
+            "varies)")
+
+
 def telemetry_html(index: int, stages: Mapping[str, Mapping[str, float]], kept: list[str], total: int) -> str:
     """One frame's telemetry as HTML: what each stage cost per tracker (ms, from the runs' ``stage_seconds``) and the
     readable names (:func:`channel_label`) of the channels the CD tracker kept (``total`` channels in all)."""
@@ -221,3 +246,114 @@ def telemetry_html(index: int, stages: Mapping[str, Mapping[str, float]], kept: 
             f"<table style='border-collapse:collapse' cellpadding='2'><tr><th>tracker</th>{head}<th>sum</th></tr>"
             + "".join(rows) + "</table>"
             f"<b>CD kept {len(kept)} of {total} channels:</b> {shown}</div>")
+
+
+# ------------------------------------------------------------------------------------------------ the quality check
+FIRED_RGB, FALLBACK_RGB, THRESHOLD_RGB = (220, 0, 0), (255, 200, 150), (90, 90, 90)
+_VERDICT = {
+    "passed": "passed: CD keeps its distilled channels",
+    "fired": "<b style='color:#d00'>FIRED</b>: CD falls back to all channels and locates this frame again with them",
+}
+
+
+def quality_html(index: int, seen: FrameTelemetry, total: int, check: QualityCheck | None) -> str:
+    """One frame's quality-check line for the CD run: the channels kept, what the check
+    (:class:`~workbench.tracking.distill.QualityCheck`) read on that frame (:attr:`FrameTelemetry.quality`: the PSR
+    it compared, ``drop`` x the median it compared it with), whether it fired and whether the tracker is on its
+    fallback channels; says plainly when no check runs."""
+    kept = len(seen.kept_channels)
+    head = (f"<b>frame {index}: CD tracks with {kept} of {total} channels</b>"
+            + (" <b style='color:#c60'>(fallback: all channels)</b>" if seen.fallback else " (distilled)"))
+    if check is None:
+        return f"<div class='wb-quality'>{head}<br>quality check: <b>none runs</b> (the paper's CD: no fallback)</div>"
+    rule = (f"fires when the distilled response's PSR falls below {check.drop:g} x its median over the last "
+            f"{check.window} distilled frames, then tracks with all channels for {check.hold} frames")
+    reading = seen.quality
+    if reading is None:
+        text = "initialisation: CD selected its channels; the check starts on the next frame"
+    elif reading.state in ("passed", "fired"):
+        sign = "&lt;" if reading.state == "fired" else "&ge;"
+        text = (f"read PSR <b>{reading.psr:.2f}</b> {sign} threshold <b>{reading.threshold:.2f}</b> "
+                f"({check.drop:g} x median {reading.median:.2f} of {reading.history} frames): "
+                + _VERDICT[reading.state])
+        if reading.state == "fired" and seen.confidence is not None:
+            text += f" (re-located PSR {seen.confidence:.2f})"
+    elif reading.state == "warming up":
+        text = (f"read PSR <b>{reading.psr:.2f}</b>; not compared yet: {reading.history} of the "
+                f"{reading.needed} distilled frames it needs")
+    elif reading.state == "fallback":
+        text = f"on the fallback channels: not compared; {reading.hold_left} more frame(s) of fallback"
+    elif reading.state == "restore":
+        text = "fallback over: CD selects its channels afresh (the check starts a new PSR history)"
+    else:
+        text = "no PSR on this frame: nothing compared"
+    return (f"<div class='wb-quality'>{head}<br><b>quality check</b> ({html.escape(rule)}):<br>{text}</div>")
+
+
+TIMELINE_SIZE = (720, 150)  # width, height in pixels
+_LEFT, _RIGHT, _TOP, _SPLIT, _BOTTOM = 44, 8, 6, 58, 18
+
+
+def _frame_x(index: np.ndarray | int, n: int, width: int) -> np.ndarray:
+    return np.round(_LEFT + (np.asarray(index) + 0.5) * (width - _LEFT - _RIGHT) / max(n, 1)).astype(int)
+
+
+def quality_timeline(result: TrackingResult, total: int) -> np.ndarray:
+    """The CD run over all frames as an RGB strip: kept-channel count per frame (bars; fallback frames shaded),
+    confidence (the response's PSR) with the check's threshold (grey dots) below, and the frames where the check
+    fired marked in red at the PSR it read. Mark the current frame with :func:`timeline_at`."""
+    width, height = TIMELINE_SIZE
+    n = len(result.channels_used)
+    out = np.full((height, width, 3), 255, np.uint8)
+    xs = _frame_x(np.arange(n), n, width)
+    bar = max(1, int((width - _LEFT - _RIGHT) / max(n, 1)) - 1)
+    top, split, bottom = _TOP, _SPLIT, height - _BOTTOM
+    for i, x in enumerate(xs):
+        if result.fallback[i]:
+            cv2.rectangle(out, (int(x - bar / 2), top), (int(x + bar / 2), bottom), FALLBACK_RGB, -1)
+        y = int(round(split - (split - top) * result.channels_used[i] / max(total, 1)))
+        cv2.rectangle(out, (int(x - bar / 2), y), (int(x + bar / 2), split), CD_RGB, -1)
+    readings = [t.quality for t in result.telemetry or []]
+    read = np.array([r.psr if r is not None and r.psr is not None else np.nan for r in readings] or [np.nan] * n)
+    limit = np.array([r.threshold if r is not None and r.threshold is not None else np.nan for r in readings]
+                     or [np.nan] * n)
+    values = np.concatenate([result.confidence, read, limit])
+    high = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+
+    def y_of(v: float) -> int:
+        return int(round(bottom - (bottom - split - 6) * v / max(high, 1e-9)))
+
+    points = [(int(x), y_of(v)) for x, v in zip(xs, result.confidence, strict=True) if np.isfinite(v)]
+    if len(points) > 1:
+        cv2.polylines(out, [np.array(points, np.int32)], False, CD_RGB, 1, cv2.LINE_AA)
+    for x, v in zip(xs, limit, strict=True):
+        if np.isfinite(v):
+            cv2.circle(out, (int(x), y_of(v)), 1, THRESHOLD_RGB, -1)
+    for i in np.flatnonzero(result.quality_fired):
+        cv2.line(out, (int(xs[i]), top), (int(xs[i]), bottom), FIRED_RGB, 1)
+        if np.isfinite(read[i]):
+            cv2.drawMarker(out, (int(xs[i]), y_of(read[i])), FIRED_RGB, cv2.MARKER_TRIANGLE_DOWN, 9, 2)
+    labels = ((f"{total} ch", top + 9), ("kept", (top + split) // 2 + 4), ("0", split - 1),
+              (f"PSR {high:.0f}", split + 14), ("0", bottom))
+    for text, y in labels:
+        cv2.putText(out, text, (2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.line(out, (_LEFT, split + 2), (width - _RIGHT, split + 2), (200, 200, 200), 1)
+    return out
+
+
+def timeline_at(strip: np.ndarray, index: int, n: int) -> np.ndarray:
+    """A copy of :func:`quality_timeline`'s ``strip`` (``n`` frames) with frame ``index`` marked by a black line."""
+    out = strip.copy()
+    x = int(_frame_x(index, n, strip.shape[1]))
+    cv2.line(out, (x, _TOP - 4), (x, strip.shape[0] - _BOTTOM + 2), (0, 0, 0), 2)
+    label = f"frame {index} of {n}"
+    where = (min(max(x - 30, 2), strip.shape[1] - 100), strip.shape[0] - 4)
+    cv2.putText(out, label, where, cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+TIMELINE_LEGEND = (f"<b>CD over all frames</b>: <span style='color:rgb{CD_RGB}'>■ kept channels (top) and "
+                   f"confidence, PSR (bottom)</span> · <span style='color:rgb{THRESHOLD_RGB}'>• the check's "
+                   f"threshold</span> · <span style='color:rgb{FIRED_RGB}'>▼ | fired (at the PSR it read)</span> · "
+                   f"<span style='background:rgb{FALLBACK_RGB}'>&nbsp;fallback: all channels&nbsp;</span> · "
+                   "black line: this frame")

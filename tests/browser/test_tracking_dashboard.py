@@ -32,18 +32,22 @@ def test_tracking_dashboard_runs_and_the_frame_slider_redraws(driver, voila_url,
     # move the frame slider's handle with the keyboard: the frame, its info and the kept-channel maps change
     view_before = _src(driver, ".wb-tracking-view")
     info_before = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text
+    timeline_before = _src(driver, ".wb-tracking-timeline")
+    quality_before = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-quality").text
+    assert "frame 0: CD tracks with" in quality_before and "initialisation" in quality_before
     handle = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-frame .noUi-handle")
     handle.click()
     for _ in range(20):
         handle.send_keys(Keys.ARROW_RIGHT)
     wait.until(lambda d: _src(d, ".wb-tracking-view") != view_before)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text != info_before)
+    wait.until(lambda d: _src(d, ".wb-tracking-timeline") not in ("", timeline_before))  # its frame line moved
     readout = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-frame .widget-readout").text
     assert int(readout) > 0, f"frame readout {readout!r} did not move"
     info = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-info").text
     assert "IoU" in info and "confidence DCF" in info and "may have lost the target" in info
     assert driver.find_elements(By.CSS_SELECTOR, ".wb-tracking-confidence .plot-container")
-    for css in (".wb-tracking-response", ".wb-tracking-view"):  # drawn at the PNG's own aspect, not stretched
+    for css in (".wb-tracking-response", ".wb-tracking-view", ".wb-tracking-timeline"):  # the PNG's own aspect
         shown, natural = driver.execute_script(
             "const i = document.querySelector(arguments[0] + ' img, img' + arguments[0]);"
             "return [i.clientWidth / i.clientHeight, i.naturalWidth / i.naturalHeight];", css)
@@ -52,4 +56,6 @@ def test_tracking_dashboard_runs_and_the_frame_slider_redraws(driver, voila_url,
     telemetry = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-telemetry").text
     assert f"frame {readout}: stage costs (ms)" in telemetry and "channel scoring" in telemetry
     assert "CD kept" in telemetry
+    quality = driver.find_element(By.CSS_SELECTOR, ".wb-tracking-quality").text  # the check's reading of this frame
+    assert f"frame {readout}: CD tracks with" in quality and "quality check" in quality and "PSR" in quality
     print(f"tracking dashboard screenshot: {screenshot(driver, 'tracking-dashboard')}")

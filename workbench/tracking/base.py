@@ -10,10 +10,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:  # a type only: the trackers' shared pieces import nothing of channel distillation
+    from workbench.tracking.distill import QualityReading
 
 BoxLike = tuple[float, float, float, float] | list[float] | np.ndarray
 
@@ -110,7 +113,9 @@ class FrameTelemetry:
     MOSSE's, Bolme et al., CVPR 2010), which falls when the target is lost or hidden; None at initialisation or for a
     tracker without a response map (OpenCV's); ``quality_fired`` whether channel distillation's quality check
     (:class:`~workbench.tracking.distill.QualityCheck`) fired on that frame, ``fallback`` whether the tracker leaves
-    that frame tracking with its fallback channels (all) instead of the distilled ones (both False without a check)."""
+    that frame tracking with its fallback channels (all) instead of the distilled ones (both False without a check);
+    ``quality`` what that check read on that frame (:class:`~workbench.tracking.distill.QualityReading`: the PSR it
+    compared, the threshold it compared it with, its state; None without a check and at initialisation)."""
 
     response: np.ndarray | None
     channel_weights: np.ndarray
@@ -122,6 +127,7 @@ class FrameTelemetry:
     confidence: float | None = None
     quality_fired: bool = False
     fallback: bool = False
+    quality: QualityReading | None = None
 
 
 @runtime_checkable

@@ -108,7 +108,7 @@ class CorrelationTracker:
         quality = self.distillation.quality if self.distillation is not None else None
         self._monitor = QualityMonitor(quality) if quality is not None else None
         self._held_back: np.ndarray | None = None
-        self.quality_fired = False
+        self.quality_fired, self.quality_reading = False, None
         with self.clock("solve"):
             self._init_model(frame)
         if self.distillation is not None:
@@ -129,6 +129,7 @@ class CorrelationTracker:
         extracted, peak = self._locate(frame)
         action = self._monitor.observe(self.confidence) if self._monitor is not None else ""
         self.quality_fired = action == "fire"
+        self.quality_reading = self._monitor.last_reading if self._monitor is not None else None
         if action == "fire":  # the distilled response failed: fall back and look at this frame again
             self._fall_back()
             self.pos, self.scale = before
@@ -181,6 +182,7 @@ class CorrelationTracker:
             self.kept_channels.copy(), maps, dict(self.stage_seconds), correlations=self.correlations if tracked else 0,
             feature_bytes=int(self.feature_bytes), confidence=self.confidence if tracked else None,
             quality_fired=bool(self.quality_fired and tracked), fallback=bool(self.in_fallback and tracked),
+            quality=self.quality_reading if tracked else None,
         )
 
     @property

@@ -64,16 +64,42 @@ class QualityCheck:
             raise ValueError(f"window must be >= 2 and hold >= 1, got {self.window}, {self.hold}")
 
 
+@dataclass(frozen=True)
+class QualityReading:
+    """What the quality check read on one tracked frame (:attr:`QualityMonitor.last_reading`, handed on in
+    :attr:`~workbench.tracking.base.FrameTelemetry.quality`).
+
+    ``psr`` the distilled response's PSR it was given (None where the tracker had none); ``median`` the median of
+    its history then (None while empty); ``threshold`` what ``psr`` was compared with, ``drop`` x ``median`` (None
+    where it compared nothing); ``history`` how many distilled frames that median spans and ``needed`` how many it
+    waits for; ``state`` one of :data:`QUALITY_STATES`; ``hold_left`` the frames of fallback left after this one."""
+
+    psr: float | None
+    median: float | None
+    threshold: float | None
+    history: int
+    needed: int
+    state: str
+    hold_left: int = 0
+
+
+#: :attr:`QualityReading.state`: compared and passed, compared and fired, too little history to compare, no PSR to
+#: compare, on the fallback channels (not compared), the fallback's last frame (select afresh)
+QUALITY_STATES = ("passed", "fired", "warming up", "no PSR", "fallback", "restore")
+
+
 class QualityMonitor:
     """The quality check's state: the distilled frames' PSR history and the frames of fallback left.
 
     :meth:`observe` takes each tracked frame's PSR and says what the tracker does next: ``"fire"`` (fall back now),
-    ``"restore"`` (the fallback is over: select afresh) or ``""`` (carry on)."""
+    ``"restore"`` (the fallback is over: select afresh) or ``""`` (carry on); :attr:`last_reading` says what it
+    compared on that frame."""
 
     def __init__(self, check: QualityCheck) -> None:
         self.check = check
         self.history: deque[float] = deque(maxlen=check.window)
         self.fallback_left = 0
+        self.last_reading: QualityReading | None = None
 
     @property
     def in_fallback(self) -> bool:
@@ -82,20 +108,29 @@ class QualityMonitor:
 
     def observe(self, psr: float | None) -> str:
         """Record ``psr`` (the frame's peak-to-sidelobe ratio; None or NaN are not evidence) and decide."""
+        value = float(psr) if psr is not None and np.isfinite(psr) else None
+        median, spans = (float(np.median(self.history)) if self.history else None), len(self.history)
+        needed = max(3, self.check.window // 2)
+        action, state, threshold = "", "", None
         if self.fallback_left > 0:
             self.fallback_left -= 1
+            state = "fallback"
             if self.fallback_left == 0:
                 self.history.clear()  # the new selection's PSR level is its own
-                return "restore"
-            return ""
-        if psr is None or not np.isfinite(psr):
-            return ""
-        enough = len(self.history) >= max(3, self.check.window // 2)
-        if enough and psr < self.check.drop * float(np.median(self.history)):
-            self.fallback_left = self.check.hold
-            return "fire"
-        self.history.append(float(psr))
-        return ""
+                action, state = "restore", "restore"
+        elif value is None:
+            state = "no PSR"
+        elif spans < needed:
+            state = "warming up"
+        else:
+            threshold = self.check.drop * median  # type: ignore[operator]
+            state = "fired" if value < threshold else "passed"
+        if state == "fired":
+            self.fallback_left, action = self.check.hold, "fire"
+        elif state in ("warming up", "passed"):
+            self.history.append(value)  # type: ignore[arg-type]
+        self.last_reading = QualityReading(value, median, threshold, spans, needed, state, self.fallback_left)
+        return action
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,42 @@ def test_the_check_is_off_by_default_and_stays_out_of_the_recipe():
     assert "quality" not in recipe_fields(ChannelDistillation())  # earlier recipes keep their keys
     assert dataclasses.asdict(DCFCDParams(distillation=ChannelDistillation(quality=QualityCheck())))[
         "distillation"]["quality"]["drop"] == QualityCheck().drop
+
+
+def test_the_monitor_says_what_it_compared_on_each_frame():
+    monitor = QualityMonitor(QualityCheck(drop=0.5, window=6, hold=2))
+    monitor.observe(20.0)
+    assert monitor.last_reading.state == "warming up" and monitor.last_reading.threshold is None
+    assert monitor.last_reading.needed == 3 and monitor.last_reading.history == 0
+    for psr in (22.0, 18.0):
+        monitor.observe(psr)
+    monitor.observe(float("nan"))
+    assert monitor.last_reading.state == "no PSR" and monitor.last_reading.psr is None
+    monitor.observe(15.0)
+    reading = monitor.last_reading
+    assert (reading.state, reading.psr, reading.median, reading.threshold, reading.history) == (
+        "passed", 15.0, 20.0, 10.0, 3)
+    monitor.observe(8.0)  # median of 20, 22, 18, 15 is 19: threshold 9.5
+    reading = monitor.last_reading
+    assert (reading.state, reading.threshold, reading.hold_left) == ("fired", 9.5, 2)
+    assert [(monitor.observe(30.0), monitor.last_reading.state) for _ in range(2)] == [
+        ("", "fallback"), ("restore", "restore")]
+
+
+def test_each_frames_telemetry_carries_the_checks_reading(sequence):
+    checked = run_sequence(_BreakKept(DCFTracker(_Breakable(), channel_distillation=ChannelDistillation(
+        keep=4, period=1000, stable=0.0, quality=QualityCheck(drop=0.5, window=10, hold=10)))), sequence,
+        record=True)
+    readings = [t.quality for t in checked.telemetry]
+    assert readings[0] is None and all(r is not None for r in readings[1:])
+    fired = [i for i, r in enumerate(readings) if r is not None and r.state == "fired"]
+    assert fired == np.flatnonzero(checked.quality_fired).tolist() and fired
+    first = readings[fired[0]]
+    assert first.psr < first.threshold == pytest.approx(0.5 * first.median)
+    # on the fired frame the tracker located the target again with all channels: its confidence is that PSR
+    assert checked.confidence[fired[0]] != first.psr
+    passed = [r for r in readings if r is not None and r.state == "passed"]
+    assert passed and all(r.psr >= r.threshold for r in passed)
+    blind = run_sequence(DCFTracker(HOGColorFeatures(), channel_distillation=ChannelDistillation()), sequence,
+                         record=True)
+    assert all(t.quality is None for t in blind.telemetry)
