@@ -79,7 +79,7 @@ def test_face_folder_errors_name_the_folder_and_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match=r"3 identity sub-folder\(s\); at least 4"):
         load_face_identities(tmp_path / "few")
     _write_people(tmp_path / "once", {"ann": 2, "bob": 1, "cy": 2, "dee": 2})
-    with pytest.raises(ValueError, match=r"fewer than 2 images: bob \(1\)"):
+    with pytest.raises(ValueError, match=r"fewer than 2 images: \S*bob \(1\)"):
         load_face_identities(tmp_path / "once")
     _write_people(tmp_path / "bad", {"ann": 2, "bob": 2, "cy": 2, "dee": 2})
     (tmp_path / "bad" / "cy" / "1.png").write_bytes(b"not a png")
