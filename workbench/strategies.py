@@ -156,28 +156,24 @@ def spectral_embedding(features: np.ndarray, n_neighbors: int = 10, n_eigen: int
     return 1.0 - values[order], vectors[:, order]
 
 
-def eigengap(eigenvalues: np.ndarray, max_clusters: int = 10) -> int:
+def eigengap(eigenvalues: np.ndarray, max_clusters: int = 10, zero: float = 1e-6) -> int:
     """Number of clusters: the position of the largest gap between consecutive smallest Laplacian eigenvalues
-    (the paper's eigengap heuristic), searched up to ``max_clusters`` (ours), at least 2."""
+    (the paper's eigengap heuristic), searched up to ``max_clusters`` (ours), at least 2.
+
+    Where the k-NN graph falls apart into more pieces than ``max_clusters``, every searched eigenvalue is 0 (below
+    ``zero``) and there is no gap to find: the count is then ``max_clusters``, with a warning naming the cause
+    (ours; the heuristic alone would answer 2)."""
     values = np.asarray(eigenvalues)[: max_clusters + 1]
     if len(values) < 3:
         return max(1, len(values) - 1)
+    if float(np.max(np.abs(values))) < zero:
+        warnings.warn(f"the maps' k-NN graph has more than {max_clusters} disconnected groups (every one of the "
+                      f"{len(values)} smallest Laplacian eigenvalues is 0), so the eigengap cannot choose: using "
+                      f"max_clusters={max_clusters}; raise max_clusters or n_neighbors to see them all",
+                      RuntimeWarning, stacklevel=2)
+        return max_clusters
     gaps = np.diff(values)
     return int(np.argmax(gaps[1:]) + 2)
-
-
-def _cluster_count(values: np.ndarray, max_clusters: int, zero: float = 1e-6) -> int:
-    """:func:`eigengap`, except where the k-NN graph falls apart into more pieces than ``max_clusters``: then every
-    computed eigenvalue is 0, there is no gap to find (the eigengap alone answered 2), and the count is
-    ``max_clusters``, with a warning naming the cause (ours)."""
-    searched = np.asarray(values)[: max_clusters + 1]
-    if len(searched) >= 3 and float(np.max(np.abs(searched))) < zero:
-        warnings.warn(f"the maps' k-NN graph has more than {max_clusters} disconnected groups (every one of the "
-                      f"{len(searched)} smallest Laplacian eigenvalues is 0), so the eigengap cannot choose: using "
-                      f"max_clusters={max_clusters}; raise max_clusters or n_neighbors to see them all",
-                      RuntimeWarning, stacklevel=3)
-        return max_clusters
-    return eigengap(values, max_clusters)
 
 
 def cluster_maps(maps: np.ndarray, classes: np.ndarray | None = None, *, size: int = 16, n_neighbors: int = 10,
@@ -192,7 +188,7 @@ def cluster_maps(maps: np.ndarray, classes: np.ndarray | None = None, *, size: i
     n = features.shape[0]
     classes = np.zeros(n, np.int64) if classes is None else np.asarray(classes)
     values, vectors = spectral_embedding(features, n_neighbors, max(max_clusters + 2, 4), seed)
-    k = n_clusters or _cluster_count(values, max_clusters)
+    k = n_clusters or eigengap(values, max_clusters)
     labels = _kmeans(vectors[:, :k], k, seed)
     mean_maps = np.stack([features[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(size * size)
                           for c in range(k)]).reshape(k, size, size).astype(np.float32)

@@ -162,3 +162,9 @@ def test_more_groups_than_max_clusters_uses_max_clusters_and_says_so():
     assert result.n_clusters == 10
     groups = result.labels.reshape(15, 4)
     assert all(len(np.unique(g)) == 1 for g in groups)  # no group is split: each piece lands in one cluster
+
+
+def test_eigengap_itself_refuses_to_guess_when_every_eigenvalue_is_zero():
+    with pytest.warns(RuntimeWarning, match="eigengap cannot choose"):
+        assert strategies.eigengap(np.zeros(12), max_clusters=6) == 6
+    assert strategies.eigengap(np.array([0.0, 0.0, 0.0, 0.9, 1.0]), max_clusters=4) == 3
