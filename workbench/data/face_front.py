@@ -53,7 +53,9 @@ class FaceFallbackWarning(UserWarning):
 
 
 class NoFaceError(ValueError):
-    """No frame of a clip has a face the detector can find (the clip is reported, never silently dropped)."""
+    """No face the detector can find: in a photo, or in any frame of a clip. The message names the file (a clip or
+    a photo is reported, never silently dropped). The one class for every face reader (dlib's face identifier in
+    :mod:`workbench.models.face_id` raises it too), so one ``except NoFaceError`` catches them all."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.data.face_front import NoFaceError
 from workbench.explainers.blackbox import BlackBox
 
 #: the chip side dlib's face-recognition network takes
@@ -47,10 +48,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MODEL_FILES = {"recognition": "dlib_face_recognition_resnet_model_v1.dat",
                "landmarks": "shape_predictor_68_face_landmarks.dat"}
 EXTRA = "pip install distill-workbench[faces]  (dlib-bin and face_recognition_models)"
-
-
-class NoFaceError(ValueError):
-    """dlib's detector found no face in a photo."""
 
 
 class FaceWarning(UserWarning):
