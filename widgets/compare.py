@@ -128,6 +128,9 @@ class CompareView(W.VBox):
 
     def __init__(self, scorecard: Any, models: ModelLoaders, make_explainers: Callable[[Any], dict[str, Any]],
                  n_images: int = 8) -> None:
+        if len(scorecard.images) < 2:  # the paired tests need two images; a slider with max < min would not draw
+            raise ValueError(f"comparing two models needs a scorecard of at least 2 images (one paired test per "
+                             f"metric); this scorecard has {len(scorecard.images)}")
         self.scorecard, self.loaders, self.make_explainers = scorecard, dict(models), make_explainers
         self.result: ModelComparison | None = None
         self.model_b: torch.nn.Module | None = None  # the Save bar's report names its provenance

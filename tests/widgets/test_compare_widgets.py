@@ -122,3 +122,11 @@ def test_the_page_says_when_too_few_images_can_never_differ():
         assert floor == pytest.approx(2 / 2**n)
         assert (small_sample_note(n) != "") == (floor >= 0.05), n
     assert "cannot go below p = 0.5" in small_sample_note(2)
+
+
+def test_a_scorecard_of_one_image_is_refused_with_what_a_comparison_needs():
+    """A paired test needs two images: a one-image scorecard gets a clear error, not a slider whose max < min."""
+    model_a, model_b = _models()
+    card = ScorecardView(model_a, torch.rand(1, 1, 12, 12), _explainers(model_a), metrics=["Sparseness"], image=0)
+    with pytest.raises(ValueError, match="at least 2 images.*has 1"):
+        attach_compare(card, {"other CNN": lambda: model_b}, _explainers)
