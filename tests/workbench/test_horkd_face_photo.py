@@ -131,3 +131,29 @@ def test_trained_on_says_what_the_models_know(tmp_path):
             reading = read_face_photo(untrained_models(config), FACES_DEV / "img1.png")
         assert reading.trained_on == faces
         assert all(name in config.classes for a in reading.answers for name, _ in a.top)
+
+
+def test_models_trained_on_dlib_chips_read_the_face_as_their_training_faces_were_made(tmp_path, monkeypatch):
+    """Aligned-faces models were fed dlib's own chips (``load_aligned_identities``): the photo's face is that chip
+    at HR, found by dlib; Haar framing is refused for them, not silently fed."""
+    from workbench.data.face_front import dlib_available
+    from workbench.models.face_id import CHIP_SIZE, align_face, read_photo
+
+    if FACES_IDENTITY is None or FACES_DEV is None or not dlib_available():
+        pytest.skip("needs dlib and ../shared/realdata/faces_identity and faces_dev")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "people"
+    root.mkdir()
+    for name in PEOPLE:
+        (root / name).symlink_to(FACES_IDENTITY / name, target_is_directory=True)
+    config = HorkdConfig.faces(root, smoke=True, aligned=True)
+    with one_thread():
+        models = untrained_models(config)
+        reading = read_face_photo(models, FACES_DEV / "img1.png")
+    chip = torch.from_numpy(align_face(read_photo(FACES_DEV / "img1.png"), CHIP_SIZE)).permute(2, 0, 1) / 255.0
+    made = torch.nn.functional.interpolate(chip[None].float(), size=(32, 32), mode="bilinear", antialias=True,
+                                           align_corners=False)[0].clamp(0, 1)
+    assert reading.finder == "dlib" and torch.allclose(reading.face, made, atol=1e-6)
+    assert "aligned by dlib's landmarks" in reading.trained_on
+    with pytest.raises(ValueError, match="dlib-aligned face chips"):
+        read_face_photo(models, FACES_DEV / "img1.png", aligner="haar")

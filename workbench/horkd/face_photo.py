@@ -137,7 +137,7 @@ def _rgb_array(photo: np.ndarray) -> np.ndarray:
 def _face_crop(config: HorkdConfig, rgb: np.ndarray, aligner: str, source: str,
                channels: int) -> tuple[torch.Tensor, str]:
     """The face as the models' training faces were made: (channels, hr, hr) in [0, 1], and who found it."""
-    from workbench.data.face_front import NoFaceError, crop_face, find_face, resolve_aligner
+    from workbench.data.face_front import NoFaceError, found_face_crop, resolve_aligner
 
     hr = config.hr_size
     if config.face_front == "dlib":  # dlib's own chips (``data.load_aligned_identities``): the same framing
@@ -155,11 +155,5 @@ def _face_crop(config: HorkdConfig, rgb: np.ndarray, aligner: str, source: str,
             chip = F.interpolate(chip[None], size=(hr, hr), mode="bilinear", antialias=True,
                                  align_corners=False)[0].clamp(0, 1)
         return chip, "dlib"
-    aligner = resolve_aligner(aligner, source)
-    try:
-        found = find_face(rgb, aligner)
-    except ValueError as err:
-        raise NoFaceError(f"{source}: {err}") from None
-    crop = crop_face(rgb, found, hr, channels)
-    crop = crop.transpose(2, 0, 1) if channels == 3 else crop[None]
-    return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32)), "dlib" if found.finder.startswith("dlib") else "haar"
+    crop, found = found_face_crop(rgb, resolve_aligner(aligner, source), hr, channels, source)
+    return torch.from_numpy(crop), "dlib" if found.finder.startswith("dlib") else "haar"  # haar+dlib-landmarks: Haar
