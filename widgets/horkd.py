@@ -6,12 +6,15 @@ the three streams, accuracy against input resolution for every baseline, and whe
 setting under ``WORKBENCH_SMOKE=1``), evaluates every baseline over a range of input resolutions once, and then
 re-draws on every control move (no training; the error views of a trained resolution are computed once). Its "Your
 data" row (``horkd_panel``) takes an image, resizes it to HR and to every trained resolution and
-tabulates each stream's top-1 (:func:`predictions_table`, :func:`views_figure`).
+tabulates each stream's top-1 (:func:`predictions_table`, :func:`views_figure`), and takes a face photo: the face
+found and aligned, the students' views, what the models were trained on and every stream's top-3
+(``workbench.horkd.read_face_photo``, :func:`face_views_figure`, :func:`face_answers_table`).
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,8 @@ from widgets.horkd_draw import (
     curves_figure,
     disagreement_figure,
     examples_figure,
+    face_answers_table,
+    face_views_figure,
     known_classes_note,
     per_class_figure,
     predictions_table,
@@ -67,6 +72,8 @@ __all__ = [
     "disagreement_figure",
     "ERRORS_INTRO",
     "examples_figure",
+    "face_answers_table",
+    "face_views_figure",
     "horkd_panel",
     "HorkdDashboard",
     "INTRO",
@@ -277,13 +284,20 @@ def dashboard(config: HorkdConfig | None = None, smoke: bool | None = None, devi
 
 # ------------------------------------------------------------------------------------------------ HORKD
 def horkd_panel(board: Any) -> W.VBox:
-    """A row that reads an image: resized to HR and to each trained resolution, every stream's top-1 in a table."""
+    """Two rows: one reads any image (resized to HR and to each trained resolution, every stream's top-1 in a
+    table); one reads a face photo (``workbench.horkd.read_face_photo``: the face found and aligned, the students'
+    views, what the models were trained on and every stream's top-3), in the box of CSS class ``wb-yours-face``."""
     models = board.models
     hr, resolutions = models.config.hr_size, tuple(models.config.resolutions)
     channels = int(models.test.images.shape[1])
     view, table = W.Output(), W.HTML()
     view.add_class("wb-yours-views")
     table.add_class("wb-yours-predictions")
+    face_trained_on, face_view, face_table = W.HTML(), W.Output(), W.HTML()
+    face_box = W.VBox([face_trained_on, face_view, face_table])
+    for widget, css in ((face_box, "wb-yours-face"), (face_trained_on, "wb-yours-face-trained-on"),
+                        (face_view, "wb-yours-face-views"), (face_table, "wb-yours-face-answers")):
+        widget.add_class(css)
 
     def add_image(path: str) -> str:
         from workbench.horkd import predict_image
@@ -296,5 +310,21 @@ def horkd_panel(board: Any) -> W.VBox:
         view.outputs = figure_outputs(views_figure(image, resolutions))
         return f"{Path(path).name} resized to {hr}x{hr}: the HR teacher says {rows[0]['class']} ({rows[0]['p']:.0%})"
 
+    def add_face(path: str) -> str:
+        from workbench.horkd import read_face_photo
+
+        with one_thread():
+            reading = read_face_photo(models, path)
+        face_trained_on.value = f"<p style='color:#8a5a00'>{html.escape(reading.trained_on)}</p>"
+        face_view.outputs = figure_outputs(face_views_figure(reading))
+        face_table.value = face_answers_table(reading)
+        name, p = reading.answers[0].top[0]
+        return (f"face found in {Path(path).name} by {reading.finder}, aligned to {hr}x{hr}: the HR teacher says "
+                f"{name} ({p:.0%})")
+
+    sizes = " and ".join(f"{r}x{r}" for r in resolutions)
     return _panel([PathRow("image", f"/path/to/image.png (any size; resized to {hr}x{hr})", add_image, "image/*",
-                           "wb-yours-image")], [view, table])
+                           "wb-yours-image"),
+                   PathRow("face photo", f"/path/to/photo.jpg (a frontal face; aligned to {hr}x{hr}, seen at "
+                           f"{sizes})", add_face, "image/*", "wb-yours-face")],
+                  [view, table, face_box])

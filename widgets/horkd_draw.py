@@ -17,6 +17,7 @@ from widgets._layout import title_band
 from workbench.data.patches import downsample
 from workbench.horkd import (
     METHOD_LABELS,
+    FacePhotoReading,
     HorkdConfig,
     StudentErrors,
 )
@@ -50,17 +51,45 @@ def preview_figure(images: torch.Tensor, resolution: int, display: int = 96) -> 
 
 def views_figure(image: torch.Tensor, resolutions: Sequence[int], display: int = 96) -> go.Figure:
     """One HR image and what the students see of it at each of ``resolutions`` (enlarged by nearest neighbour)."""
-    hr = torch.nn.functional.interpolate(image[None], size=(display, display), mode="bilinear", align_corners=False)
-    views = [hr] + [torch.nn.functional.interpolate(downsample(image[None], r), size=(display, display),
-                                                    mode="nearest") for r in resolutions]
-    mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    fig = go.Figure(image_trace(mosaic))
     sizes = ", ".join(f"{r}x{r}" for r in resolutions)
+    return _views_mosaic(image, [downsample(image[None], r)[0] for r in resolutions],
+                         f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}", display)
+
+
+def face_views_figure(reading: FacePhotoReading, display: int = 96) -> go.Figure:
+    """A ``workbench.horkd.read_face_photo`` reading: the aligned face the teacher reads, then each student's view."""
+    hr = reading.face.shape[-1]
+    sizes = ", ".join(f"{r}x{r}" for r in reading.views)
+    return _views_mosaic(reading.face, list(reading.views.values()),
+                         f"aligned face {hr}x{hr} (found by {reading.finder}), then the students' {sizes}", display)
+
+
+def _views_mosaic(hr_image: torch.Tensor, low_res: Sequence[torch.Tensor], title: str, display: int) -> go.Figure:
+    """An HR image (bilinear) and its low-resolution views (nearest neighbour), all enlarged to ``display``."""
+    hr = torch.nn.functional.interpolate(hr_image[None], size=(display, display), mode="bilinear", align_corners=False)
+    views = [hr] + [torch.nn.functional.interpolate(v[None], size=(display, display), mode="nearest")
+                    for v in low_res]
+    mosaic = (torch.cat(views, dim=3)[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    if mosaic.shape[-1] == 1:
+        mosaic = np.repeat(mosaic, 3, 2)
+    fig = go.Figure(image_trace(mosaic))
     fig.update_layout(height=display + 70, width=max(display * len(views) + 20, 320), margin=dict(l=10, r=10, b=10))
-    title_band(fig, f"HR {image.shape[-1]}x{image.shape[-1]}, then {sizes}")
+    title_band(fig, title)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+def face_answers_table(reading: FacePhotoReading) -> str:
+    """HTML table of a face reading's answers: stream, its input, its top-k names with their probabilities."""
+    label = {"teacher": "HR teacher", **METHOD_LABELS}
+    body = "".join(
+        f"<tr><td>{html.escape(label.get(a.stream, a.stream))}</td><td>{a.resolution}x{a.resolution}</td><td>"
+        + ", ".join(f"<b>{html.escape(name)}</b> {p:.0%}" for name, p in a.top) + "</td></tr>"
+        for a in reading.answers)
+    k = max(len(a.top) for a in reading.answers)
+    return (f"<table class='wb-horkd-face-answers'><tr><th>stream</th><th>input</th><th>top-{k}</th></tr>{body}"
+            "</table>")
 
 
 def predictions_table(rows: Sequence[dict], classes: Sequence[str] | None = None) -> str:

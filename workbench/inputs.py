@@ -97,20 +97,14 @@ def load_face(path: str | Path, channels: int, size: int, aligner: str = "haar")
     """
     import cv2
 
-    from workbench.data.face_front import crop_face, find_face, resolve_aligner
+    from workbench.data.face_front import found_face_crop, resolve_aligner
 
     if channels not in CHANNEL_NAMES:
         raise ValueError(f"channels must be 1 (grey) or 3 (colour); got {channels}")
     path = _existing(path, "photo")
     aligner = resolve_aligner(aligner, path.name)
     rgb = cv2.cvtColor(_read(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    try:
-        face = find_face(rgb, aligner)
-    except ValueError as err:
-        raise ValueError(f"{path.name}: {err}") from None
-    crop = crop_face(rgb, face, size, channels)
-    crop = crop.transpose(2, 0, 1) if channels == 3 else crop[None]
-    return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))
+    return torch.from_numpy(found_face_crop(rgb, aligner, size, channels, path.name)[0])
 
 
 def _existing(path: str | Path, what: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:

@@ -228,3 +228,43 @@ def test_the_resolution_slider_settles_from_precomputed_views(board, monkeypatch
     for r in TEST_RESOLUTIONS:
         board.resolution.value = r
         assert f"fed {r}x{r}" in board.stats.value
+
+
+def test_a_face_photo_is_read_by_every_student_at_both_resolutions_with_what_they_know(tmp_path):
+    """The "Your data" face row: a real face photo found and aligned, the students' 16x16 and 8x8 views, every
+    student at both resolutions in the top-k table, and the sentence saying the models were trained on no faces."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from widgets.horkd import horkd_panel
+    from workbench.horkd import HorkdModels, build_student, build_teacher, load_horkd_data
+
+    photo = next((p / "shared" / "realdata" / "faces_dev" / "img1.png" for p in Path(__file__).resolve().parents
+                  if (p / "shared" / "realdata" / "faces_dev").is_dir()), None)
+    if photo is None:
+        pytest.skip("../shared/realdata/faces_dev is absent")
+    config = HorkdConfig.smoke()  # trained at 16 and 8; untrained streams: the row is tested, not accuracy
+    torch.manual_seed(0)
+    models = HorkdModels(config, build_teacher(config).eval(), {r: build_teacher(config).eval() for r in (16, 8)},
+                         {(m, r): build_student(config).eval() for m in METHODS for r in (16, 8)},
+                         load_horkd_data(config)[1])
+    panel = horkd_panel(SimpleNamespace(models=models))
+    row = next(r for r in panel.rows if "wb-yours-face-path" in r.path._dom_classes)
+    box = next(c for c in panel.children if "wb-yours-face" in c._dom_classes)
+    trained_on, view, table = box.children
+    assert not row.load(str(tmp_path / "nobody.jpg")) and "does not exist" in row.message.value
+    assert not table.value and not view.outputs
+    with one_thread():
+        assert row.load(str(photo)), row.message.value
+    assert "face found in img1.png" in row.message.value
+    assert "22-class patch bank, not faces" in trained_on.value
+    rows = table.value.split("<tr>")[2:]
+    assert len(rows) == 1 + 2 * (1 + len(METHODS))  # the teacher, then per resolution the assistant and students
+    for method in METHODS:
+        for r in (16, 8):
+            assert sum(METHOD_LABELS[method] in cell and f"{r}x{r}" in cell for cell in rows) == 1, (method, r)
+    assert all(cell.count("%") == 3 for cell in rows)  # top-3
+    title = _plot(view)["layout"]["title"]["text"]
+    assert "aligned face 32x32" in title and "16x16, 8x8" in title

@@ -175,7 +175,7 @@ def horkd_board() -> HorkdDashboard:
 
 def test_image_of_any_size_gets_every_streams_top1_and_a_bad_file_is_reported(horkd_board, photos):
     panel = horkd_panel(horkd_board)
-    row, table = panel.rows[0], panel.children[-1]
+    row, table, view = panel.rows[0], _by_class(panel, "wb-yours-predictions"), _by_class(panel, "wb-yours-views")
     assert not row.load(photos["notes"]) and "unreadable image" in row.message.value and not table.value
     assert row.load(photos["astronaut"]), row.message.value  # 512x512, resized to 32x32
     assert "resized to 32x32" in row.message.value and "HR teacher says" in row.message.value
@@ -184,8 +184,15 @@ def test_image_of_any_size_gets_every_streams_top1_and_a_bad_file_is_reported(ho
     classes = horkd_board.models.test.classes
     assert all(any(f"<b>{name}</b>" in cell for name in classes) for cell in cells)
     assert "32x32" in cells[0] and all("8x8" in cell for cell in cells[1:])
-    shown = panel.children[-2].outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    shown = view.outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert "HR 32x32, then 8x8" in shown["layout"]["title"]["text"]
+
+
+def _by_class(panel, css: str):
+    """The one child of ``panel`` with CSS class ``css`` (the panel's rows and views, found by what they are)."""
+    found = [child for child in panel.children if css in child._dom_classes]
+    assert len(found) == 1, (css, [child._dom_classes for child in panel.children])
+    return found[0]
 
 
 def test_placeholder_is_a_png_of_the_asked_size():

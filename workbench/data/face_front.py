@@ -235,6 +235,20 @@ def crop_face(image: np.ndarray, face: FoundFace, size: int, channels: int = 3) 
     return crop_box_face(image, face.box, size, channels)
 
 
+def found_face_crop(image: np.ndarray, aligner: str, size: int, channels: int = 3,
+                    source: str = "the image") -> tuple[np.ndarray, FoundFace]:
+    """The largest face of an RGB photo found by ``aligner`` (``find_face``) and cropped (``crop_face``), channels
+    first as a network takes it: (channels, size, size) float32 in [0, 1], and the face found. No face: a
+    ``NoFaceError`` that starts with ``source`` (the file's name)."""
+    rgb = _check_photo(image)
+    try:
+        face = find_face(rgb, aligner)
+    except ValueError as err:
+        raise NoFaceError(f"{source}: {err}") from None
+    crop = crop_face(rgb, face, size, channels)
+    return np.ascontiguousarray(crop.transpose(2, 0, 1) if channels == 3 else crop[None], dtype=np.float32), face
+
+
 def crop_landmarks(face: FoundFace, size: int) -> np.ndarray | None:
     """The landmarks of a found face in the coordinates of its aligned ``size`` crop (None without landmarks)."""
     if face.landmarks is None:

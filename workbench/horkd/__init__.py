@@ -25,7 +25,8 @@ smaller, fed the LR image itself. Baselines trained by the same code: ``scratch`
 Layout: ``losses`` (the loss modules), ``recipe`` (``HorkdConfig``, the three streams, how each is trained and
 cached), ``data`` (each task's train/test sets), ``evaluation`` (accuracy against resolution, inference time,
 relational views, the default models), ``identification`` (rank-1 and verification AUC of the embeddings on unseen
-identities: the faces task, the paper's own low-resolution face recognition setting), ``comparison`` (paired
+identities: the faces task, the paper's own low-resolution face recognition setting), ``face_photo`` (a user's
+face photo found, aligned and read by every stream, with what the models were trained on), ``comparison`` (paired
 tests across seeds; where the students' errors differ). Everything public is importable from ``workbench.horkd``.
 """
 
@@ -62,7 +63,9 @@ from workbench.horkd.evaluation import (
     per_class_batch,
     predict_image,
     relational_views,
+    stream_probabilities,
 )
+from workbench.horkd.face_photo import FacePhotoReading, StreamAnswer, read_face_photo, trained_on
 from workbench.horkd.identification import (
     METRIC_LABELS,
     cosine_similarities,
@@ -120,4 +123,5 @@ __all__ = [
     "train_students", "triplet_angles",
     "METRIC_LABELS", "cosine_similarities", "embed", "held_out_scores", "identification_scores",
     "rank1_identification", "verification_auc",
+    "FacePhotoReading", "StreamAnswer", "read_face_photo", "stream_probabilities", "trained_on",
 ]

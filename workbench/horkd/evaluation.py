@@ -159,24 +159,28 @@ def default_models(config: HorkdConfig | None = None, smoke: bool | None = None,
 
 
 @torch.no_grad()
-def predict_image(models: HorkdModels, image: torch.Tensor) -> list[dict[str, Any]]:
-    """Every stream's top-1 for one HR image (C, hr_size, hr_size) in [0, 1]: the teacher on the HR image, then for
-    each trained resolution r the assistant on the r x r view up-sampled back to HR and each student on the r x r
-    view. Rows ``{stream, resolution, class, p}`` (``p``: the softmax probability of that class)."""
+def stream_probabilities(models: HorkdModels, image: torch.Tensor) -> list[tuple[str, int, torch.Tensor]]:
+    """Every stream's class probabilities for one HR image (C, hr_size, hr_size) in [0, 1]: the teacher on the HR
+    image, then for each trained resolution r the assistant on the r x r view up-sampled back to HR and each
+    student on the r x r view (``low_res_input``, the views they were trained on). ``(stream, resolution, p)``
+    with ``p`` the softmax over the training classes."""
     hr = models.config.hr_size
     if image.ndim != 3 or tuple(image.shape[-2:]) != (hr, hr):
         raise ValueError(f"expected one HR image of shape (C, {hr}, {hr}); got shape {tuple(image.shape)}")
-    x, classes = image[None].float(), models.test.classes
+    x = image[None].float()
     runs: list[tuple[str, int, nn.Module, torch.Tensor]] = [("teacher", hr, models.teacher, x)]
     for r in models.config.resolutions:
         runs.append(("assistant", r, models.assistants[r], low_res_input(x, r, for_teacher_size=True)))
         runs += [(method, r, models.students[(method, r)], low_res_input(x, r)) for method in METHODS]
-    rows = []
-    for name, r, model, view in runs:
-        p = torch.softmax(model.cpu().eval()(view).float(), 1)[0]
-        k = int(p.argmax())
-        rows.append({"stream": name, "resolution": r, "class": classes[k], "p": float(p[k])})
-    return rows
+    return [(name, r, torch.softmax(model.cpu().eval()(view).float(), 1)[0]) for name, r, model, view in runs]
+
+
+def predict_image(models: HorkdModels, image: torch.Tensor) -> list[dict[str, Any]]:
+    """Every stream's top-1 for one HR image (``stream_probabilities``). Rows ``{stream, resolution, class, p}``
+    (``p``: the softmax probability of that class)."""
+    classes = models.test.classes
+    return [{"stream": name, "resolution": r, "class": classes[int(p.argmax())], "p": float(p.max())}
+            for name, r, p in stream_probabilities(models, image)]
 
 
 def accuracy_curves(models: HorkdModels, resolutions: Sequence[int] = TEST_RESOLUTIONS,
