@@ -137,20 +137,16 @@ def _rgb_array(photo: np.ndarray) -> np.ndarray:
 def _face_crop(config: HorkdConfig, rgb: np.ndarray, aligner: str, source: str,
                channels: int) -> tuple[torch.Tensor, str]:
     """The face as the models' training faces were made: (channels, hr, hr) in [0, 1], and who found it."""
-    from workbench.data.face_front import NoFaceError, found_face_crop, resolve_aligner
+    from workbench.data.face_front import found_face_crop, resolve_aligner
 
     hr = config.hr_size
     if config.face_front == "dlib":  # dlib's own chips (``data.load_aligned_identities``): the same framing
         from workbench.models.face_id import CHIP_SIZE, align_face, chip_tensor
-        from workbench.models.face_id import NoFaceError as ChipNoFace
 
         if aligner != "dlib":
             raise ValueError(f"these models were trained on dlib-aligned face chips; aligner={aligner!r} would frame "
                              "the face otherwise (use aligner='dlib')")
-        try:
-            chip = chip_tensor(align_face(rgb, CHIP_SIZE, source=source))
-        except ChipNoFace as err:
-            raise NoFaceError(str(err)) from None
+        chip = chip_tensor(align_face(rgb, CHIP_SIZE, source=source))  # NoFaceError naming source when none
         if hr != CHIP_SIZE:
             chip = F.interpolate(chip[None], size=(hr, hr), mode="bilinear", antialias=True,
                                  align_corners=False)[0].clamp(0, 1)
