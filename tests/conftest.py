@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -34,3 +38,24 @@ def digits_test():
     from workbench.data import load_digits
 
     return load_digits(16, "test")
+
+
+def _load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` loaded afresh by path (``benchmarks/`` is no package), as
+    ``benchmark_<name>_under_test`` in ``sys.modules``: its dataclasses look their module up there."""
+    path = REPO / "benchmarks" / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark {path}")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # a benchmark imports its siblings as ``benchmarks.x``
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_benchmark() -> Callable[[str], ModuleType]:
+    """``load_benchmark("tracking_real")``: a benchmark script as a module, loaded afresh on every call."""
+    return _load_benchmark

@@ -3,24 +3,13 @@ what the kernel holds and how long a re-draw-only control move takes."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _benchmark():
-    sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("dashboards_under_test", REPO / "benchmarks" / "dashboards.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_kernel_row_measures_memory_and_every_redraw():
-    bench = _benchmark()
+def test_kernel_row_measures_memory_and_every_redraw(load_benchmark):
+    bench = load_benchmark("dashboards")
     row = bench.measure_kernel("tracking", moves=3)
     assert row["moves"] == 3 and 0 < row["redraw_ms"] <= row["redraw_max_ms"]
     assert 0 < row["import_uss"] <= row["uss"] + 1 and row["rss"] >= row["uss"]
@@ -29,10 +18,10 @@ def test_kernel_row_measures_memory_and_every_redraw():
     assert line.startswith("| tracking |") and line.rstrip().endswith(("| yes |", "| no |"))
 
 
-def test_move_values_change_the_control_every_time():
+def test_move_values_change_the_control_every_time(load_benchmark):
     import ipywidgets as W
 
-    bench = _benchmark()
+    bench = load_benchmark("dashboards")
     slider = W.IntSlider(value=0, min=0, max=59)
     values = bench._move_values(slider, None, 5)
     assert len(values) == 5 and all(isinstance(v, int) and v != 0 for v in values)

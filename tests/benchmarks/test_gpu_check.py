@@ -3,7 +3,6 @@ benchmark scripts."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -14,24 +13,17 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-def _gpu_check():
-    sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("gpu_check_under_test", REPO / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_every_check_appears_once_and_the_loss_falls(tmp_path):
+def test_every_check_appears_once_and_the_loss_falls(tmp_path, load_benchmark):
     out = tmp_path / "gpu_check.md"
-    assert _gpu_check().main(["--device", "cpu", "--max-steps", "4", "--only", "tracking", "--out", str(out)]) == 0
+    bench = load_benchmark("gpu_check")
+    assert bench.main(["--device", "cpu", "--max-steps", "4", "--only", "tracking", "--out", str(out)]) == 0
     rows = [line for line in out.read_text().splitlines() if line.startswith("| tracking")]
     assert len(rows) == 1 and "| yes |" in rows[0]
 
 
-def test_the_table_marks_a_loss_that_did_not_fall():
-    text, failed = _gpu_check().table([{"check": "a", "loss_first": 1.0, "loss_last": 2.0},
-                                       {"check": "b", "error": "boom", "ok": False}], "# t")
+def test_the_table_marks_a_loss_that_did_not_fall(load_benchmark):
+    text, failed = load_benchmark("gpu_check").table([{"check": "a", "loss_first": 1.0, "loss_last": 2.0},
+                                                      {"check": "b", "error": "boom", "ok": False}], "# t")
     assert failed and "| a | 1 | 2 | NO |" in text and text.count("| b |") == 1
 
 
@@ -39,7 +31,6 @@ def test_the_gpu_session_runs_each_section_in_its_own_process_and_reports_it(tmp
     """The one-shot GPU session script (benchmarks/gpu_session.py) on the CPU with a few seconds per section: each
     section writes its rows, a broken section is reported in the summary and does not stop the next one."""
     import subprocess
-    import sys
 
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_session.py"
     out = tmp_path / "session"

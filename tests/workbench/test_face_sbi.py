@@ -323,26 +323,19 @@ def test_the_sbi_stdt_takes_colour_64px_clips():
         model(clips[:, :, :1])
 
 
-def _benchmark(name: str):
-    sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", ["whitening", "stdt"])
-def test_gpu_benchmark_trains_both_models_and_writes_its_table(tmp_path, name):
+def test_gpu_benchmark_trains_both_models_and_writes_its_table(tmp_path, name, load_benchmark):
     extra = {"seeds": ()} if name == "stdt" else {}  # stdt's SBI seeds train full models: GPU only
-    rows = _benchmark(name).gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, size=32, max_steps=2, **extra)
+    rows = load_benchmark(name).gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, size=32, max_steps=2,
+                                              **extra)
     assert len(rows) == 2 and all(np.isfinite(r["loss_first"]) and r["items_per_s"] > 0 for r in rows)
     assert list(tmp_path.glob("*.csv")) and list(tmp_path.glob("*.md"))
 
 
-def test_the_sbi_whitening_table_says_which_targets_are_missed_and_pairs_the_detectors_by_seed():
+def test_the_sbi_whitening_table_says_which_targets_are_missed_and_pairs_the_detectors_by_seed(load_benchmark):
     import pandas as pd
 
-    bench = _benchmark("whitening")
+    bench = load_benchmark("whitening")
     rows = []
     for seed, (white_auc, plain_auc, concept, gradcam) in enumerate(((0.9, 0.8, 0.6, 0.4), (0.76, 0.8, 0.5, 0.3))):
         common = {"seed": seed, "train_s": 1.0, "auc_unseen_poisson_swap": 0.6}

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from skimage import io as skio
-from test_horkd_trainer import _benchmark  # benchmarks/horkd.py, loaded by path (benchmarks/ is no package)
 
 from workbench.cache import config_key
 from workbench.horkd import (
@@ -141,9 +140,9 @@ def test_dashboard_models_refuse_faces_rather_than_score_unseen_people_as_classe
         default_models(faces[0], device="cpu", progress=False)
 
 
-def test_faces_benchmark_tables_name_their_metrics(faces, tmp_path, monkeypatch):
+def test_faces_benchmark_tables_name_their_metrics(faces, tmp_path, monkeypatch, load_benchmark):
     config, rows = faces
-    bench = _benchmark()
+    bench = load_benchmark("horkd")
     pairs = paired_comparisons(rows, [8], metric="rank1")
     text = "\n".join(bench.report(rows, config, "test", 1.0, pairs, bench._sizes(config, 0, "cpu")))
     assert "face recognition on unseen identities" in text and "Top-1" not in text

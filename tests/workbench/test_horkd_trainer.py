@@ -1,10 +1,7 @@
 """The three-stream trainer in its smoke setting: every baseline trains through ``workbench.train.fit`` and learns."""
 
 import dataclasses
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -141,17 +138,8 @@ def test_recipe_learning_rate_decays_on_the_cosine_of_the_optimiser_step():
     assert seen == [3e-3 * 0.5 * (1 + math.cos(math.pi * k / 7)) for k in range(7)]
 
 
-def _benchmark():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "horkd.py"
-    spec = importlib.util.spec_from_file_location("horkd_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_check_entry_point_runs_on_cpu():
-    out = _benchmark().gpu_check("cpu", max_steps=2, config=CONFIG)
+def test_gpu_check_entry_point_runs_on_cpu(load_benchmark):
+    out = load_benchmark("horkd").gpu_check("cpu", max_steps=2, config=CONFIG)
     assert set(out) == {"loss_first", "loss_last", "items_per_s"}
     assert all(math.isfinite(v) and v > 0 for v in out.values())
 
@@ -181,8 +169,8 @@ def test_students_error_views_match_their_accuracy(students):
         assert errors.predictions["horkd"][k] == errors.labels[k] != errors.predictions["scratch"][k]
 
 
-def test_gpu_benchmark_writes_paired_tables_and_stops_at_its_budget(tmp_path):
-    bench = _benchmark()
+def test_gpu_benchmark_writes_paired_tables_and_stops_at_its_budget(tmp_path, load_benchmark):
+    bench = load_benchmark("horkd")
     rows = bench.gpu_benchmark(torch.device("cpu"), tmp_path, budget_s=600, config=CONFIG, seeds=(0, 1))
     assert {(r["method"], r["n"]) for r in rows if r["method"] in METHODS} == {(m, 2) for m in METHODS}
     text = (tmp_path / "horkd_gpu.md").read_text()

@@ -55,20 +55,14 @@ def test_relabel_explains_a_photograph_patch(patch_models, patch_test):
     assert float(explanation.attribution.abs().sum()) > 0
 
 
-def test_benchmark_runs_on_patches_with_its_own_region_and_output(patch_models, tmp_path, monkeypatch):
+def test_benchmark_runs_on_patches_with_its_own_region_and_output(patch_models, tmp_path, monkeypatch,
+                                                                 load_benchmark):
     import dataclasses
-    import importlib.util
-    import sys
     import warnings
-    from pathlib import Path
 
     import pandas as pd
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "relabel.py"
-    spec = importlib.util.spec_from_file_location("relabel_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up there
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("relabel")
     teacher, vae = patch_models
     patches = dataclasses.replace(bench.DATASETS["patches"], teacher=lambda: teacher, vae=lambda: vae)
     monkeypatch.setitem(bench.DATASETS, "patches", patches)

@@ -1,8 +1,6 @@
 """The project's own pre-trained CNN as tracker features: it follows the target with channel distillation, and dropped
 channels are really not computed (the last convolution is sliced)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +9,6 @@ import torch
 from workbench.tracking import ChannelDistillation, DCFTracker, evaluate, make_sequence, run_sequence
 from workbench.tracking.pretrained import RECIPES, project_cnn_features
 from workbench.train import config_key
-
-BENCHMARK = Path(__file__).resolve().parents[3] / "benchmarks" / "tracking.py"
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +59,8 @@ def test_patch_classifier_recipes_keep_their_cache_keys():
     assert config_key(RECIPES["full"]) == "38c2353e52" and config_key(RECIPES["smoke"]) == "ca60ebba93"
 
 
-def test_gpu_check_in_the_benchmark_trains_and_reports():
-    spec = importlib.util.spec_from_file_location("tracking_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_gpu_check_in_the_benchmark_trains_and_reports(load_benchmark):
+    module = load_benchmark("tracking")
     report = module.gpu_check("cpu", max_steps=6)
     assert set(report) == {"loss_first", "loss_last", "items_per_s"}
     assert report["items_per_s"] > 0 and np.isfinite(report["loss_first"]) and np.isfinite(report["loss_last"])
