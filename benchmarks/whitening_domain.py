@@ -7,9 +7,9 @@ may key on a colour cue real face swaps do not share. This script scores both sh
 on ``../shared/realdata/deepfake_dev`` two ways:
 
 * ``as given``: the photo's own colour;
-* ``tinted grey``: each input mapped to the training domain, luminance (OpenCV's RGB -> grey, the project's grey
-  path) times the mean tint ``EMBEDDED_MEAN_TINT`` = (1, 0.84, 0.71). The tint is the training recipe's mean, not
-  a choice tuned on deepfake_dev.
+* ``tinted grey``: each input mapped to the training domain by ``workbench.whitening.tinted_grey`` (the SBI
+  detectors' reading step): luminance (OpenCV's RGB -> grey, the project's grey path) times the mean tint
+  ``EMBEDDED_MEAN_TINT`` = (1, 0.84, 0.71). The tint is the training recipe's mean, not tuned on deepfake_dev.
 
 Frame AUC over the 13 + 13 crops (and the frames of the FaceForensics++ pair); video AUC of the mean P(fake) per
 video where a video id exists (DFDC crops share their video's id, the prefix of the file name; the FF++ pair is
@@ -26,7 +26,6 @@ import argparse
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -34,22 +33,14 @@ import torch
 from benchmarks.whitening import DEEPFAKE_DEV, DEV_FACES, RESULTS, VIDEO_FRAMES, load_real_fakes
 from workbench.data.face_sbi import EMBEDDED_MEAN_TINT, load_face_folder, load_sbi_faces
 from workbench.train import binary_auc, predict_proba
-from workbench.whitening import layer_correlations, mean_abs_offdiagonal, whitening_detector
+from workbench.whitening import LUMA, layer_correlations, mean_abs_offdiagonal, tinted_grey, whitening_detector
 
 DOMAINS = ("as given", "tinted grey")
 
 
-def tinted_grey(images: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) colour in [0, 1] -> luminance (OpenCV's RGB -> grey weights) times ``EMBEDDED_MEAN_TINT``."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype)
-    grey = (images * weights[None, :, None, None]).sum(1, keepdim=True)
-    tint = torch.tensor(EMBEDDED_MEAN_TINT, dtype=images.dtype)[None, :, None, None]
-    return (grey * tint).clamp(0, 1)
-
-
 def grey_32(images: torch.Tensor) -> torch.Tensor:
     """The page's default photo path: the face in grey (OpenCV's weights) at 32 px (area resize)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype)[None, :, None, None]
+    weights = torch.tensor(LUMA, dtype=images.dtype)[None, :, None, None]
     return torch.nn.functional.interpolate((images * weights).sum(1, keepdim=True), size=32, mode="area")
 
 
@@ -140,8 +131,9 @@ def write(df: pd.DataFrame, seconds: float, smoke: bool) -> str:
              "video id (DFDC ids from the file names, the FF++ pair; MesoNet crops have no id); counts are "
              "real+fake. `offdiag_*`: mean |off-diagonal correlation| of the layer's output channels, eval mode, "
              "on the real faces of faces_dev (Haar crops, mapped the same way as the row's input) and on the "
-             f"detector's own held-out self-blends (embedded faces, as trained). For reference the page's default photo "
-             "readers, the grey 32 px detectors (`whitening_detector(...)`, synthetic forgeries of grey 32 px faces), "
+             f"detector's own held-out self-blends (embedded faces, as trained). For reference the page's default "
+             "photo readers, the grey 32 px detectors (`whitening_detector(...)`, synthetic forgeries of grey 32 px "
+             "faces), "
              f"on the same crops in grey at 32 px. {seconds:.0f} s, CPU.", "",
              "| detector | input | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 2)]
     lines += [f"| {r['detector']} | {r['input']} | " + " | ".join(fmt(r[c]) for c in cols) + " |"
