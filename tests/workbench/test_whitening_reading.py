@@ -83,7 +83,8 @@ def test_trained_on_is_derived_from_the_recipe_fields():
     assert "(self_blend, warp)" in trained_on(dataclasses.asdict(WhiteningRecipe.full().with_(
         train_kinds=("self_blend", "warp"))))
     sbi = SbiWhiteningRecipe.full()
-    assert trained_on(dataclasses.asdict(sbi)) == "self-blends of tinted-grey LFW faces (and the astronaut), 64 px colour"
+    assert trained_on(dataclasses.asdict(sbi)) == \
+        "self-blends of tinted-grey LFW faces (and the astronaut), 64 px colour"
     assert "128 px colour" in trained_on(dataclasses.asdict(sbi.with_(size=128)))
     assert "landmark-hull" in trained_on(dataclasses.asdict(sbi.with_(mask="hull")))
     assert "unknown recipe" in trained_on({})
