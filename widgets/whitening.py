@@ -7,7 +7,9 @@ after whitening; the plain BatchNorm detector beside it with the model toggle). 
 channel, the model. Picking a pair runs one forward pass; moving the channel slider only re-draws.
 
 ``dashboard()`` adds the "Your data" row (``whitening_panel``): a face photo, its face found and
-cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel; and
+cropped like the training faces, both detectors' P(fake) and channel maps for the slider's channel, read by default
+with the self-blended colour 64 px detectors (a toggle: the grey 32 px ones of the views above), and which model
+read it, trained on what (from the model's recipe); and
 :func:`real_faces_section`: a button that opens the same views on the self-blended colour 64 px detectors.
 
 The figure builders live in :mod:`widgets.whitening_draw` (re-exported here: :func:`gallery_figure`,
@@ -64,9 +66,9 @@ __all__ = [
     "pair_figure",
     "pair_verdict",
     "reader_note",
+    "reader_set_label",
     "REAL_FACES_INTRO",
     "real_faces_section",
-    "TRAINING_DATA",
     "weights_record",
     "whitening_panel",
     "WhiteningDashboard",
@@ -197,16 +199,6 @@ def pair_verdict(p_real: float, p_fake: float, model: WhiteningDetector) -> str:
             f"the real face as the likelier fake.{scale}</span>")
 
 
-#: what each whitening recipe trains on, by the recipe's name in its weights' record
-TRAINING_DATA = {
-    "whitening_detector": "grey 32 px faces: scikit-image's LFW subset (100 crops of 25 px, up-scaled) and the "
-                          "astronaut, with synthetic manipulations made from them (self-blends, swaps, tone and warp "
-                          "edits of one facial region)",
-    "whitening_detector_sbi": "colour 64 px self-blended images (SBI) of the embedded faces (scikit-image's LFW "
-                              "subset, tinted, and the astronaut)",
-}
-
-
 def weights_record(model: torch.nn.Module) -> dict[str, Any]:
     """The record of a cached model's weights (:func:`workbench.report.weights_record` of ``model.workbench_meta``:
     the shipped sidecar ``workbench/weights/<name>-<hash>.json`` when the package ships them, else what the cache
@@ -220,27 +212,28 @@ def weights_record(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def reader_note(models: Mapping[str, torch.nn.Module]) -> str:
-    """"Which model read your photo": each detector's weights, what it was trained on and its validation AUC, read
-    from its weights' record (``weights_record``), so nobody takes a small model's P(fake) for a verdict."""
+    """"Which models read your photo": each detector's weights, what it was trained on (``trained_on`` of the recipe
+    in its weights' record, ``weights_record``), how your photo is fed to it and its validation AUC, so nobody takes
+    a small model's P(fake) for a verdict."""
+    from workbench.whitening import reading_domain, trained_on
+
     lines = []
     for label, model in models.items():
         record = weights_record(model)
         recipe = record.get("recipe") or {}
-        data = TRAINING_DATA.get(recipe.get("recipe"), f"the recipe {recipe.get('recipe', 'unknown')}")
-        if recipe.get("face_source"):
-            data += f", and the faces of {recipe['face_source']}"
-        kinds = ", ".join(recipe.get("train_kinds", ()))
         auc = record.get("metrics", {}).get("val_auc_calibrated")
         lines.append(f"<li><b>{html.escape(label)}</b>: weights <code>{html.escape(str(record.get('name')))}</code>"
                      f" (seed {recipe.get('seed', 0)}, {recipe.get('epochs', '?')} epochs), trained on "
-                     f"{html.escape(data)}{'; manipulations: ' + html.escape(kinds) if kinds else ''}"
-                     f"{f'; validation AUC {auc:.2f}' if auc is not None else ''}.</li>")
+                     f"{html.escape(trained_on(recipe))}{f'; validation AUC {auc:.2f}' if auc is not None else ''}"
+                     ".</li>")
     first = next(iter(models.values()))
     size, grey = getattr(first, "image_size", "?"), getattr(first, "in_channels", 1) == 1
-    return ("<div class='wb-whitening-reader'><b>Which models read your photo</b>: the two detectors above. They "
-            f"never saw a real photograph at full resolution; your face is cropped and reduced to {size} px "
-            f"{'grey' if grey else 'colour'} like their training faces, so P(fake) is what these small models make "
-            f"of it, not a verdict.<ul>{''.join(lines)}</ul></div>")
+    tinted = (", then mapped to their training colours (tinted grey: its luminance times the mean skin tint of "
+              "their training faces; ours, not the paper's)") if reading_domain(first) == "tinted_grey" else ""
+    return ("<div class='wb-whitening-reader'><b>Which models read your photo</b>: "
+            f"{len(models)} detectors. They never saw a real photograph at full resolution; your face is cropped and "
+            f"reduced to {size} px {'grey' if grey else 'colour'} like their training faces{html.escape(tinted)}, "
+            f"so P(fake) is what these small models make of it, not a verdict.<ul>{''.join(lines)}</ul></div>")
 
 
 REAL_FACES_INTRO = ("<b>Self-blended real faces, 64 px colour</b>: the same views on the colour detectors trained on "
@@ -289,7 +282,11 @@ def real_faces_section(smoke: bool = False, n_per_face: int = 2) -> W.VBox:
 def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetector | None = None,
               data: ForgerySet | None = None, smoke: bool = False) -> WhiteningDashboard:
     """The whitening dashboard. Defaults: the cached whitened and plain detectors (full setting, trained on first
-    use, about a minute each on a CPU; ``smoke=True``: seconds) and the embedded test faces (held-out identities)."""
+    use, about a minute each on a CPU; ``smoke=True``: seconds) and the embedded test faces (held-out identities).
+    A user's photo is read by default with the self-blended colour 64 px detectors (shipped weights; fed in their
+    tinted-grey training domain), the grey ones a toggle away: on real fakes (deepfake_dev, a development check)
+    the colour ones so fed are not inverted and the grey ones call every real photo fake
+    (``benchmarks/results/whitening_domain.md``)."""
     from workbench.whitening import whitening_detector
 
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
@@ -297,31 +294,48 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
         plain = whitening_detector(False, smoke=smoke) if plain is None else plain
     if data is None:
         data = load_forgery_faces("test")
+        colour = {"whitened": whitening_detector(True, smoke=smoke, data="sbi", progress=False),
+                  "plain (BatchNorm)": whitening_detector(False, smoke=smoke, data="sbi", progress=False)}
     board = WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
-    panel = whitening_panel(board)
-    panel.children = (panel.children[0], W.HTML(reader_note(board.models)), *panel.children[1:])
-    board.children = (*board.children, panel)
+    board.children = (*board.children, whitening_panel(board, {reader_set_label(colour): colour,
+                                                               reader_set_label(board.models): board.models}))
     board = with_save_bar(board, "whitening")
     board.children = (*board.children, real_faces_section(smoke))
     return board
 
 
 # ------------------------------------------------------------------------------------------------ whitening
-def whitening_panel(board: Any) -> W.VBox:
-    """A row that reads a face photo: the face found and cropped like the detectors' training faces, then both
-    detectors' P(fake) and their maps of the slider's channel (re-drawn when the channel moves)."""
-    first = next(iter(board.models.values()))
-    channels = int(getattr(first, "in_channels", 0) or board.data.images.shape[1])
-    size = int(getattr(first, "image_size", 0) or board.data.images.shape[-1])
+def reader_set_label(models: Mapping[str, WhiteningDetector]) -> str:
+    """A detector set by its input, e.g. "64 px colour detectors" (the "read with" toggle of ``whitening_panel``)."""
+    first = next(iter(models.values()))
+    return f"{first.image_size} px {'grey' if first.in_channels == 1 else 'colour'} detectors"
+
+
+def whitening_panel(board: Any, readers: Mapping[str, Mapping[str, WhiteningDetector]] | None = None) -> W.VBox:
+    """A row that reads a face photo: the face found and cropped like the detectors' training faces (and fed in
+    their training domain, ``workbench.whitening.read_face``), then each detector's P(fake) and its map of the
+    slider's channel (re-drawn when the channel moves), and which model read it, trained on what (the reading's
+    ``reader``, derived from the model's recipe). ``readers``: the detector sets a photo may be read with, by label
+    (default: the board's own); a "read with" toggle picks one and re-reads the photo."""
+    readers = dict(readers or {reader_set_label(board.models): board.models})
+    picker = W.ToggleButtons(options=list(readers), description="read with")
+    picker.add_class("wb-yours-face-readers")
+    picker.layout.display = "" if len(readers) > 1 else "none"
+    note, said = W.HTML(), W.HTML()
+    note.add_class("wb-yours-face-note")
+    said.add_class("wb-yours-face-reader")
     view = W.Output()
     view.add_class("wb-yours-face-view")
     shown: dict[str, Any] = {}
+
+    def models() -> Mapping[str, WhiteningDetector]:
+        return readers[picker.value]
 
     def draw(_change: object = None) -> None:
         if not shown:
             return
         c = int(board.channel_slider.value)
-        maps = {f"{name}: {channel_label(board.models[name], c)}<br>P(fake) {r.p_fake:.2f}": r.maps[c].numpy()
+        maps = {f"{name}: {channel_label(shown['models'][name], c)}<br>P(fake) {r.p_fake:.2f}": r.maps[c].numpy()
                 for name, r in shown["readings"].items() if c < r.maps.shape[0]}
         view.outputs = figure_outputs(your_face_figure(face_image(shown["face"]), maps, title=shown["name"]))
 
@@ -329,14 +343,31 @@ def whitening_panel(board: Any) -> W.VBox:
         from workbench.inputs import CHANNEL_NAMES, load_face
         from workbench.whitening import read_face
 
+        chosen = models()
+        first = next(iter(chosen.values()))
+        channels, size = int(first.in_channels), int(first.image_size)
         face = load_face(path, channels, size)
         with one_thread():
-            readings = read_face(board.models, face)
-        shown.update(face=face, readings=readings, name=f"yours: {Path(path).name}")
+            readings = read_face(chosen, face)
+        shown.update(face=face, readings=readings, models=chosen, name=f"yours: {Path(path).name}", path=path)
         draw()
-        said = ", ".join(f"{name} {r.p_fake:.2f}" for name, r in readings.items())
-        return f"face found in {Path(path).name} ({size}x{size}, {CHANNEL_NAMES[channels]}); P(fake): {said}"
+        said.value = "<ul>" + "".join(f"<li>{html.escape(r.reader)}</li>" for r in readings.values()) + "</ul>"
+        p_fake = ", ".join(f"{name} {r.p_fake:.2f}" for name, r in readings.items())
+        return f"face found in {Path(path).name} ({size}x{size}, {CHANNEL_NAMES[channels]}); P(fake): {p_fake}"
 
+    def on_readers(_change: object = None) -> None:
+        chosen = models()
+        first = next(iter(chosen.values()))
+        note.value = reader_note(chosen)
+        row.path.placeholder = (f"/path/to/photo.jpg (a frontal face; cropped to {first.image_size}x"
+                                f"{first.image_size})")
+        if shown:
+            row.load(shown["path"])
+
+    row = PathRow("face photo", "", add_face, "image/*", "wb-yours-face")
+    on_readers()
+    picker.observe(on_readers, names="value")
     board.channel_slider.observe(draw, names="value")
-    return _panel([PathRow("face photo", f"/path/to/photo.jpg (a frontal face; cropped to {size}x{size})", add_face,
-                           "image/*", "wb-yours-face")], [view])
+    panel = _panel([row], [picker, note, said, view])
+    panel.readers, panel.reader_lines = picker, said  # for notebooks and tests: the toggle, who read the photo
+    return panel

@@ -16,8 +16,9 @@ def whitening_models(browser_available, workbench_cache):
     """Train (or load) the dashboard's default detectors here, in the shared cache, so the page loads in seconds."""
     from workbench.whitening import whitening_detector
 
-    whitening_detector(True, progress=False)
-    whitening_detector(False, progress=False)
+    for data in ("embedded", "sbi"):  # the page's views (grey) and its photo readers (colour SBI, shipped)
+        whitening_detector(True, data=data, progress=False)
+        whitening_detector(False, data=data, progress=False)
 
 
 def _stats(driver) -> str:
@@ -48,6 +49,19 @@ def test_whitening_dashboard_renders_and_reacts(whitening_models, driver, voila_
     driver.find_element(By.XPATH, "//div[contains(@class,'wb-whitening-model')]//button[contains(., 'plain')]").click()
     wait.until(lambda d: "plain" in _stats(d))
     print(f"whitening dashboard screenshot: {screenshot(driver, 'whitening-dashboard')}")
+
+
+def test_the_photo_row_names_the_detectors_that_read_a_photo(whitening_models, driver, voila_url, open_dashboard):
+    """Issue 24: a user's photo is read by the colour SBI detectors by default, and the page says so (weights, what
+    they were trained on, the tinted-grey input step); the "read with" toggle switches to the grey ones."""
+    open_dashboard(driver, voila_url, "whitening.ipynb", timeout=RENDER_TIMEOUT, wait_for=".wb-yours-face-note")
+    wait = WebDriverWait(driver, 60, poll_frequency=0.25)
+    note = lambda d: d.find_element(By.CSS_SELECTOR, ".wb-yours-face-note").text  # noqa: E731
+    wait.until(lambda d: "whitening_detector_sbi_white" in note(d))
+    assert "self-blends of tinted-grey LFW faces" in note(driver) and "tinted grey" in note(driver)
+    driver.find_element(By.XPATH, "//div[contains(@class,'wb-yours-face-readers')]//button[contains(., 'grey')]"
+                        ).click()
+    wait.until(lambda d: "grey 32 px synthetic forgeries" in note(d) and "sbi" not in note(d))
 
 
 def test_the_real_face_detectors_open_on_a_click(whitening_models, driver, voila_url, open_dashboard, screenshot):

@@ -142,3 +142,43 @@ def test_the_which_model_read_your_photo_line_matches_the_shipped_sidecar():
     assert f"validation AUC {sidecar['metrics']['val_auc_calibrated']:.2f}" in note
     assert f"{sidecar['recipe']['epochs']} epochs" in note and "grey 32 px" in note
     assert all(kind in note for kind in sidecar["recipe"]["train_kinds"])
+
+
+def test_the_photo_row_says_which_detector_read_the_photo_and_follows_the_read_with_toggle(board, tmp_path):
+    """Issue 24 item 4: the photo row names the model that actually read the photo and what it was trained on
+    (from its recipe); switching the detectors switches the sentence, and the colour ones read in tinted grey."""
+    import cv2
+    from skimage import data as skdata
+
+    from widgets.whitening import whitening_panel
+    from workbench.inputs import load_face
+    from workbench.whitening import predict_fake_proba, reader_sentence, tinted_grey, whitening_detector
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR))
+    colour = {"whitened": whitening_detector(True, data="sbi", progress=False),
+              "plain (BatchNorm)": whitening_detector(False, data="sbi", progress=False)}
+    grey = {"whitened": whitening_detector(True, progress=False)}
+    panel = whitening_panel(board, {"colour": colour, "grey": grey})
+    row, said = panel.rows[0], panel.reader_lines
+    assert panel.readers.value == "colour" and said.value == ""
+    assert row.load(str(photo)), row.message.value
+    for name, model in colour.items():
+        assert html_text(reader_sentence(model, name)) in html_text(said.value)
+    assert "self-blends of tinted-grey LFW faces (and the astronaut), 64 px colour" in html_text(said.value)
+    assert "whitening_detector_sbi_white" in said.value and "grey 32 px" not in said.value
+    expected = float(predict_fake_proba(colour["whitened"], tinted_grey(load_face(str(photo), 3, 64))[None])[0])
+    assert f"whitened {expected:.2f}" in row.message.value and "(64x64, colour" in row.message.value
+
+    panel.readers.value = "grey"  # the same photo, re-read by the other detectors
+    assert "grey 32 px synthetic forgeries" in said.value and "whitening_detector_white)" in said.value
+    assert "self-blends" not in said.value and "mean tint" not in said.value
+    assert html_text(reader_sentence(grey["whitened"], "whitened")) in html_text(said.value)
+    assert "(32x32, grey" in row.message.value and "plain" not in row.message.value
+    assert "grey 32 px" in panel.children[3].value  # the "which models read your photo" note follows the toggle
+
+
+def html_text(text: str) -> str:
+    import html
+
+    return html.unescape(text)

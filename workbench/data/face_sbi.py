@@ -146,13 +146,19 @@ def load_face_folder(folder: str | Path, size: int = 64, skip_no_face: bool = Fa
     return _read_folder(str(Path(folder).resolve()), size, skip_no_face, aligner)
 
 
+#: The embedded colour faces' skin tint: per face a factor of R, G, B drawn uniformly from these ranges (R kept).
+EMBEDDED_TINT_RANGES: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.78, 0.9), (0.62, 0.8))
+#: Its mean, (1, 0.84, 0.71): the colour of the average embedded (and so shipped SBI weights' training) face.
+EMBEDDED_MEAN_TINT: tuple[float, ...] = tuple((lo + hi) / 2 for lo, hi in EMBEDDED_TINT_RANGES)
+
+
 @functools.lru_cache(maxsize=4)
 def embedded_colour_faces(size: int = 64) -> FaceFolder:
     """The embedded colour faces: LFW subset faces with a random (seeded) skin tint, plus the astronaut."""
     _check_size(size)
     grey, ids, sources = real_faces(size)
     rng = np.random.default_rng(0)
-    tints = np.stack([np.ones(len(grey)), rng.uniform(0.78, 0.9, len(grey)), rng.uniform(0.62, 0.8, len(grey))], 1)
+    tints = np.stack([np.ones(len(grey)), *(rng.uniform(lo, hi, len(grey)) for lo, hi in EMBEDDED_TINT_RANGES[1:])], 1)
     faces = np.clip(grey[..., None] * tints[:, None, None, :].astype(np.float32), 0, 1)
     faces[-1] = crop_colour_face(_astronaut(), size, ASTRONAUT_FACE_BOX)
     return FaceFolder(faces.astype(np.float32), ids, sources)

@@ -23,8 +23,9 @@ recipe also re-aligns the concept rotation to the recalibrated whitening before 
 
 The package, split the way pytracking splits a tracker: ``layers`` (whitening, rotation, block), ``model`` (the
 detector and its concepts), ``maps`` (channel maps, Grad-CAM, gallery), ``metrics`` (decorrelation, pointing game,
-P(fake) / AUC), ``recipe`` (the frozen-dataclass recipe, training step, cached model). Everything public is
-importable from ``workbench.whitening``.
+P(fake) / AUC), ``reading`` (how a user's photo is fed to a detector: the SBI detectors' tinted-grey input step, and
+the sentence that says which model read it; ours), ``recipe`` (the frozen-dataclass recipe, training step, cached
+model). Everything public is importable from ``workbench.whitening``.
 """
 
 from workbench.whitening.layers import (
@@ -63,6 +64,14 @@ from workbench.whitening.model import (
     WhiteningDetector,
     concept_weights,
 )
+from workbench.whitening.reading import (
+    LUMA,
+    reader_sentence,
+    reading_domain,
+    reading_input,
+    tinted_grey,
+    trained_on,
+)
 from workbench.whitening.recipe import (
     WHITENING_FULL,
     WHITENING_SBI,
@@ -86,7 +95,8 @@ __all__ = [
     "sigmoid_maps",
     "channel_correlation", "evaluate_detector", "layer_correlations", "mean_abs_offdiagonal",
     "mean_offdiag_correlation", "pointing_game", "pointing_per_channel", "predict_fake_proba",
-    "FaceReading", "read_face",
+    "FaceReading", "LUMA", "read_face", "reader_sentence", "reading_domain", "reading_input", "tinted_grey",
+    "trained_on",
     "CLASS_CONCEPTS", "DEFAULT_CONCEPTS", "DetectorInternals", "WhiteningDetector", "concept_weights",
     "WHITENING_FULL", "WHITENING_SBI", "WHITENING_SBI_SMOKE", "WHITENING_SMOKE", "SbiWhiteningRecipe",
     "WhiteningRecipe", "build_detector",

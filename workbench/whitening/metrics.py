@@ -19,6 +19,7 @@ from workbench.train import binary_scores, model_device, predict_proba
 from workbench.validation import check_images
 from workbench.whitening.maps import all_channel_maps
 from workbench.whitening.model import WhiteningDetector
+from workbench.whitening.reading import reader_sentence, reading_domain, reading_input
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, threshold: float = 0.3) -> float:
@@ -81,19 +82,28 @@ def predict_fake_proba(model: nn.Module, images: torch.Tensor, batch_size: int =
 
 
 class FaceReading(NamedTuple):
-    """What one detector says about one face: P(fake) and the map of every channel of its layer."""
+    """What one detector says about one face: P(fake), the map of every channel of its layer, the input domain the
+    face was read in (:func:`workbench.whitening.reading.reading_domain`) and which model read it, trained on what
+    (:func:`~workbench.whitening.reading.reader_sentence`)."""
 
     p_fake: float
     maps: torch.Tensor  #: (C, H, W) in [0, 1], ``all_channel_maps``
+    domain: str = "as_given"
+    reader: str = ""
 
 
 def read_face(models: Mapping[str, WhiteningDetector], face: torch.Tensor) -> dict[str, FaceReading]:
     """P(fake) and the channel maps of one (C, H, W) face (e.g. ``workbench.inputs.load_face``) for every named
-    detector: what the dashboard shows for a user's photo."""
+    detector, each fed the face in its training domain (``reading_input``: the shipped SBI colour detectors read it
+    as tinted grey): what the dashboard shows for a user's photo."""
     if face.ndim != 3:
         raise ValueError(f"expected one face of shape (C, H, W); got shape {tuple(face.shape)}")
-    return {name: FaceReading(float(predict_fake_proba(model, face[None])[0]), all_channel_maps(model, face[None])[0])
-            for name, model in models.items()}
+    readings = {}
+    for name, model in models.items():
+        x = reading_input(model, face[None])
+        readings[name] = FaceReading(float(predict_fake_proba(model, x)[0]), all_channel_maps(model, x)[0],
+                                     reading_domain(model), reader_sentence(model, name))
+    return readings
 
 
 def evaluate_detector(model: nn.Module, data: ForgerySet, batch_size: int = 512) -> dict[str, float]:
