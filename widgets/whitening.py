@@ -292,10 +292,11 @@ def dashboard(whitened: WhiteningDetector | None = None, plain: WhiteningDetecto
     with progress_in_page():  # first use trains: its bars must not outlive the training in the page
         whitened = whitening_detector(True, smoke=smoke) if whitened is None else whitened
         plain = whitening_detector(False, smoke=smoke) if plain is None else plain
-    if data is None:
-        data = load_forgery_faces("test")
+        # the photo row's default readers, whatever data the views show
         colour = {"whitened": whitening_detector(True, smoke=smoke, data="sbi", progress=False),
                   "plain (BatchNorm)": whitening_detector(False, smoke=smoke, data="sbi", progress=False)}
+    if data is None:
+        data = load_forgery_faces("test")
     board = WhiteningDashboard({"whitened": whitened, "plain (BatchNorm)": plain}, data)
     board.children = (*board.children, whitening_panel(board, {reader_set_label(colour): colour,
                                                                reader_set_label(board.models): board.models}))

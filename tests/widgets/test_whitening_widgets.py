@@ -182,3 +182,15 @@ def html_text(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+def test_the_dashboard_on_a_users_own_faces_still_offers_both_photo_readers():
+    """Passing ``data`` (a user's own faces for the views) keeps the photo row's colour and grey readers."""
+    from widgets.whitening import dashboard
+    from workbench.data import load_forgery_faces
+
+    board = dashboard(data=load_forgery_faces("test"), smoke=True)
+    panels = [c for c in board.children if "wb-yours" in getattr(c, "_dom_classes", ())]
+    assert len(panels) == 1, [type(c).__name__ for c in board.children]
+    options = panels[0].readers.options
+    assert len(options) == 2 and any("colour" in o for o in options) and any("grey" in o for o in options)
