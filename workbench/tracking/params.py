@@ -56,7 +56,8 @@ class CorrelationParams(Recipe):
     def dsst(cls: type[ParamsT], scale_filter: ScaleFilterParams | None = None) -> ParamsT:
         """DSST's split (Danelljan et al., BMVC 2014): the translation filter at the current scale only
         (``scales=1``), then the scale filter (default: the paper's :class:`ScaleFilterParams`)."""
-        return cls.full().with_(scales=1, scale_filter=scale_filter if scale_filter is not None else ScaleFilterParams())
+        chosen = scale_filter if scale_filter is not None else ScaleFilterParams()
+        return cls.full().with_(scales=1, scale_filter=chosen)
 
 
 @dataclass(frozen=True)
