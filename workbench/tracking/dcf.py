@@ -38,11 +38,9 @@ class CorrelationTracker:
     After each ``track`` call: ``response`` (the best scale's response map, centred), ``confidence`` (its
     peak-to-sidelobe ratio), ``channel_weights`` ``(D,)``, ``kept_channels`` (indices), ``correlations`` (channel
     correlations computed in that frame: correlated channels x scales) and ``feature_bytes`` (features extracted in
-    that frame plus the model's stored spectra); :meth:`telemetry` hands them over as one record.
-
-    With ``params.scale_filter`` a DSST scale filter (:class:`~workbench.tracking.scale.ScaleFilter`) sets the scale
-    after the translation estimate, before the model update, in every frame (not learnt on a frame where the quality
-    check fired); ``scale_response`` is then its last response over the scales.
+    that frame plus the model's stored spectra); :meth:`telemetry` hands them over as one record. With
+    ``params.scale_filter`` DSST's :class:`~workbench.tracking.scale.ScaleFilter` sets the scale after the translation
+    estimate, before the model update (``scale_response``: its last response over the scales).
     """
 
     name = "correlation tracker"
@@ -78,6 +76,7 @@ class CorrelationTracker:
         self.clock = StageClock()
         self.correlations = 0
         self.feature_bytes = 0
+        self.scale_filter: ScaleFilter | None = None
 
     # ------------------------------------------------------------------------------------------------ public API
 
@@ -118,7 +117,6 @@ class CorrelationTracker:
             self._init_model(frame)
         if self.distillation is not None:
             self._distill(frame)
-        self.scale_filter: ScaleFilter | None = None
         if self.params.scale_filter is not None:
             self.scale_filter = ScaleFilter(self.params.scale_filter, self.features, self.base_size, frame.shape)
             with self.clock("scale search"):
@@ -146,8 +144,10 @@ class CorrelationTracker:
             correlations = self.correlations
             again, peak = self._locate(frame)
             extracted, self.correlations = extracted + again, correlations + self.correlations
-        if self.scale_filter is not None:
-            extracted += self._estimate_scale(frame, learn=action != "fire")
+        if self.scale_filter is not None:  # DSST: the scale at the translation estimate, not learnt if fired
+            with self.clock("scale search"):
+                self.scale, scaled = self.scale_filter.step(frame, self.pos, self.scale, learn=action != "fire")
+            extracted += scaled
         if action != "fire":  # the frame whose response failed is not learnt
             if action == "restore" or (not self.in_fallback and self._rescore_due(peak)):
                 extracted += self._distill(frame, fresh=action == "restore")
@@ -157,20 +157,10 @@ class CorrelationTracker:
         self.feature_bytes = extracted + self._model_bytes() + self._held_back_bytes() + self._scale_model_bytes()
         return self.box
 
-    def _estimate_scale(self, frame: np.ndarray, learn: bool) -> int:
-        """DSST's step: the scale filter sets ``scale`` at the translation estimate and, when ``learn``, learns the
-        sample there; returns the bytes extracted."""
-        assert self.scale_filter is not None
-        with self.clock("scale search"):
-            self.scale, extracted = self.scale_filter.estimate(frame, self.pos, self.scale)
-            if learn:
-                extracted += self.scale_filter.update(frame, self.pos, self.scale)
-        return extracted
-
     @property
     def scale_response(self) -> np.ndarray | None:
         """The scale filter's last response over its scales (None without a scale filter or before a frame)."""
-        return self.scale_filter.response if getattr(self, "scale_filter", None) is not None else None
+        return self.scale_filter.response if self.scale_filter is not None else None
 
     def _scale_model_bytes(self) -> int:
         return self.scale_filter.model_bytes if self.scale_filter is not None else 0

@@ -142,6 +142,12 @@ class ScaleFilter:
         self._denominator = (1 - rate) * self._denominator + rate * np.sum(np.abs(spectra) ** 2, axis=0)
         return spectra.size * 4
 
+    def step(self, frame: np.ndarray, center: np.ndarray, scale: float, learn: bool = True) -> tuple[float, int]:
+        """One frame of DSST: :meth:`estimate`, then (when ``learn``) :meth:`update` at the new scale; returns the
+        new scale and the bytes of features extracted."""
+        new, extracted = self.estimate(frame, center, scale)
+        return new, extracted + (self.update(frame, center, new) if learn else 0)
+
     @property
     def model_bytes(self) -> int:
         """Bytes of the stored numerator and denominator."""
