@@ -4,8 +4,10 @@
 
 Sequences: ``otb_crossing`` and the seven of ``otb_dev`` under ``../shared/realdata`` (found beside the checkout or a
 folder above it, or ``--realdata`` / ``WORKBENCH_REALDATA``); when none is there the script says so and exits 0.
-Trackers: DCF and ECO with all channels (the twins), their CD variants, OpenCV CSRT and KCF, all on ``--features``
-(``hog``: the hand-crafted HOG + colour channels). The CD variants' tuned choices, the quality check
+Trackers: DCF and ECO with all channels (the twins), DCF with DSST's separate scale filter (``DCF+scale``:
+:meth:`~workbench.tracking.params.CorrelationParams.dsst`, the paper's scale-filter values, nothing tuned here), the
+CD variants of all three, OpenCV CSRT and KCF, all on ``--features`` (``hog``: the hand-crafted HOG + colour
+channels). The CD variants' tuned choices, the quality check
 (:class:`~workbench.tracking.distill.QualityCheck` at its defaults, or none) and the L1 weight ``mu`` (the paper
 setting's 0.05, or 0: exactly k channels), are chosen leave-one-sequence-out: for each held-out sequence, the
 setting with the best mean success AUC on the other seven, and the table reports the held-out sequence's AUC
@@ -36,7 +38,9 @@ from tracking import make_features, write_results  # noqa: E402  (benchmarks/tra
 
 from workbench.tracking import (  # noqa: E402
     ChannelDistillation,
+    DCFParams,
     DCFTracker,
+    ECOParams,
     ECOTracker,
     OpenCVTracker,
     Sequence,
@@ -54,7 +58,12 @@ GRID = {
     "mu 0": ChannelDistillation(mu=0.0),
     "mu 0 + check": ChannelDistillation(mu=0.0, quality=QualityCheck()),
 }
-FAMILIES = {"DCF": DCFTracker, "ECO": ECOTracker}
+#: tracker families with all channels (the twins), each with its CD variants: (tracker class, parameters)
+FAMILIES = {
+    "DCF": (DCFTracker, DCFParams()),
+    "ECO": (ECOTracker, ECOParams()),
+    "DCF+scale": (DCFTracker, DCFParams.dsst()),  # DSST's scale filter, the paper's values (BMVC 2014)
+}
 ANCHORS = {"OpenCV-CSRT": lambda: OpenCVTracker("CSRT"), "OpenCV-KCF": lambda: OpenCVTracker("KCF")}
 
 
@@ -87,10 +96,11 @@ def decoded(folder: Path, max_frames: int | None) -> Sequence:
 def factories(features: Callable) -> dict[str, Callable[[], object]]:
     """Every tracker of the first pass: the twins, each family x grid setting (``DCF-CD[no check]``), the anchors."""
     out: dict[str, Callable[[], object]] = {}
-    for family, cls in FAMILIES.items():
-        out[family] = lambda cls=cls: cls(features())
+    for family, (cls, params) in FAMILIES.items():
+        out[family] = lambda cls=cls, params=params: cls(features(), params=params)
         for setting, cd in GRID.items():
-            out[f"{family}-CD[{setting}]"] = lambda cls=cls, cd=cd: cls(features(), channel_distillation=cd)
+            out[f"{family}-CD[{setting}]"] = lambda cls=cls, params=params, cd=cd: cls(
+                features(), params=params, channel_distillation=cd)
     out.update(ANCHORS)
     return out
 
@@ -239,6 +249,11 @@ def report(measured: dict, rows: list[dict], args: argparse.Namespace, seconds: 
         "grid's values (drop 0.7, mu 0) were picked after a first look at DragonBaby, Human3, Crossing and "
         "wakeboard7; leave-one-out then chooses among them. `DCF-CD (paper)` is the fixed paper setting (nothing "
         "tuned).",
+        "",
+        "`DCF+scale`: the DCF at the current scale only, then DSST's separate 1-D scale filter (Danelljan et al., "
+        f"BMVC 2014) at the paper's values ({FAMILIES['DCF+scale'][1].scale_filter}), nothing tuned on these "
+        "sequences; `DCF+scale-CD`: the same with channel distillation (the scale filter keeps all channels), its "
+        "CD setting chosen leave-one-out as above.",
         "",
         "## Summary",
         "",

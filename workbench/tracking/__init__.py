@@ -40,6 +40,7 @@ from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
 from workbench.tracking.opencv import OpenCVTracker
 from workbench.tracking.params import CorrelationParams, DCFCDParams, DCFParams, ECOCDParams, ECOParams
 from workbench.tracking.runner import TrackingResult, frames_per_second, run_sequence
+from workbench.tracking.scale import ScaleFilter, ScaleFilterParams
 from workbench.tracking.sequences import (
     ATTRIBUTES,
     Sequence,
@@ -57,6 +58,8 @@ __all__ = [
     "CorrelationTracker",
     "DCFCDParams",
     "DCFParams",
+    "ScaleFilter",
+    "ScaleFilterParams",
     "DCFTracker",
     "ECOCDParams",
     "ECOParams",

@@ -26,6 +26,7 @@ from workbench.tracking.base import (
 from workbench.tracking.distill import ChannelDistillation, QualityMonitor, select_channels, spectrum_weights
 from workbench.tracking.features import FeatureExtractor, HOGColorFeatures
 from workbench.tracking.params import CorrelationParams, DCFCDParams, DCFParams, resolve_params
+from workbench.tracking.scale import ScaleFilter
 
 
 class CorrelationTracker:
@@ -37,7 +38,9 @@ class CorrelationTracker:
     After each ``track`` call: ``response`` (the best scale's response map, centred), ``confidence`` (its
     peak-to-sidelobe ratio), ``channel_weights`` ``(D,)``, ``kept_channels`` (indices), ``correlations`` (channel
     correlations computed in that frame: correlated channels x scales) and ``feature_bytes`` (features extracted in
-    that frame plus the model's stored spectra); :meth:`telemetry` hands them over as one record.
+    that frame plus the model's stored spectra); :meth:`telemetry` hands them over as one record. With
+    ``params.scale_filter`` DSST's :class:`~workbench.tracking.scale.ScaleFilter` sets the scale after the translation
+    estimate, before the model update (``scale_response``: its last response over the scales).
     """
 
     name = "correlation tracker"
@@ -73,6 +76,7 @@ class CorrelationTracker:
         self.clock = StageClock()
         self.correlations = 0
         self.feature_bytes = 0
+        self.scale_filter: ScaleFilter | None = None
 
     # ------------------------------------------------------------------------------------------------ public API
 
@@ -113,7 +117,11 @@ class CorrelationTracker:
             self._init_model(frame)
         if self.distillation is not None:
             self._distill(frame)
-        self.feature_bytes = self._model_bytes() + self._held_back_bytes()
+        if self.params.scale_filter is not None:
+            self.scale_filter = ScaleFilter(self.params.scale_filter, self.features, self.base_size, frame.shape)
+            with self.clock("scale search"):
+                self.scale_filter.initialize(frame, self.pos, self.scale)
+        self.feature_bytes = self._model_bytes() + self._held_back_bytes() + self._scale_model_bytes()
 
     def track(self, frame: np.ndarray) -> np.ndarray:
         """Locate the target in ``frame``; returns its box (x, y, w, h)."""
@@ -136,13 +144,26 @@ class CorrelationTracker:
             correlations = self.correlations
             again, peak = self._locate(frame)
             extracted, self.correlations = extracted + again, correlations + self.correlations
-        elif action == "restore" or (not self.in_fallback and self._rescore_due(peak)):
-            extracted += self._distill(frame, fresh=action == "restore")
-        else:
-            with self.clock("solve"):
-                extracted += self._update_model(frame)
-        self.feature_bytes = extracted + self._model_bytes() + self._held_back_bytes()
+        if self.scale_filter is not None:  # DSST: the scale at the translation estimate, not learnt if fired
+            with self.clock("scale search"):
+                self.scale, scaled = self.scale_filter.step(frame, self.pos, self.scale, learn=action != "fire")
+            extracted += scaled
+        if action != "fire":  # the frame whose response failed is not learnt
+            if action == "restore" or (not self.in_fallback and self._rescore_due(peak)):
+                extracted += self._distill(frame, fresh=action == "restore")
+            else:
+                with self.clock("solve"):
+                    extracted += self._update_model(frame)
+        self.feature_bytes = extracted + self._model_bytes() + self._held_back_bytes() + self._scale_model_bytes()
         return self.box
+
+    @property
+    def scale_response(self) -> np.ndarray | None:
+        """The scale filter's last response over its scales (None without a scale filter or before a frame)."""
+        return self.scale_filter.response if self.scale_filter is not None else None
+
+    def _scale_model_bytes(self) -> int:
+        return self.scale_filter.model_bytes if self.scale_filter is not None else 0
 
     def _locate(self, frame: np.ndarray) -> tuple[int, float]:
         """The scale search: move ``pos``/``scale`` to the best response's peak, set ``response``, ``confidence``

@@ -21,16 +21,20 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from workbench.recipes import Recipe
+from workbench.recipes import Recipe, optional_field
 from workbench.tracking.distill import ChannelDistillation
+from workbench.tracking.scale import ScaleFilterParams
 
 
 @dataclass(frozen=True)
 class CorrelationParams(Recipe):
     """What every correlation-filter tracker here shares: ``padding`` (search window = target + padding x
     sqrt(area)), ``lambda_`` (ridge weight relative to the mean sample energy), ``sigma_factor`` (label width per
-    target cell), ``scales`` and ``scale_step`` (the scale search), ``template_size`` (the window's side in pixels
-    after resampling)."""
+    target cell), ``scales`` and ``scale_step`` (the translation filter's own scale search), ``template_size`` (the
+    window's side in pixels after resampling), ``scale_filter`` (DSST's separate 1-D scale filter, run after the
+    translation estimate, see :mod:`workbench.tracking.scale`; None: none, as before it existed, and then it is left
+    out of the recipe key). DSST runs the translation filter at the current scale only: :meth:`dsst` is that
+    preset (``scales=1`` and the paper's scale filter)."""
 
     padding: float = 1.5
     lambda_: float = 1e-2
@@ -38,12 +42,22 @@ class CorrelationParams(Recipe):
     scales: int = 3
     scale_step: float = 1.03
     template_size: int = 128
+    scale_filter: ScaleFilterParams | None = optional_field()
 
     def __post_init__(self) -> None:
         if self.padding < 0 or self.lambda_ <= 0 or self.sigma_factor <= 0:
             raise ValueError("padding must be >= 0, lambda_ and sigma_factor > 0")
         if self.scales < 1 or self.scale_step < 1.0:
             raise ValueError(f"scales must be >= 1 and scale_step >= 1, got {self.scales}, {self.scale_step}")
+        if self.scale_filter is not None and not isinstance(self.scale_filter, ScaleFilterParams):
+            raise TypeError(f"scale_filter must be a ScaleFilterParams or None, got {type(self.scale_filter).__name__}")
+
+    @classmethod
+    def dsst(cls: type[ParamsT], scale_filter: ScaleFilterParams | None = None) -> ParamsT:
+        """DSST's split (Danelljan et al., BMVC 2014): the translation filter at the current scale only
+        (``scales=1``), then the scale filter (default: the paper's :class:`ScaleFilterParams`)."""
+        chosen = scale_filter if scale_filter is not None else ScaleFilterParams()
+        return cls.full().with_(scales=1, scale_filter=chosen)
 
 
 @dataclass(frozen=True)

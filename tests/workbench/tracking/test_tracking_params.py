@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from workbench.recipes import recipe_fields
 from workbench.tracking import (
     ChannelDistillation,
     DCFCDParams,
@@ -27,10 +28,12 @@ def short():
 
 
 def test_presets_hold_the_trackers_historical_defaults():
-    assert dataclasses.asdict(DCFParams()) == {
+    """The recipe (key) dicts; the scale filter, None by default, is left out of them (``optional_field``)."""
+    assert DCFParams().scale_filter is None and ECOParams().scale_filter is None
+    assert recipe_fields(DCFParams()) == {
         "padding": 1.5, "lambda_": 1e-2, "sigma_factor": 0.1, "scales": 3, "scale_step": 1.03, "template_size": 128,
         "learning_rate": 0.025}
-    assert dataclasses.asdict(ECOParams()) == {
+    assert recipe_fields(ECOParams()) == {
         "padding": 1.5, "lambda_": 1e-2, "sigma_factor": 0.1, "scales": 5, "scale_step": 1.02, "template_size": 128,
         "compressed_channels": 12, "samples": 10, "learning_rate": 0.03, "update_every": 4, "cg_iterations": 5,
         "init_cg_iterations": 30}
