@@ -3,8 +3,6 @@ skips cleanly without the real sequences, and (where they are) writes the develo
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _benchmark():
-    sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("tracking_real_under_test", REPO / "benchmarks" / "tracking_real.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_leave_one_out_chooses_on_the_other_sequences_only():
-    bench = _benchmark()
+def test_leave_one_out_chooses_on_the_other_sequences_only(load_benchmark):
+    bench = load_benchmark("tracking_real")
     # "spike" wins by far on a alone; "steady" is better on every other sequence
     auc = {"steady": {"a": 0.5, "b": 0.6, "c": 0.6, "d": 0.6}, "spike": {"a": 0.9, "b": 0.3, "c": 0.3, "d": 0.3}}
     assert bench.leave_one_out(auc) == {"a": "steady", "b": "steady", "c": "steady", "d": "steady"}
@@ -33,14 +22,14 @@ def test_leave_one_out_chooses_on_the_other_sequences_only():
         bench.leave_one_out({"x": {"a": 0.5}})
 
 
-def test_without_real_sequences_the_script_skips_and_writes_nothing(tmp_path, capsys):
+def test_without_real_sequences_the_script_skips_and_writes_nothing(tmp_path, capsys, load_benchmark):
     out = tmp_path / "tracking_real.md"
-    assert _benchmark().main(["--realdata", str(tmp_path / "absent"), "--out", str(out)]) == 0
+    assert load_benchmark("tracking_real").main(["--realdata", str(tmp_path / "absent"), "--out", str(out)]) == 0
     assert "skipped" in capsys.readouterr().out and not out.exists()
 
 
-def test_the_table_on_the_real_sequences_reports_leave_one_out_rows(tmp_path):
-    bench = _benchmark()
+def test_the_table_on_the_real_sequences_reports_leave_one_out_rows(tmp_path, load_benchmark):
+    bench = load_benchmark("tracking_real")
     root = bench.realdata_root()
     if root is None or len(bench.sequence_folders(root)) < 2:
         pytest.skip("../shared/realdata (otb_crossing, otb_dev) is absent")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -156,19 +154,11 @@ def test_smoke_detector_learns_on_held_out_identities_and_its_layer_is_decorrela
     assert not torch.allclose(r, torch.eye(r.shape[0]))  # the concept alignment did rotate
 
 
-def _benchmark(name: str):
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_check_lives_in_the_benchmark_and_reports_loss_and_throughput():
+def test_gpu_check_lives_in_the_benchmark_and_reports_loss_and_throughput(load_benchmark):
     import workbench.whitening
 
     assert not hasattr(workbench.whitening, "gpu_check_whitening")
-    out = _benchmark("whitening").gpu_check("cpu", max_steps=2)
+    out = load_benchmark("whitening").gpu_check("cpu", max_steps=2)
     assert set(out) == {"loss_first", "loss_last", "items_per_s"} and out["items_per_s"] > 0
 
 

@@ -4,9 +4,7 @@ sets of the same faces, the recipe's mask keeps the shipped key for "box", the r
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -35,12 +33,8 @@ needs_dlib = pytest.mark.skipif(not dlib_available(), reason="the faces extra (d
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("whitening_masks_under_test", REPO / "benchmarks" / "whitening.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("whitening")
 
 
 def test_the_recipe_mask_box_is_the_shipped_key_and_hull_is_another_model():

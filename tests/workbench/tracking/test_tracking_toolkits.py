@@ -168,15 +168,10 @@ def test_otb_folder_with_frames_of_changing_size_fails_at_load(tmp_path):
         load_otb(tmp_path)
 
 
-def test_benchmark_report_holds_the_stage_profile_and_per_kind_targets():
+def test_benchmark_report_holds_the_stage_profile_and_per_kind_targets(load_benchmark):
     import argparse
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / "tracking.py"
-    spec = importlib.util.spec_from_file_location("tracking_benchmark_report", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("tracking")
     factories = {k: v for k, v in bench.trackers(bench.make_features("hog")).items()
                  if k in ("DCF", "DCF-CD", "DCF-CD-fast", "OpenCV-CSRT")}
     seq = make_sequence("scale", n_frames=5, size=(96, 96), seed=0)
