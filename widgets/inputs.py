@@ -146,10 +146,9 @@ def stdt_panel(board: Any) -> W.VBox:
     def add_video(path: str) -> str:
         from workbench.data.clips import read_video
         from workbench.data.face_front import NoFaceError
-
         from workbench.stdt import model_label, recipe_of, trained_on
 
-        size, channels = board.model.image_size, board.model.in_channels  # the model's own input, grey or colour
+        size, channels = board.model.image_size, board.model.in_channels  # the model's input: grey or colour
         try:
             frames = read_video(path, n_frames=board.model.frames, size=size, detect_faces=detect.value,
                                 channels=channels)

@@ -161,7 +161,7 @@ def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, data: str 
 
 
 def input_channels(config: StdtRecipe) -> int:
-    """The frames' channels a recipe's model reads: 3 for the colour self-blended clips, 1 for the grey embedded ones."""
+    """The channels a recipe's model reads: 3 for the colour self-blended clips, 1 for the grey embedded ones."""
     return 3 if isinstance(config, SbiStdtRecipe) else 1
 
 
