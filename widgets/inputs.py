@@ -146,10 +146,12 @@ def stdt_panel(board: Any) -> W.VBox:
     def add_video(path: str) -> str:
         from workbench.data.clips import read_video
         from workbench.data.face_front import NoFaceError
+        from workbench.stdt import model_label, recipe_of, trained_on
 
-        size = board.data.clips.shape[-1]
+        size, channels = board.model.image_size, board.model.in_channels  # the model's input: grey or colour
         try:
-            frames = read_video(path, n_frames=board.model.frames, size=size, detect_faces=detect.value)
+            frames = read_video(path, n_frames=board.model.frames, size=size, detect_faces=detect.value,
+                                channels=channels)
         except NoFaceError:
             raise ValueError(f"no face found in any sampled frame of {Path(path).name}. If its frames are already "
                              "face crops, untick 'detect faces' in this row and press Load again") from None
@@ -161,8 +163,10 @@ def stdt_panel(board: Any) -> W.VBox:
         index = len(board.data) - 1
         board.clip_picker.options = [*board.clip_picker.options, (board.data.kinds[index], index)]
         board.clip_picker.value = index
-        what = "face crops" if detect.value else f"frames, resized to {size}x{size}"
-        return f"added {Path(path).name} as clip {index} ({clip.shape[0]} {what})"
+        found = "face crops found by OpenCV's Haar cascade" if detect.value else "frames as they are, resized"
+        return (f"added {Path(path).name} as clip {index}: {clip.shape[0]} {found}, read by "
+                f"{model_label(board.model)} at {size}x{size} {'colour' if channels == 3 else 'grey'}. "
+                f"{trained_on(recipe_of(board.model))}")
 
     row = PathRow("video", "/path/to/video.mp4 (or a folder of frames)", add_video, "video/*", "wb-yours-video")
     row.detect_faces = detect

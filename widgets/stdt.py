@@ -26,7 +26,7 @@ from widgets.export import with_save_bar
 from widgets.inputs import stdt_panel
 from widgets.placeholder import progress_in_page
 from workbench.data.clips import ClipSet, load_forgery_clips
-from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw
+from workbench.stdt import BagOfPatchesViT, dropout_draw, inspect_draw, recipe_of, trained_on
 
 DROPPED_DARKEN = 0.3  # a dropped patch is drawn at this share of its brightness; a kept one as it is
 #: rollout overlay: transparent at no attention (the kept patch stays plain), opaque orange-yellow at the most
@@ -131,8 +131,10 @@ class StdtDashboard(W.VBox):
         self.ratio_help = W.HTML(ratio_help(model))
         self.ratio_help.add_class("wb-stdt-ratio-help")
         self.legend = W.HTML(LEGEND)
+        self.trained_on = W.HTML(f"<small>{html.escape(trained_on(recipe_of(model)))}</small>")
+        self.trained_on.add_class("wb-stdt-trained-on")
         super().__init__([W.HBox([self.clip_picker, self.spatial_slider, self.temporal_slider, self.reseed_button]),
-                          self.ratio_help, self.stats, self.legend, self.view_out])
+                          self.ratio_help, self.stats, self.trained_on, self.legend, self.view_out])
         self.add_class("wb-stdt-dashboard")
         self.last_redraw_s = 0.0
         self._fig: go.Figure | None = None  # the shown clip's figure: another draw of it updates it in place

@@ -31,6 +31,8 @@ def test_stdt_dashboard_renders_and_reacts(stdt_model, driver, voila_url, open_d
     wait.until(lambda d: "P(fake)" in _stats(d))
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".wb-stdt-view .plot-container"))
     assert "draw seed 0" in _stats(driver) and "(6 frames)" in _stats(driver)
+    said = driver.find_element(By.CSS_SELECTOR, ".wb-stdt-trained-on").text  # the default model's own recipe
+    assert "grey 32x32" in said and "Not trained on real videos" in said, said
 
     driver.find_element(By.CSS_SELECTOR, ".wb-stdt-reseed").click()
     wait.until(lambda d: "draw seed 1" in _stats(d))

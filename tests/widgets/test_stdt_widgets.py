@@ -109,4 +109,53 @@ def test_video_row_detect_faces_box_is_what_a_faceless_video_is_told_to_untick(b
     size = board.data.clips.shape[-1]
     expected = read_video(path, n_frames=board.model.frames, size=size, detect_faces=False)
     assert torch.allclose(board.data.clips[-1], torch.from_numpy(expected))
-    assert board.clip_picker.value == n and "frames, resized" in row.message.value
+    assert board.clip_picker.value == n and "frames as they are, resized" in row.message.value
+
+
+def _colour_video(path, n=12, side=64):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (side, side))
+    for k in range(n):
+        frame = np.zeros((side, side, 3), np.uint8)
+        frame[..., 0], frame[..., 1], frame[..., 2] = 10 * k, 200 - 10 * k, 120  # colour, changing over time
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _board_of(recipe) -> StdtDashboard:
+    """A dashboard on an untrained model built from ``recipe`` and random clips of its input shape."""
+    from workbench.data.clips import ClipSet
+    from workbench.stdt import build_stdt, input_channels
+
+    model = build_stdt(recipe)
+    c, s, t = input_channels(recipe), recipe.size, recipe.frames
+    data = ClipSet(torch.rand(2, t, c, s, s), torch.tensor([0, 1]), torch.zeros(2, t, s, s), ("real", "swap"),
+                   torch.tensor([0, 1]))
+    with one_thread():
+        return StdtDashboard(model, data)
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_page_says_what_the_model_was_trained_on_and_a_video_is_read_as_the_model_reads(colour, tmp_path):
+    from workbench.stdt import STDT_SBI_SMOKE, STDT_SMOKE
+
+    recipe = (STDT_SBI_SMOKE.with_(frames=4, dim=16, heads=2) if colour else
+              STDT_SMOKE.with_(frames=4, dim=16, spatial_ratio=0.0, temporal_ratio=0.0))
+    board = _board_of(recipe)
+    said = board.trained_on.value
+    assert "wb-stdt-trained-on" in board.trained_on._dom_classes and board.trained_on in board.children
+    assert f"{recipe.size}x{recipe.size}" in said and ("colour" if colour else "grey") in said
+    assert ("self-blended" in said) == colour and ("without dropout" in said) == (not colour)
+    assert "Not trained on real videos" in said
+    row = stdt_panel(board).rows[0]
+    row.detect_faces.value = False
+    assert row.load(str(_colour_video(tmp_path / "v.avi"))), row.message.value
+    channels = 3 if colour else 1
+    assert board.data.clips[-1].shape == (recipe.frames, channels, recipe.size, recipe.size)
+    status = row.message.value
+    assert f"at {recipe.size}x{recipe.size} {'colour' if colour else 'grey'}" in status
+    assert "frames as they are" in status and "Not trained on real videos" in status and recipe.recipe in status
+
+
+def test_a_model_without_a_recipe_is_said_to_be_of_unknown_training(board):
+    assert "unknown" in board.trained_on.value and "not evidence" in board.trained_on.value

@@ -27,11 +27,16 @@ Our reconstruction (the paper's details are not public):
   recipe, its ``asdict()`` the cache key of ``stdt_detector``; ``stdt_dashboard_models`` the dashboard's defaults;
   ``inspect_draw`` scores a clip with every patch and with one STD draw, and returns the draw's rollout.
 
-Modules: ``model`` (dropout, blocks, the ViT), ``inspection`` (one draw of one clip), ``recipe`` (training).
+* ``trained_on`` says in one sentence, from a model's recipe (``recipe_of``), what it was trained on, so that a page
+  scoring a user's video says what the P(fake) means; ``model_label`` names the model (cache name, recipe hash).
+
+Modules: ``model`` (dropout, blocks, the ViT), ``inspection`` (one draw of one clip), ``recipe`` (training),
+``provenance`` (what a model was trained on).
 """
 
 from workbench.stdt.inspection import DrawInspection, dropout_draw, inspect_draw, kept_mask
 from workbench.stdt.model import BagOfPatchesViT, Block, SpatiotemporalDropout, gather_tokens
+from workbench.stdt.provenance import model_label, recipe_of, trained_on
 from workbench.stdt.recipe import (
     STDT_FULL,
     STDT_SBI,
@@ -40,6 +45,7 @@ from workbench.stdt.recipe import (
     SbiStdtRecipe,
     StdtRecipe,
     build_stdt,
+    input_channels,
     predict_video_proba,
     stdt_config,
     stdt_dashboard_models,
@@ -52,5 +58,6 @@ from workbench.stdt.recipe import (
 
 __all__ = ["BagOfPatchesViT", "Block", "DrawInspection", "STDT_FULL", "STDT_SBI", "STDT_SBI_SMOKE", "STDT_SMOKE",
            "SbiStdtRecipe", "SpatiotemporalDropout", "StdtRecipe", "build_stdt", "dropout_draw", "gather_tokens",
-           "inspect_draw", "kept_mask", "predict_video_proba", "stdt_config", "stdt_dashboard_models", "stdt_detector",
-           "step", "train_stdt", "training_clips", "video_auc"]
+           "input_channels", "inspect_draw", "kept_mask", "model_label", "predict_video_proba", "recipe_of",
+           "stdt_config", "stdt_dashboard_models", "stdt_detector", "step", "train_stdt", "trained_on",
+           "training_clips", "video_auc"]

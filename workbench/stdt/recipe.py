@@ -160,13 +160,20 @@ def stdt_config(std: bool = True, smoke: bool = False, seed: int = 0, data: str 
     return presets[data].preset(smoke).with_(**{**changes, **overrides})  # an override wins over ``std``
 
 
+def input_channels(config: StdtRecipe) -> int:
+    """The channels a recipe's model reads: 3 for the colour self-blended clips, 1 for the grey embedded ones."""
+    return 3 if isinstance(config, SbiStdtRecipe) else 1
+
+
 def build_stdt(config: StdtRecipe) -> BagOfPatchesViT:
-    """The untrained model of a recipe (weights seeded by ``config.seed``)."""
+    """The untrained model of a recipe (weights seeded by ``config.seed``). The model keeps its recipe as
+    ``workbench_recipe``, so a page that shows it can say what it was trained on (``workbench.stdt.trained_on``)."""
     torch.manual_seed(config.seed)
-    return BagOfPatchesViT(config.size, config.patch_size, config.frames, config.dim, config.depth, config.heads,
-                           config.spatial_ratio, config.temporal_ratio, seed=config.seed, stem=config.stem,
-                           in_channels=3 if isinstance(config, SbiStdtRecipe) else 1,
-                           mask_head=bool(getattr(config, "mask_weight", 0.0)))
+    model = BagOfPatchesViT(config.size, config.patch_size, config.frames, config.dim, config.depth, config.heads,
+                            config.spatial_ratio, config.temporal_ratio, seed=config.seed, stem=config.stem,
+                            in_channels=input_channels(config), mask_head=bool(getattr(config, "mask_weight", 0.0)))
+    model.workbench_recipe = config
+    return model
 
 
 def training_clips(config: StdtRecipe) -> tuple[ClipSet, ClipSet]:
